@@ -1,0 +1,180 @@
+package action_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mlreg/mlreg-action/internal/action"
+	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+)
+
+var srv *mlflowtest.Server
+
+func TestMain(m *testing.M) { os.Exit(mlflowtest.Main(m, &srv)) }
+
+// fixedNow keeps reports and audit records reproducible.
+var fixedNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+
+// result is what a user sees of one run.
+type result struct {
+	code    int
+	stdout  string
+	stderr  string
+	outputs map[string]string
+	summary string
+	dir     string
+}
+
+// runAction runs the action as the runner does: INPUT_ variables, GITHUB_OUTPUT
+// and GITHUB_STEP_SUMMARY files, the workspace as the working directory.
+func runAction(t *testing.T, inputs map[string]string, files map[string]string) result {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := map[string]string{
+		"GITHUB_ACTIONS":      "true",
+		"GITHUB_OUTPUT":       filepath.Join(dir, "github_output"),
+		"GITHUB_STEP_SUMMARY": filepath.Join(dir, "step_summary"),
+		"GITHUB_ACTOR":        "octocat",
+		"GITHUB_REPOSITORY":   "acme/models",
+		"GITHUB_RUN_ID":       "4242",
+		"GITHUB_SHA":          "0123456789abcdef0123456789abcdef01234567",
+		"GITHUB_SERVER_URL":   "https://github.com",
+	}
+	if srv != nil {
+		env["INPUT_TRACKING-URI"] = srv.URL
+	}
+	for k, v := range inputs {
+		if strings.Contains(k, "_") && strings.ToUpper(k) == k {
+			env[k] = v // a raw environment variable
+			continue
+		}
+		env[action.EnvName(k)] = v
+	}
+	var stdout, stderr bytes.Buffer
+	code := action.Main(t.Context(), action.Env{
+		Getenv:  func(k string) string { return env[k] },
+		Stdout:  &stdout,
+		Stderr:  &stderr,
+		Now:     func() time.Time { return fixedNow },
+		WorkDir: dir,
+		Version: "test",
+	})
+	return result{
+		code:    code,
+		stdout:  stdout.String(),
+		stderr:  stderr.String(),
+		outputs: readOutputs(t, filepath.Join(dir, "github_output")),
+		summary: readFile(t, filepath.Join(dir, "step_summary")),
+		dir:     dir,
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if os.IsNotExist(err) {
+		return ""
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// readOutputs parses the runner's file-command format (name<<DELIM ... DELIM).
+func readOutputs(t *testing.T, p string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	lines := strings.Split(readFile(t, p), "\n")
+	for i := 0; i < len(lines); i++ {
+		name, delim, ok := strings.Cut(lines[i], "<<")
+		if !ok {
+			continue
+		}
+		var val []string
+		for i++; i < len(lines) && lines[i] != delim; i++ {
+			val = append(val, lines[i])
+		}
+		out[name] = strings.Join(val, "\n")
+	}
+	return out
+}
+
+// versionSpec describes a model version to create with its run.
+type versionSpec struct {
+	metrics map[string]float64
+	history map[string][]float64
+	tags    map[string]string // run tags
+	status  string
+	end     time.Time
+	logged  []mlflowtest.LoggedMetric // when set, the version's source is a logged model
+}
+
+// newModel creates a registered model with one version per spec, each from its own run.
+func newModel(t *testing.T, specs ...versionSpec) (string, *mlflowtest.Fixtures) {
+	t.Helper()
+	s := mlflowtest.RequireServer(t, srv)
+	f := s.Fixtures()
+	ctx := t.Context()
+	name := mlflowtest.UniqueName(t, "m")
+	exp, err := f.CreateExperiment(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.CreateRegisteredModel(ctx, name); err != nil {
+		t.Fatal(err)
+	}
+	for i, sp := range specs {
+		end := sp.end
+		if end.IsZero() {
+			end = fixedNow.Add(-time.Hour)
+		}
+		tags := map[string]string{"dataset_version": "2026-11"}
+		for k, v := range sp.tags {
+			tags[k] = v
+		}
+		run, err := f.CreateRun(ctx, exp, mlflowtest.RunSpec{
+			Name: fmt.Sprintf("train-%d", i+1), Metrics: sp.metrics, History: sp.history,
+			Tags: tags, Status: sp.status, EndTime: end,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		source := "mlflow-artifacts:/" + exp + "/" + run + "/artifacts/model"
+		if sp.logged != nil {
+			id, err := f.CreateLoggedModel(ctx, exp, run, sp.logged)
+			if err != nil {
+				t.Fatal(err)
+			}
+			source = "models:/" + id
+		}
+		if _, err := f.CreateVersion(ctx, name, source, run, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return name, f
+}
+
+func aliasOf(t *testing.T, f *mlflowtest.Fixtures, model, alias string) string {
+	t.Helper()
+	v, err := f.AliasVersion(context.Background(), model, alias)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}

@@ -1,0 +1,166 @@
+package action
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/sethvargo/go-githubactions"
+)
+
+// IO is what the action shows its user: a GitHub Actions runner's workflow
+// commands and files, or a terminal. *githubactions.Action backs the first.
+type IO interface {
+	AddMask(secret string)
+	Group(title string)
+	EndGroup()
+	Infof(format string, args ...any)
+	Warningf(format string, args ...any)
+	// Errorf writes an error annotation; file and line locate it when known.
+	Errorf(file string, line int, format string, args ...any)
+	SetOutput(key, value string) error
+	AddStepSummary(markdown string) error
+	// Finish flushes anything kept until the end (the CLI's outputs).
+	Finish()
+}
+
+// githubIO writes workflow commands through go-githubactions.
+type githubIO struct {
+	a *githubactions.Action
+}
+
+func newGitHubIO(getenv func(string) string, w io.Writer) *githubIO {
+	return &githubIO{a: githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(w))}
+}
+
+func (g *githubIO) AddMask(s string) {
+	// A workflow command is one line: mask each line of a multi-line secret.
+	for _, line := range strings.Split(s, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			g.a.AddMask(line)
+		}
+	}
+}
+func (g *githubIO) Group(t string)                 { g.a.Group(t) }
+func (g *githubIO) EndGroup()                      { g.a.EndGroup() }
+func (g *githubIO) Infof(f string, args ...any)    { g.a.Infof(f, args...) }
+func (g *githubIO) Warningf(f string, args ...any) { g.a.Warningf(f, args...) }
+func (g *githubIO) Finish()                        {}
+func (g *githubIO) Errorf(file string, line int, f string, args ...any) {
+	a := g.a
+	if file != "" {
+		fields := map[string]string{"file": file, "title": "mlreg-action"}
+		if line > 0 {
+			fields["line"] = strconv.Itoa(line)
+		}
+		a = a.WithFieldsMap(fields)
+	}
+	a.Errorf(f, args...)
+}
+
+// fileDelimiter is the fixed heredoc delimiter go-githubactions writes; a value
+// holding it as a line would end the value early and inject outputs.
+const fileDelimiter = "_GitHubActionsFileCommandDelimeter_"
+
+func (g *githubIO) SetOutput(k, v string) (err error) {
+	if strings.Contains(v, fileDelimiter) {
+		return fmt.Errorf("failed to set output %s: value contains the file command delimiter", k)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("failed to set output %s: %v", k, r)
+		}
+	}()
+	g.a.SetOutput(k, v)
+	return nil
+}
+
+func (g *githubIO) AddStepSummary(md string) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("failed to write job summary: %v", r)
+		}
+	}()
+	g.a.AddStepSummary(md)
+	return nil
+}
+
+// cliIO writes plain text for a terminal; outputs are listed at the end.
+type cliIO struct {
+	mu      sync.Mutex
+	out     io.Writer
+	err     io.Writer
+	outputs map[string]string
+	quiet   bool     // no outputs listing (e.g. --format json)
+	masks   []string // secrets replaced by *** in everything printed
+}
+
+func (c *cliIO) redact(s string) string {
+	for _, m := range c.masks {
+		s = strings.ReplaceAll(s, m, "***")
+	}
+	return s
+}
+
+func (c *cliIO) printf(w io.Writer, format string, args ...any) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	fmt.Fprint(w, c.redact(fmt.Sprintf(format, args...)))
+}
+
+func newCLIIO(stdout, stderr io.Writer) *cliIO {
+	return &cliIO{out: stdout, err: stderr, outputs: map[string]string{}}
+}
+
+func (c *cliIO) AddMask(s string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, line := range strings.Split(s, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			c.masks = append(c.masks, line)
+		}
+	}
+}
+func (c *cliIO) Group(t string)                 { c.printf(c.err, "==> %s\n", t) }
+func (c *cliIO) EndGroup()                      {}
+func (c *cliIO) Infof(f string, args ...any)    { c.printf(c.err, "    "+f+"\n", args...) }
+func (c *cliIO) Warningf(f string, args ...any) { c.printf(c.err, "warning: "+f+"\n", args...) }
+func (c *cliIO) Errorf(file string, line int, f string, args ...any) {
+	loc := ""
+	if file != "" {
+		loc = file + ": "
+		if line > 0 {
+			loc = fmt.Sprintf("%s:%d: ", file, line)
+		}
+	}
+	c.printf(c.err, "error: %s"+f+"\n", append([]any{loc}, args...)...)
+}
+func (c *cliIO) SetOutput(k, v string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.outputs[k] = v
+	return nil
+}
+func (c *cliIO) AddStepSummary(md string) error {
+	c.printf(c.out, "%s\n", md)
+	return nil
+}
+func (c *cliIO) Finish() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.quiet || len(c.outputs) == 0 {
+		return
+	}
+	keys := make([]string, 0, len(c.outputs))
+	for k := range c.outputs {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintln(c.err, "==> outputs")
+	for _, k := range keys {
+		fmt.Fprint(c.err, c.redact(fmt.Sprintf("    %s=%s\n", k, c.outputs[k])))
+	}
+}

@@ -1,0 +1,498 @@
+// Package action is the command layer: it reads inputs (a GitHub Actions
+// runner's INPUT_ variables or CLI flags), runs a command, and reports through
+// outputs, the job summary, annotations and the exit status.
+package action
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
+	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/promote"
+)
+
+// Exit statuses (SPEC "Outcomes and exit status").
+const (
+	ExitOK       = 0
+	ExitPolicy   = 1
+	ExitInvalid  = 2
+	ExitRegistry = 3
+	ExitConflict = 4
+)
+
+// Env is the process boundary: everything the binary takes from the outside.
+type Env struct {
+	Args       []string
+	Getenv     func(string) string
+	Stdout     io.Writer
+	Stderr     io.Writer
+	HTTPClient *http.Client // base client for MLflow; nil = default
+	Now        func() time.Time
+	WorkDir    string // resolves the policy path and the report path; "" = process working directory
+	Version    string
+}
+
+var errUsage = errors.New("usage")
+
+const usage = `mlreg-action: govern promotions in an MLflow Model Registry
+
+Usage:
+  mlreg-action <command> [flags]
+
+Commands:
+  validate   resolve the candidate and the champion, evaluate the policy, report; never changes the registry
+  promote    validate, then move the alias and/or stage and write the audit record (default)
+  register   create a model version from a run or a logged model, with lineage tags
+  rollback   move the target back to the version that held it before
+  history    print the promotion history of a target and flag drift
+
+Every input of the GitHub Action is a flag of the same name (--model-name, --target-alias, ...).
+Unset inputs fall back to MLflow's environment variables (MLFLOW_TRACKING_URI, ...).
+
+Exit status: 0 done or already in place, 1 policy not met, 2 invalid input,
+3 registry error, 4 conflict (the target moved since the plan).
+
+Flags:
+`
+
+// Main runs the binary and returns its exit status.
+func Main(ctx context.Context, env Env) int {
+	if env.Now == nil {
+		env.Now = time.Now
+	}
+	inActions := env.Getenv("GITHUB_ACTIONS") == "true"
+	var out IO
+	if inActions {
+		out = newGitHubIO(env.Getenv, env.Stdout)
+	} else {
+		out = newCLIIO(env.Stdout, env.Stderr)
+	}
+	defer out.Finish()
+
+	flags := map[string]string{}
+	args := env.Args
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help", "help":
+			fs := newFlagSet(flags)
+			fs.SetOutput(env.Stdout)
+			fmt.Fprint(env.Stdout, usage)
+			fs.PrintDefaults()
+			return ExitOK
+		case "version", "--version":
+			fmt.Fprintf(env.Stdout, "mlreg-action %s\n", env.Version)
+			return ExitOK
+		}
+		if !strings.HasPrefix(args[0], "-") {
+			flags["command"] = args[0]
+			args = args[1:]
+		}
+	}
+	fs := newFlagSet(flags)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		out.Errorf("", 0, "%v (run mlreg-action --help)", err)
+		return ExitInvalid
+	}
+	if fs.NArg() > 0 {
+		out.Errorf("", 0, "unexpected argument %q (run mlreg-action --help)", fs.Arg(0))
+		return ExitInvalid
+	}
+
+	src := &source{flags: flags, getenv: env.Getenv}
+	// Mask every secret before anything else is printed.
+	for _, in := range Inputs {
+		if in.Secret {
+			if v := src.get(in.Name); v != "" {
+				out.AddMask(v)
+			}
+		}
+	}
+	cfg, err := loadConfig(src, env.Getenv)
+	if err != nil {
+		out.Errorf("", 0, "invalid input:\n%v", err)
+		return ExitInvalid
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	defer cancel()
+
+	r := &runner{env: env, cfg: cfg, out: out, gh: githubContextFrom(env.Getenv)}
+	return r.run(ctx)
+}
+
+// githubRun is what the runner tells about the workflow run.
+type githubRun struct {
+	Actor, Repository, RunID, ServerURL, SHA, EventName, EventPath, APIURL string
+}
+
+func githubContextFrom(getenv func(string) string) githubRun {
+	return githubRun{
+		Actor:      getenv("GITHUB_ACTOR"),
+		Repository: getenv("GITHUB_REPOSITORY"),
+		RunID:      getenv("GITHUB_RUN_ID"),
+		ServerURL:  cmp.Or(getenv("GITHUB_SERVER_URL"), "https://github.com"),
+		SHA:        getenv("GITHUB_SHA"),
+		EventName:  getenv("GITHUB_EVENT_NAME"),
+		EventPath:  getenv("GITHUB_EVENT_PATH"),
+		APIURL:     cmp.Or(getenv("GITHUB_API_URL"), "https://api.github.com"),
+	}
+}
+
+// RunURL is the workflow run page, or "" outside Actions.
+func (g githubRun) RunURL() string {
+	if g.Repository == "" || g.RunID == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/%s/actions/runs/%s", g.ServerURL, g.Repository, g.RunID)
+}
+
+type runner struct {
+	env       Env
+	cfg       *Config
+	out       IO
+	gh        githubRun
+	groupOpen bool
+	mlflow    *mlflow.Client
+}
+
+func (r *runner) phase(name string) {
+	if r.groupOpen {
+		r.out.EndGroup()
+	}
+	r.out.Group(name)
+	r.groupOpen = true
+}
+
+func (r *runner) endPhase() {
+	if r.groupOpen {
+		r.out.EndGroup()
+		r.groupOpen = false
+	}
+}
+
+func (r *runner) path(p string) string {
+	if filepath.IsAbs(p) || r.env.WorkDir == "" {
+		return p
+	}
+	return filepath.Join(r.env.WorkDir, p)
+}
+
+func (r *runner) actor() string {
+	if r.gh.Actor != "" {
+		return r.gh.Actor
+	}
+	return cmp.Or(r.env.Getenv("USER"), "local")
+}
+
+func (r *runner) run(ctx context.Context) int {
+	c, err := mlflow.New(mlflow.Options{
+		TrackingURI:    r.cfg.TrackingURI,
+		Token:          r.cfg.MLflowToken,
+		Username:       r.cfg.MLflowUsername,
+		Password:       r.cfg.MLflowPassword,
+		InsecureTLS:    r.cfg.InsecureTLS,
+		CACertPath:     r.cfg.CACertPath,
+		ClientCertPath: r.cfg.ClientCertPath,
+		HTTPClient:     r.env.HTTPClient,
+		UserAgent:      "mlreg-action/" + cmp.Or(r.env.Version, "dev"),
+		Workspace:      r.cfg.Workspace,
+	})
+	if err != nil {
+		r.out.Errorf("", 0, "invalid MLflow configuration: %v", err)
+		return ExitInvalid
+	}
+	r.mlflow = c
+	switch r.cfg.Command {
+	case CmdValidate, CmdPromote:
+		return r.promote(ctx)
+	default:
+		r.out.Errorf("", 0, "command %s is not available in this build", r.cfg.Command)
+		return ExitInvalid
+	}
+}
+
+// exitCode maps an error to the SPEC's exit status.
+func exitCode(err error) int {
+	var perr checks.Errors
+	var single *checks.Error
+	switch {
+	case err == nil:
+		return ExitOK
+	case errors.Is(err, promote.ErrPolicyFailed):
+		return ExitPolicy
+	case errors.Is(err, promote.ErrConflict):
+		return ExitConflict
+	case errors.Is(err, promote.ErrInvalid), errors.Is(err, errUsage), errors.As(err, &perr), errors.As(err, &single):
+		return ExitInvalid
+	default:
+		return ExitRegistry
+	}
+}
+
+// annotate writes the one ::error annotation of a failed run; a policy problem
+// carries the policy file and line.
+func (r *runner) annotate(err error, code int) {
+	var perr checks.Errors
+	var single *checks.Error
+	switch {
+	case errors.As(err, &perr) && len(perr) > 0:
+		r.out.Errorf(perr[0].File, perr[0].Line, "%v", err)
+	case errors.As(err, &single):
+		r.out.Errorf(single.File, single.Line, "%v", err)
+	default:
+		r.out.Errorf("", 0, "%s: %v", exitLabel(code), err)
+	}
+}
+
+func exitLabel(code int) string {
+	switch code {
+	case ExitPolicy:
+		return "policy not met"
+	case ExitInvalid:
+		return "invalid input"
+	case ExitRegistry:
+		return "registry error"
+	case ExitConflict:
+		return "conflict"
+	}
+	return "error"
+}
+
+func (r *runner) loadPolicy() (*checks.Policy, error) {
+	if strings.EqualFold(r.cfg.Policy, "none") {
+		r.out.Warningf("policy: none: promoting %s WITHOUT ANY CHECKS; set a policy file to gate promotions", r.cfg.ModelName)
+		return nil, nil
+	}
+	p, err := checks.LoadFile(r.path(r.cfg.Policy))
+	if err != nil {
+		return nil, err
+	}
+	p.File = r.cfg.Policy // report the path as the user wrote it
+	return p, nil
+}
+
+func (r *runner) promote(ctx context.Context) int {
+	cfg := r.cfg
+	rep := &notify.Report{
+		Command:     cfg.Command,
+		Model:       cfg.ModelName,
+		DryRun:      cfg.DryRun,
+		TrackingURI: r.mlflow.BaseURL(),
+		Links:       notify.Links{WorkflowRun: r.gh.RunURL()},
+	}
+	rep.Target = targetLabel(cfg)
+
+	policy, err := r.loadPolicy()
+	if err != nil {
+		return r.fail(rep, err)
+	}
+	rep.NoPolicy = policy == nil
+	svc := &promote.Service{Reg: r.mlflow, Now: r.env.Now, OnPhase: r.phase}
+	req := promote.Request{
+		Model:           cfg.ModelName,
+		Version:         cfg.Version,
+		Target:          checks.Target{Alias: cfg.TargetAlias, Stage: cfg.TargetStage},
+		ArchiveExisting: cfg.ArchiveExisting,
+		ExpectedCurrent: cfg.ExpectedCurrentVersion,
+		Policy:          policy,
+		Actor:           r.actor(),
+		RunURL:          r.gh.RunURL(),
+		Commit:          r.gh.SHA,
+	}
+	plan, err := svc.Plan(ctx, req)
+	if err != nil {
+		return r.fail(rep, err)
+	}
+	rep.Plan, rep.PlanDigest = plan, plan.Digest
+	rep.Target = notify.TargetLabel(plan)
+	rep.Links.Version = notify.VersionURL(rep.TrackingURI, plan.Model, plan.Candidate.Version)
+	rep.Links.Run = notify.RunURL(rep.TrackingURI, plan.Candidate.RunID)
+	r.logPlan(plan)
+
+	if plan.Verdict == checks.VerdictFail {
+		rep.Outcome = notify.OutcomeBlocked
+		return r.finish(rep, fmt.Errorf("%w: %s v%s for %s: %s", promote.ErrPolicyFailed, plan.Model,
+			plan.Candidate.Version, rep.Target, failedSummary(plan)))
+	}
+	if cfg.Command == CmdValidate || cfg.DryRun {
+		rep.Outcome = notify.OutcomeWould
+		if plan.InPlace() {
+			rep.Outcome = notify.OutcomeInPlace
+		}
+		return r.finish(rep, nil)
+	}
+	applied, err := svc.Apply(ctx, plan)
+	if err != nil {
+		return r.fail(rep, err)
+	}
+	rep.Applied = applied
+	rep.Outcome = notify.OutcomeInPlace
+	if applied.Changed {
+		rep.Outcome = notify.OutcomePromoted
+	}
+	for _, m := range applied.Moves {
+		r.out.Infof("moved %s", m)
+	}
+	for _, n := range applied.Notes {
+		r.out.Infof("%s", n)
+	}
+	return r.finish(rep, nil)
+}
+
+func failedSummary(p *promote.Plan) string {
+	var parts []string
+	for _, c := range p.Checks {
+		if c.Status == checks.StatusFail {
+			s := fmt.Sprintf("%s %s %s", c.Name, c.Value, c.Bound)
+			if c.Reason != "" {
+				s += " (" + c.Reason + ")"
+			}
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (r *runner) logPlan(p *promote.Plan) {
+	r.out.Infof("candidate: %s v%s (run %s, %s)", p.Model, p.Candidate.Version, cmp.Or(p.Candidate.RunID, "none"),
+		cmp.Or(p.Candidate.Status, "READY"))
+	for _, m := range p.Moves() {
+		r.out.Infof("plan: %s", m)
+	}
+	for _, c := range p.Checks {
+		line := fmt.Sprintf("%-7s %s %s: %s %s", c.Status, c.Kind, c.Name, c.Value, c.Bound)
+		if c.Champion != "" {
+			line += fmt.Sprintf(" (champion %s, delta %s)", c.Champion, c.Delta)
+		}
+		if c.Reason != "" {
+			line += " — " + c.Reason
+		}
+		r.out.Infof("%s", line)
+	}
+	r.out.Infof("verdict: %s; plan digest %s", p.Verdict, p.Digest)
+}
+
+func targetLabel(cfg *Config) string {
+	var parts []string
+	if cfg.TargetAlias != "" {
+		parts = append(parts, "@"+cfg.TargetAlias)
+	}
+	if cfg.TargetStage != "" {
+		st, ok := promote.CanonicalStage(cfg.TargetStage)
+		parts = append(parts, "stage "+cmp.Or(map[bool]string{true: st}[ok], cfg.TargetStage))
+	}
+	return strings.Join(parts, " + ")
+}
+
+// fail reports a run that stopped with err.
+func (r *runner) fail(rep *notify.Report, err error) int {
+	code := exitCode(err)
+	switch code {
+	case ExitConflict:
+		rep.Outcome = notify.OutcomeConflict
+	case ExitPolicy:
+		rep.Outcome = notify.OutcomeBlocked
+	default:
+		rep.Outcome = notify.OutcomeError
+	}
+	var partial *promote.PartialError
+	if errors.As(err, &partial) {
+		rep.Outcome = notify.OutcomeError
+	}
+	rep.Error = err.Error()
+	return r.finish(rep, err)
+}
+
+// finish writes outputs, the report file and the summary, then the annotation.
+func (r *runner) finish(rep *notify.Report, err error) int {
+	code := exitCode(err)
+	if err != nil && rep.Error == "" {
+		rep.Error = err.Error()
+	}
+	r.phase("notify")
+	outputs := r.outputs(rep)
+	if path, werr := r.writeReport(rep); werr != nil {
+		r.out.Warningf("%v", werr)
+	} else {
+		outputs = append(outputs, [2]string{"report-path", path})
+	}
+	for _, kv := range outputs {
+		if oerr := r.out.SetOutput(kv[0], kv[1]); oerr != nil {
+			r.out.Warningf("%v", oerr)
+		}
+	}
+	if serr := r.out.AddStepSummary(rep.Markdown()); serr != nil {
+		r.out.Warningf("%v", serr)
+	}
+	r.endPhase()
+	if err != nil {
+		r.annotate(err, code)
+	}
+	return code
+}
+
+func (r *runner) outputs(rep *notify.Report) [][2]string {
+	verdict, version, previous, digest, modelURI, aliasURI := "", "", "", "", "", ""
+	if p := rep.Plan; p != nil {
+		verdict, version, digest = p.Verdict, p.Candidate.Version, p.Digest
+		modelURI = fmt.Sprintf("models:/%s/%s", p.Model, version)
+		if len(p.Targets) > 0 {
+			previous = p.Targets[0].Current
+			if previous == version {
+				previous = ""
+			}
+		}
+		if r.cfg.TargetAlias != "" {
+			aliasURI = fmt.Sprintf("models:/%s@%s", p.Model, r.cfg.TargetAlias)
+		}
+	}
+	if rep.Applied != nil && len(r.cfg.TargetAlias+r.cfg.TargetStage) > 0 && rep.Plan != nil && len(rep.Plan.Targets) > 0 {
+		if prev, ok := rep.Applied.Previous[rep.Plan.Targets[0].Label()]; ok && prev != version {
+			previous = prev
+		}
+	}
+	changed := rep.Applied != nil && rep.Applied.Changed
+	return [][2]string{
+		{"verdict", verdict},
+		{"model-version", version},
+		{"previous-version", previous},
+		{"changed", fmt.Sprint(changed)},
+		{"model-uri", modelURI},
+		{"alias-uri", aliasURI},
+		{"plan-digest", digest},
+	}
+}
+
+var slugRE = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// writeReport writes the JSON report under .mlreg/ in the working directory,
+// which is the workspace in a workflow, so later steps can read it.
+func (r *runner) writeReport(rep *notify.Report) (string, error) {
+	name := slugRE.ReplaceAllString(fmt.Sprintf("%s-%s-%s", rep.Command, rep.Model, rep.Target), "_")
+	rel := filepath.Join(".mlreg", strings.Trim(name, "_")+".json")
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return "", fmt.Errorf("failed to encode report: %w", err)
+	}
+	full := r.path(rel)
+	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+		return "", fmt.Errorf("failed to create report directory: %w", err)
+	}
+	if err := os.WriteFile(full, append(b, '\n'), 0o644); err != nil {
+		return "", fmt.Errorf("failed to write report %s: %w", rel, err)
+	}
+	return rel, nil
+}

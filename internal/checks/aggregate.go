@@ -1,0 +1,53 @@
+package checks
+
+import (
+	"errors"
+	"fmt"
+	"math"
+)
+
+// AggregateValues reduces a metric's history to one value as a metric rule's
+// aggregate says: last (also for ""), min, max or mean. vals must be in
+// history order (MLflow's get-history order: timestamp, then step). A NaN
+// anywhere in the history makes min, max and mean NaN, so it can never pass.
+func AggregateValues(vals []float64, how string) (float64, error) {
+	if len(vals) == 0 {
+		return 0, errors.New("failed to aggregate metric history: no values")
+	}
+	switch how {
+	case "", AggregateLast:
+		return vals[len(vals)-1], nil
+	case AggregateMin, AggregateMax:
+		out := vals[0]
+		for _, v := range vals {
+			switch {
+			case math.IsNaN(v):
+				return math.NaN(), nil
+			case how == AggregateMin && v < out, how == AggregateMax && v > out:
+				out = v
+			}
+		}
+		return out, nil
+	case AggregateMean:
+		var sum, comp float64 // Kahan summation keeps long histories accurate
+		for _, v := range vals {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return naiveMean(vals), nil // NaN or ±Inf (NaN for +Inf and -Inf)
+			}
+			y := v - comp
+			t := sum + y
+			comp = (t - sum) - y
+			sum = t
+		}
+		return sum / float64(len(vals)), nil
+	}
+	return 0, fmt.Errorf("failed to aggregate metric history: unknown aggregate %q (want last, min, max or mean)", how)
+}
+
+func naiveMean(vals []float64) float64 {
+	var sum float64
+	for _, v := range vals {
+		sum += v
+	}
+	return sum / float64(len(vals))
+}

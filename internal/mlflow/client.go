@@ -1,0 +1,426 @@
+package mlflow
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"time"
+)
+
+const (
+	apiPrefix        = "/api/2.0/mlflow"
+	defaultUserAgent = "mlreg-action"
+	// defaultTimeout bounds one attempt (connect, headers and body) when the
+	// caller supplies no HTTPClient; MLflow's own client uses 120s.
+	defaultTimeout = 120 * time.Second
+	// maxResponseSize bounds a response body held in memory.
+	maxResponseSize = 64 << 20
+)
+
+var errResponseTooLarge = fmt.Errorf("response body exceeds %d bytes", maxResponseSize)
+
+// Options configures a Client. The zero value of every field but TrackingURI
+// is usable.
+type Options struct {
+	// TrackingURI is http(s)://host[:port][/prefix]; a trailing "/" is
+	// stripped. Credentials in the URI's user info are used for basic auth
+	// when Username and Password are empty, and are never kept in BaseURL.
+	TrackingURI string
+	// Token is sent as "Authorization: Bearer <Token>" unless basic auth applies.
+	Token string
+	// Username and Password, when both are set, are sent as basic auth and
+	// win over Token, as in MLflow's own client.
+	Username, Password string
+	// InsecureTLS disables server certificate verification.
+	InsecureTLS bool
+	// CACertPath is a PEM bundle of the CAs that may sign the server's
+	// certificate (MLFLOW_TRACKING_SERVER_CERT_PATH). It replaces the system
+	// pool. It cannot be combined with InsecureTLS.
+	CACertPath string
+	// ClientCertPath is one PEM file holding a client certificate and its key
+	// (MLFLOW_TRACKING_CLIENT_CERT_PATH).
+	ClientCertPath string
+	// HTTPClient is copied, not modified. Its Transport must be nil or an
+	// *http.Transport when TLS options are set (it is cloned then). When nil,
+	// a client with a 120s per-attempt timeout is used.
+	HTTPClient *http.Client
+	// UserAgent is sent on every request; default "mlreg-action".
+	UserAgent string
+	// MaxRetries is the number of retries after the first attempt: 0 means 7,
+	// a negative value means none.
+	MaxRetries int
+	// BackoffBase is the first retry's pause (default 1s); retry n pauses
+	// BackoffBase·2^(n-1), capped at 30s, plus a jitter in [0, BackoffBase).
+	BackoffBase time.Duration
+	// Sleep pauses between attempts; it must return early with ctx.Err() when
+	// ctx is done. Default: a timer that honours ctx.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Rand returns a value in [0, 1) for the jitter; default math/rand/v2.
+	Rand func() float64
+	// Workspace, when non-empty, is sent as the X-MLFLOW-WORKSPACE header.
+	Workspace string
+}
+
+// String describes o without its secrets.
+func (o Options) String() string {
+	return fmt.Sprintf("mlflow.Options{TrackingURI: %q, Auth: %s, Workspace: %q}",
+		redactURI(o.TrackingURI), o.authKind(), o.Workspace)
+}
+
+// LogValue describes o for slog without its secrets.
+func (o Options) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("tracking_uri", redactURI(o.TrackingURI)),
+		slog.String("auth", o.authKind()),
+		slog.Bool("insecure_tls", o.InsecureTLS),
+		slog.String("ca_cert_path", o.CACertPath),
+		slog.String("client_cert_path", o.ClientCertPath),
+		slog.String("workspace", o.Workspace),
+	)
+}
+
+func (o Options) authKind() string {
+	switch {
+	case o.Username != "" && o.Password != "":
+		return "basic"
+	case o.Token != "":
+		return "bearer"
+	default:
+		return "none"
+	}
+}
+
+// redactURI hides the password of a URI's user info.
+func redactURI(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}
+
+// Client talks to the MLflow REST API. It is safe for concurrent use.
+type Client struct {
+	base        string // scheme://host[:port][/prefix], no trailing slash, no user info
+	basePath    string // the URL path of base, e.g. "" or "/mlflow"
+	hc          *http.Client
+	auth        string // Authorization header value, "" for none
+	userAgent   string
+	workspace   string
+	maxRetries  int
+	backoffBase time.Duration
+	sleep       func(context.Context, time.Duration) error
+	rand        func() float64
+	requests    atomic.Int64
+}
+
+// New validates opts and builds a Client.
+func New(opts Options) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(opts.TrackingURI), "/"))
+	if err != nil {
+		return nil, fmt.Errorf("failed to parse tracking URI %q: %w", redactURI(opts.TrackingURI), err)
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https":
+		return nil, fmt.Errorf("invalid tracking URI %q: scheme must be http or https", u.Redacted())
+	case u.Host == "":
+		return nil, fmt.Errorf("invalid tracking URI %q: missing host", u.Redacted())
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, fmt.Errorf("invalid tracking URI %q: must not have a query or fragment", u.Redacted())
+	}
+	user, pass := opts.Username, opts.Password
+	if u.User != nil {
+		if user == "" && pass == "" {
+			user = u.User.Username()
+			pass, _ = u.User.Password()
+		}
+		u.User = nil
+	}
+
+	hc, err := newHTTPClient(opts)
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		base:        u.String(),
+		basePath:    u.EscapedPath(),
+		hc:          hc,
+		userAgent:   cmpOr(opts.UserAgent, defaultUserAgent),
+		workspace:   opts.Workspace,
+		maxRetries:  opts.MaxRetries,
+		backoffBase: opts.BackoffBase,
+		sleep:       opts.Sleep,
+		rand:        opts.Rand,
+	}
+	switch {
+	case user != "" && pass != "":
+		c.auth = "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	case opts.Token != "":
+		c.auth = "Bearer " + opts.Token
+	}
+	if c.maxRetries == 0 {
+		c.maxRetries = defaultMaxRetries
+	}
+	c.maxRetries = max(c.maxRetries, 0)
+	if c.backoffBase <= 0 {
+		c.backoffBase = defaultBackoffBase
+	}
+	if c.sleep == nil {
+		c.sleep = sleepContext
+	}
+	if c.rand == nil {
+		c.rand = rand.Float64
+	}
+	return c, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// newHTTPClient copies opts.HTTPClient (or builds a default one) and applies
+// the TLS options to a clone of its transport.
+func newHTTPClient(opts Options) (*http.Client, error) {
+	hc := &http.Client{Timeout: defaultTimeout}
+	if opts.HTTPClient != nil {
+		cp := *opts.HTTPClient
+		hc = &cp
+	}
+	if opts.InsecureTLS && opts.CACertPath != "" {
+		return nil, errors.New("insecure TLS and a CA certificate path cannot be used together " +
+			"(MLFLOW_TRACKING_INSECURE_TLS and MLFLOW_TRACKING_SERVER_CERT_PATH)")
+	}
+	if !opts.InsecureTLS && opts.CACertPath == "" && opts.ClientCertPath == "" {
+		return hc, nil
+	}
+
+	var base *http.Transport
+	switch t := hc.Transport.(type) {
+	case nil:
+		dt, ok := http.DefaultTransport.(*http.Transport)
+		if !ok {
+			return nil, fmt.Errorf("TLS options need an *http.Transport, http.DefaultTransport is %T", http.DefaultTransport)
+		}
+		base = dt
+	case *http.Transport:
+		base = t
+	default:
+		return nil, fmt.Errorf("TLS options need an *http.Transport, the HTTP client has %T", t)
+	}
+	tr := base.Clone()
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if tr.TLSClientConfig != nil {
+		cfg = tr.TLSClientConfig.Clone()
+	}
+	if opts.InsecureTLS {
+		cfg.InsecureSkipVerify = true //nolint:gosec // The user asked for it (MLFLOW_TRACKING_INSECURE_TLS).
+	}
+	if opts.CACertPath != "" {
+		pem, err := os.ReadFile(opts.CACertPath)
+		if err != nil {
+			return nil, fmt.Errorf("failed to load CA certificate %q: %w", opts.CACertPath, err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("failed to load CA certificate %q: no PEM certificate found", opts.CACertPath)
+		}
+		cfg.RootCAs = pool
+	}
+	if opts.ClientCertPath != "" {
+		pem, err := os.ReadFile(opts.ClientCertPath)
+		if err != nil {
+			return nil, fmt.Errorf("failed to load client certificate %q: %w", opts.ClientCertPath, err)
+		}
+		cert, err := tls.X509KeyPair(pem, pem)
+		if err != nil {
+			return nil, fmt.Errorf("failed to load client certificate %q: %w", opts.ClientCertPath, err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	tr.TLSClientConfig = cfg
+	hc.Transport = tr
+	return hc, nil
+}
+
+// BaseURL returns the tracking URI without trailing slash or credentials.
+func (c *Client) BaseURL() string { return c.base }
+
+// Requests returns how many HTTP requests the client has sent, retries included.
+func (c *Client) Requests() int64 { return c.requests.Load() }
+
+// String describes c without its credentials.
+func (c *Client) String() string { return "mlflow.Client(" + c.base + ")" }
+
+// call is one API operation.
+type call struct {
+	method string
+	path   string     // below /api/2.0/mlflow, e.g. "/model-versions/get"
+	query  url.Values // GET only
+	body   any        // JSON body for other methods; nil for none
+	out    any        // decoded from a 2xx body when non-nil
+	policy retryPolicy
+}
+
+// get performs a read with query parameters.
+func (c *Client) get(ctx context.Context, path string, query url.Values, out any) error {
+	return c.do(ctx, call{method: http.MethodGet, path: path, query: query, out: out, policy: retryRead})
+}
+
+// send performs a write whose repetition is harmless.
+func (c *Client) send(ctx context.Context, method, path string, body, out any) error {
+	return c.do(ctx, call{method: method, path: path, body: body, out: out, policy: retryWrite})
+}
+
+// response is a fully read HTTP response.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+// do runs cl with retries (see the package documentation).
+func (c *Client) do(ctx context.Context, cl call) error {
+	path := c.basePath + apiPrefix + cl.path
+	target := c.base + apiPrefix + cl.path
+	if len(cl.query) > 0 {
+		target += "?" + cl.query.Encode()
+	}
+	var payload []byte
+	if cl.body != nil {
+		var err error
+		if payload, err = json.Marshal(cl.body); err != nil {
+			return fmt.Errorf("failed to encode request for %s %s: %w", cl.method, path, err)
+		}
+	}
+
+	for attempt := 1; ; attempt++ {
+		res, sent, err := c.roundTrip(ctx, cl.method, target, path, payload)
+		var (
+			retry         bool
+			hasRetryAfter bool
+			wait          time.Duration
+		)
+		switch {
+		case err != nil:
+			if ctxErr := ctx.Err(); ctxErr != nil {
+				if !errors.Is(err, ctxErr) {
+					err = fmt.Errorf("%w: %w", ctxErr, err)
+				}
+				return gaveUp(attempt, err)
+			}
+			retry = retryableTransport(cl.policy, err, sent)
+		case res.status >= 200 && res.status < 300:
+			return decode(cl, path, res.body)
+		default:
+			apiErr := newError(cl.method, path, res.status, res.header, res.body)
+			_, hasRetryAfter = parseRetryAfter(res.header.Get("Retry-After"), time.Now())
+			retry = retryableStatus(cl.policy, res.status, hasRetryAfter)
+			wait = apiErr.RetryAfter
+			err = apiErr
+		}
+		if !retry {
+			return err
+		}
+		if attempt > c.maxRetries {
+			return gaveUp(attempt, err)
+		}
+		if wait <= 0 {
+			wait = backoff(c.backoffBase, attempt, c.rand)
+		}
+		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= wait {
+			return fmt.Errorf("gave up after %s, next retry in %s is past the deadline (%w): %w",
+				attempts(attempt), wait.Round(time.Millisecond), context.DeadlineExceeded, err)
+		}
+		if serr := c.sleep(ctx, wait); serr != nil {
+			return fmt.Errorf("gave up after %s (%w while waiting to retry): %w", attempts(attempt), serr, err)
+		}
+	}
+}
+
+func attempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
+}
+
+// gaveUp adds the attempt count to the final error of a retried call.
+func gaveUp(attempt int, err error) error {
+	if attempt == 1 {
+		return err
+	}
+	return fmt.Errorf("gave up after %s: %w", attempts(attempt), err)
+}
+
+// roundTrip sends one request and reads the whole response. sent reports
+// whether the request headers were written, i.e. whether the server may have
+// seen the request.
+func (c *Client) roundTrip(ctx context.Context, method, target, path string, payload []byte) (_ *response, sent bool, _ error) {
+	var wrote atomic.Bool
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+		WroteHeaders: func() { wrote.Store(true) },
+	})
+	var body io.Reader
+	if payload != nil {
+		body = bytes.NewReader(payload)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target, body)
+	if err != nil {
+		return nil, false, fmt.Errorf("failed to build request %s %s: %w", method, path, err)
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set("Accept", "application/json")
+	if payload != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.auth != "" {
+		req.Header.Set("Authorization", c.auth)
+	}
+	if c.workspace != "" {
+		req.Header.Set("X-MLFLOW-WORKSPACE", c.workspace)
+	}
+
+	c.requests.Add(1)
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return nil, wrote.Load(), err
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(res.Body, maxResponseSize+1))
+	if err != nil {
+		return nil, true, fmt.Errorf("failed to read response of %s %s: %w", method, path, err)
+	}
+	if len(data) > maxResponseSize {
+		return nil, true, fmt.Errorf("failed to read response of %s %s: %w", method, path, errResponseTooLarge)
+	}
+	return &response{status: res.StatusCode, header: res.Header, body: data}, true, nil
+}
+
+// decode unmarshals a 2xx body into cl.out.
+func decode(cl call, path string, body []byte) error {
+	if cl.out == nil {
+		return nil
+	}
+	if err := json.Unmarshal(body, cl.out); err != nil {
+		return fmt.Errorf("failed to decode response of %s %s (body starts %q): %w",
+			cl.method, path, truncate(string(body), 80), err)
+	}
+	return nil
+}

@@ -1,0 +1,52 @@
+// Package mlflow is a small client for the MLflow REST API
+// (<tracking URI>/api/2.0/mlflow/...): the model registry calls a promoter
+// needs, plus runs, metric history and MLflow 3 logged models.
+//
+// # Wire
+//
+// GET requests carry their parameters in the query string (a repeated field
+// is a repeated key); POST, PATCH and DELETE carry a JSON body with
+// Content-Type: application/json. Model versions are JSON strings. Every
+// request carries User-Agent, the Authorization header when credentials are
+// configured (basic when both username and password are set, else bearer),
+// and X-MLFLOW-WORKSPACE when a workspace is set. Credentials never appear in
+// errors.
+//
+// # Errors
+//
+// A non-2xx answer is an *Error with MLflow's error_code and message, or a
+// code derived from the status when the body is not MLflow JSON. Use
+// IsNotFound, IsAlreadyExists and IsEndpointNotFound rather than comparing
+// codes. GetModelVersionByAlias returns ErrAliasNotFound for an unset alias,
+// which MLflow reports as 400 INVALID_PARAMETER_VALUE. Calls wrap errors as
+// "failed to <verb> <object>: ...".
+//
+// # Retries
+//
+// Failed attempts are retried up to Options.MaxRetries times (default 7) with
+// exponential backoff plus jitter, or after the server's Retry-After when it
+// sends one, and never past the context's deadline: when the next pause would
+// end after it, the call gives up at once with an error that wraps both the
+// last failure and context.DeadlineExceeded. Which failures are retried
+// depends on the call:
+//
+//   - Reads (every GET, and GetLatestVersions, a POST that changes nothing):
+//     408, 429, 500, 502, 503, 504 and transport errors (refused or reset
+//     connections, timeouts, truncated bodies).
+//   - Writes whose repetition is harmless (CreateRegisteredModel, the tag
+//     and alias calls, TransitionStage): the same except 500, because MLflow
+//     answers some deterministic failures with 500 (for example
+//     archive_existing_versions with a non-active stage). Setting or deleting
+//     a tag or alias and transitioning to a stage give the same result when
+//     repeated; a repeated CreateRegisteredModel whose first attempt reached
+//     the server answers RESOURCE_ALREADY_EXISTS, which "ensure it exists"
+//     callers accept.
+//   - CreateModelVersion: every create the server executes registers one
+//     more version, so it is retried only when the request cannot have been
+//     acted on: 408, 429 and 503 with Retry-After answers, and dial errors
+//     (nothing was sent). A reset connection, a timeout or another 5xx
+//     returns at once.
+//
+// TLS verification failures, other 4xx answers and undecodable responses are
+// never retried.
+package mlflow

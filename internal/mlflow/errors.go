@@ -1,0 +1,199 @@
+package mlflow
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// MLflow error codes (the error_code field of an error body) this package
+// produces or interprets.
+const (
+	CodeBadRequest            = "BAD_REQUEST"
+	CodeInvalidParameterValue = "INVALID_PARAMETER_VALUE"
+	CodeUnauthenticated       = "UNAUTHENTICATED"
+	CodePermissionDenied      = "PERMISSION_DENIED"
+	CodeResourceDoesNotExist  = "RESOURCE_DOES_NOT_EXIST"
+	CodeNotFound              = "NOT_FOUND"
+	CodeEndpointNotFound      = "ENDPOINT_NOT_FOUND"
+	CodeResourceAlreadyExists = "RESOURCE_ALREADY_EXISTS"
+	CodeAlreadyExists         = "ALREADY_EXISTS"
+	CodeResourceConflict      = "RESOURCE_CONFLICT"
+	CodeResourceExhausted     = "RESOURCE_EXHAUSTED"
+	CodeInternalError         = "INTERNAL_ERROR"
+)
+
+// ErrAliasNotFound is returned by GetModelVersionByAlias when the registered
+// model exists but the alias is not set. MLflow answers that case with
+// 400 INVALID_PARAMETER_VALUE, not 404.
+var ErrAliasNotFound = errors.New("registered model alias not found")
+
+// maxMessageLen caps the message taken from a non-JSON error body.
+const maxMessageLen = 300
+
+// Error is a non-2xx answer from the MLflow server. It never holds request
+// headers, so it never holds credentials.
+type Error struct {
+	Method     string // HTTP method, e.g. "POST"
+	Path       string // URL path without the query, e.g. "/api/2.0/mlflow/registered-models/alias"
+	StatusCode int    // HTTP status code
+	// Code is MLflow's error_code when the body was MLflow JSON, otherwise a
+	// code derived from StatusCode (see errorCodeForStatus).
+	Code string
+	// Message is MLflow's message, or the trimmed, single-line start of a
+	// non-JSON body, or the status text when the body was empty.
+	Message string
+	// RetryAfter is the server's Retry-After, 0 when absent.
+	RetryAfter time.Duration
+}
+
+// Error renders as `POST /api/2.0/mlflow/registered-models/alias: 403 PERMISSION_DENIED: Permission denied`.
+func (e *Error) Error() string {
+	s := fmt.Sprintf("%s %s: %d %s", e.Method, e.Path, e.StatusCode, e.Code)
+	if e.Message != "" {
+		s += ": " + e.Message
+	}
+	return s
+}
+
+// IsNotFound reports whether err is (or wraps) an MLflow answer that the
+// requested resource does not exist: error code RESOURCE_DOES_NOT_EXIST or
+// NOT_FOUND, or a 404 carrying another MLflow code. A 404 for an unknown
+// endpoint (ENDPOINT_NOT_FOUND, which is also what a non-JSON 404 from a proxy
+// or a wrong URL prefix maps to) is not "not found": see IsEndpointNotFound.
+func IsNotFound(err error) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code {
+	case CodeResourceDoesNotExist, CodeNotFound:
+		return true
+	case CodeEndpointNotFound:
+		return false
+	}
+	return e.StatusCode == http.StatusNotFound
+}
+
+// IsEndpointNotFound reports whether err is (or wraps) a 404 for the endpoint
+// itself: a wrong tracking URI or prefix, or an API the server does not serve
+// (for example stages on a registry that removed them).
+func IsEndpointNotFound(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.Code == CodeEndpointNotFound
+}
+
+// IsAlreadyExists reports whether err is (or wraps) an MLflow
+// RESOURCE_ALREADY_EXISTS answer (HTTP 400 in MLflow, not 409).
+func IsAlreadyExists(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Code == CodeResourceAlreadyExists || e.Code == CodeAlreadyExists)
+}
+
+// isAliasNotFound reports whether err is MLflow's answer for an unset alias:
+// 400 INVALID_PARAMETER_VALUE "Registered model alias A not found." A 404 is
+// accepted too when its message names the alias, in case a server reports it
+// the REST way.
+func isAliasNotFound(err error, alias string) bool {
+	var e *Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	msg := strings.ToLower(e.Message)
+	switch {
+	case e.StatusCode == http.StatusBadRequest && e.Code == CodeInvalidParameterValue:
+		return strings.Contains(msg, "alias") && strings.Contains(msg, "not found")
+	case e.StatusCode == http.StatusNotFound && e.Code == CodeResourceDoesNotExist:
+		return strings.Contains(msg, "alias "+strings.ToLower(alias)+" not found")
+	}
+	return false
+}
+
+// newError builds an *Error from a non-2xx response.
+func newError(method, path string, status int, header http.Header, body []byte) *Error {
+	e := &Error{Method: method, Path: path, StatusCode: status}
+	if d, ok := parseRetryAfter(header.Get("Retry-After"), time.Now()); ok {
+		e.RetryAfter = d
+	}
+	var wire struct {
+		ErrorCode string `json:"error_code"`
+		Message   string `json:"message"`
+	}
+	if json.Unmarshal(body, &wire) == nil && (wire.ErrorCode != "" || wire.Message != "") {
+		e.Code, e.Message = wire.ErrorCode, strings.TrimSpace(wire.Message)
+	} else {
+		e.Message = textMessage(body, header.Get("Content-Type"))
+	}
+	if e.Code == "" {
+		e.Code = errorCodeForStatus(status)
+	}
+	if e.Message == "" {
+		e.Message = http.StatusText(status)
+	}
+	return e
+}
+
+// errorCodeForStatus synthesizes an MLflow-style code for a body that carried none.
+func errorCodeForStatus(status int) string {
+	switch {
+	case status == http.StatusUnauthorized:
+		return CodeUnauthenticated
+	case status == http.StatusForbidden:
+		return CodePermissionDenied
+	case status == http.StatusNotFound:
+		return CodeEndpointNotFound
+	case status == http.StatusConflict:
+		return CodeResourceConflict
+	case status == http.StatusTooManyRequests:
+		return CodeResourceExhausted
+	case status >= 500:
+		return CodeInternalError
+	default:
+		return CodeBadRequest
+	}
+}
+
+// textMessage turns a non-JSON body into one short line: HTML tags are
+// dropped, whitespace is collapsed, and the result is capped at maxMessageLen.
+func textMessage(body []byte, contentType string) string {
+	s := string(body)
+	if !utf8.ValidString(s) {
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	if strings.Contains(contentType, "html") || strings.HasPrefix(strings.TrimSpace(s), "<") {
+		s = stripTags(s)
+	}
+	return truncate(strings.Join(strings.Fields(s), " "), maxMessageLen)
+}
+
+// stripTags removes <...> markup; it is meant for short error pages, not for
+// arbitrary HTML.
+func stripTags(s string) string {
+	var b strings.Builder
+	inTag := false
+	for _, r := range s {
+		switch {
+		case r == '<':
+			inTag = true
+		case r == '>' && inTag:
+			inTag = false
+			b.WriteByte(' ')
+		case !inTag:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// truncate caps s at n runes, marking the cut with an ellipsis.
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n]) + "…"
+}

@@ -1,0 +1,132 @@
+package notify
+
+import (
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/mlreg/mlreg-action/internal/checks"
+)
+
+// maxCell bounds text from the registry in one table cell.
+const maxCell = 200
+
+var mdReplacer = strings.NewReplacer(
+	"&", "&amp;", "<", "&lt;", ">", "&gt;", // no HTML
+	"\\", "\\\\", "`", "\\`", "*", "\\*", "_", "\\_", "{", "\\{", "}", "\\}",
+	"[", "\\[", "]", "\\]", "(", "\\(", ")", "\\)", "#", "\\#", "+", "\\+",
+	"!", "\\!", "|", "\\|", "~", "\\~", "$", "\\$",
+	"@", "&#64;", // no @mentions or @channel-style pings
+	"://", "&#58;//", // no autolinks
+	"\r\n", " ", "\n", " ", "\r", " ", "\t", " ",
+)
+
+// MD escapes text that comes from the registry or the repository so it renders
+// as plain text in GitHub Markdown: no HTML, links, mentions, emphasis or table breaks.
+func MD(s string) string {
+	return mdReplacer.Replace(truncate(s, maxCell))
+}
+
+// truncate shortens s to at most n runes, marking the cut with "…".
+func truncate(s string, n int) string {
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	r := []rune(s)
+	return string(r[:n-1]) + "…"
+}
+
+func statusIcon(status string) string {
+	switch status {
+	case checks.StatusPass:
+		return "✅"
+	case checks.StatusFail:
+		return "❌"
+	default:
+		return "➖"
+	}
+}
+
+// Markdown renders the report for the job summary and the PR comment.
+func (r *Report) Markdown() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "### %s\n\n", MD(r.Headline()))
+	if r.NoPolicy {
+		b.WriteString("> [!WARNING]\n> Promoted with `policy: none`: no checks were run.\n\n")
+	}
+	for _, w := range r.Warnings {
+		fmt.Fprintf(&b, "> [!WARNING]\n> %s\n\n", MD(w))
+	}
+	if r.Error != "" {
+		fmt.Fprintf(&b, "> [!CAUTION]\n> %s\n\n", MD(r.Error))
+	}
+	p := r.Plan
+	if p != nil {
+		b.WriteString("| | |\n|---|---|\n")
+		moves := p.Moves()
+		for i := range moves {
+			moves[i] = MD(moves[i])
+		}
+		fmt.Fprintf(&b, "| Plan | %s |\n", strings.Join(moves, "<br>"))
+		if r.Applied != nil && len(r.Applied.Notes) > 0 {
+			fmt.Fprintf(&b, "| Notes | %s |\n", MD(strings.Join(r.Applied.Notes, "; ")))
+		}
+		if p.PolicyFile != "" {
+			fmt.Fprintf(&b, "| Policy | %s (`%s`) |\n", MD(p.PolicyFile), short(p.PolicyDigest))
+		}
+		if len(p.Rules) > 0 {
+			rules := make([]string, len(p.Rules))
+			for i, n := range p.Rules {
+				rules[i] = MD(n)
+			}
+			fmt.Fprintf(&b, "| Rules | %s |\n", strings.Join(rules, ", "))
+		}
+		pass, fail, skip := r.counts()
+		fmt.Fprintf(&b, "| Verdict | **%s**: %d passed, %d failed, %d skipped |\n", MD(p.Verdict), pass, fail, skip)
+		if r.PlanDigest != "" {
+			fmt.Fprintf(&b, "| Plan digest | `%s` |\n", short(r.PlanDigest))
+		}
+		b.WriteString("\n")
+		if len(p.Checks) > 0 {
+			b.WriteString("| | Rule | Check | Value | Bound | Champion | Delta | Result |\n")
+			b.WriteString("|---|---|---|---|---|---|---|---|\n")
+			for _, c := range p.Checks {
+				result := c.Status
+				if c.Reason != "" {
+					result += ": " + c.Reason
+				}
+				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
+					statusIcon(c.Status), MD(c.Rule), MD(c.Name)+" ("+MD(c.Kind)+")", MD(c.Value), MD(c.Bound),
+					MD(c.Champion), MD(c.Delta), MD(result))
+			}
+			b.WriteString("\n")
+		}
+	}
+	var links []string
+	if r.Links.Version != "" {
+		links = append(links, fmt.Sprintf("[MLflow version](%s)", linkURL(r.Links.Version)))
+	}
+	if r.Links.Run != "" {
+		links = append(links, fmt.Sprintf("[MLflow run](%s)", linkURL(r.Links.Run)))
+	}
+	if r.Links.WorkflowRun != "" {
+		links = append(links, fmt.Sprintf("[workflow run](%s)", linkURL(r.Links.WorkflowRun)))
+	}
+	if len(links) > 0 {
+		b.WriteString(strings.Join(links, " · ") + "\n")
+	}
+	return b.String()
+}
+
+// short abbreviates a "sha256:<hex>" digest for display.
+func short(d string) string {
+	if len(d) > len("sha256:")+12 {
+		return d[:len("sha256:")+12]
+	}
+	return d
+}
+
+// linkURL makes a URL safe inside a Markdown link destination.
+func linkURL(u string) string {
+	return strings.NewReplacer("(", "%28", ")", "%29", " ", "%20", "<", "%3C", ">", "%3E", "\n", "", "\r", "").Replace(u)
+}

@@ -1,0 +1,118 @@
+// Package notify renders one report of a promotion three ways (Markdown for the
+// PR comment and job summary, Slack Block Kit, a deployment status line) and
+// delivers it.
+package notify
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+
+	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/promote"
+)
+
+// Outcomes of a report, as users read them.
+const (
+	OutcomePromoted   = "promoted"
+	OutcomeInPlace    = "already in place"
+	OutcomeWould      = "would promote" // validate or dry-run with a passing verdict
+	OutcomeBlocked    = "blocked by policy"
+	OutcomeConflict   = "conflict"
+	OutcomeError      = "error"
+	OutcomeRolledBack = "rolled back"
+)
+
+// Report is everything a reviewer needs to judge a promotion.
+type Report struct {
+	Command     string           `json:"command"`
+	Outcome     string           `json:"outcome"`
+	DryRun      bool             `json:"dry_run"`
+	Plan        *promote.Plan    `json:"plan,omitempty"`
+	PlanDigest  string           `json:"plan_digest,omitempty"`
+	Applied     *promote.Outcome `json:"applied,omitempty"`
+	Error       string           `json:"error,omitempty"`
+	Links       Links            `json:"links"`
+	Model       string           `json:"model"`
+	Target      string           `json:"target"` // "@champion", "stage Production", or both joined by " + "
+	NoPolicy    bool             `json:"no_policy,omitempty"`
+	Warnings    []string         `json:"warnings,omitempty"`
+	TrackingURI string           `json:"-"`
+}
+
+// Links point to where the evidence lives.
+type Links struct {
+	Version     string `json:"version,omitempty"`      // MLflow model version page
+	Run         string `json:"run,omitempty"`          // MLflow run page of the candidate
+	WorkflowRun string `json:"workflow_run,omitempty"` // GitHub Actions run
+}
+
+// VersionURL is MLflow's UI page of a model version.
+func VersionURL(trackingURI, model, version string) string {
+	if trackingURI == "" || version == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/#/models/%s/versions/%s", trackingURI, url.PathEscape(model), url.PathEscape(version))
+}
+
+// RunURL is MLflow's UI page of a run (the experiment id is not needed by the UI's redirect).
+func RunURL(trackingURI, runID string) string {
+	if trackingURI == "" || runID == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/#/runs/%s", trackingURI, url.PathEscape(runID))
+}
+
+// TargetLabel renders a plan's targets: "@champion + stage Production".
+func TargetLabel(p *promote.Plan) string {
+	labels := make([]string, 0, len(p.Targets))
+	for _, t := range p.Targets {
+		labels = append(labels, t.Label())
+	}
+	return strings.Join(labels, " + ")
+}
+
+// Headline is the one-line verdict, e.g. "✅ fraud-model v15 promoted to @champion".
+func (r *Report) Headline() string {
+	v := ""
+	if r.Plan != nil {
+		v = " v" + r.Plan.Candidate.Version
+	}
+	switch r.Outcome {
+	case OutcomePromoted:
+		return fmt.Sprintf("✅ %s%s promoted to %s", r.Model, v, r.Target)
+	case OutcomeRolledBack:
+		return fmt.Sprintf("↩️ %s %s rolled back to%s", r.Model, r.Target, v)
+	case OutcomeInPlace:
+		return fmt.Sprintf("✅ %s%s already in place at %s", r.Model, v, r.Target)
+	case OutcomeWould:
+		if r.DryRun {
+			return fmt.Sprintf("🧪 %s%s would be promoted to %s (dry run)", r.Model, v, r.Target)
+		}
+		return fmt.Sprintf("✅ %s%s passes the policy for %s", r.Model, v, r.Target)
+	case OutcomeBlocked:
+		return fmt.Sprintf("❌ %s%s does not meet the policy for %s", r.Model, v, r.Target)
+	case OutcomeConflict:
+		return fmt.Sprintf("⚠️ %s%s: %s moved since the plan", r.Model, v, r.Target)
+	default:
+		return fmt.Sprintf("⚠️ %s%s: %s failed", r.Model, v, r.Command)
+	}
+}
+
+// failed counts failing checks.
+func (r *Report) counts() (pass, fail, skip int) {
+	if r.Plan == nil {
+		return
+	}
+	for _, c := range r.Plan.Checks {
+		switch c.Status {
+		case checks.StatusPass:
+			pass++
+		case checks.StatusFail:
+			fail++
+		default:
+			skip++
+		}
+	}
+	return
+}

@@ -1,0 +1,192 @@
+package promote
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mlreg/mlreg-action/internal/mlflow"
+)
+
+// Outcome is what Apply did.
+type Outcome struct {
+	Changed bool     `json:"changed"`
+	Moves   []string `json:"moves"`           // applied moves, e.g. "@champion: v3 → v5"
+	Notes   []string `json:"notes,omitempty"` // e.g. "audit record completed"
+	// Previous maps a target label to the version that held it before (may be "").
+	Previous map[string]string `json:"previous"`
+}
+
+// Apply moves every target of a passing plan to the candidate, verifies the
+// move by reading it back, and writes the audit record. It first re-reads each
+// target and stops with ErrConflict, changing nothing, if a holder differs from
+// the plan or from Request.ExpectedCurrent.
+func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
+	if plan.Verdict == "fail" {
+		return nil, fmt.Errorf("%w: refusing to apply a failing plan", ErrPolicyFailed)
+	}
+	req := plan.req
+	s.phase("apply")
+	out := &Outcome{Previous: map[string]string{}}
+
+	// Compare-and-set: re-read every target before moving any.
+	holders := make([]string, len(plan.Targets))
+	for i, t := range plan.Targets {
+		cur, err := s.currentHolder(ctx, plan.Model, t)
+		if err != nil {
+			return nil, err
+		}
+		holders[i] = cur
+		want := t.Current
+		if e := req.ExpectedCurrent; e != "" {
+			want = e
+			if e == "none" {
+				want = ""
+			}
+		}
+		if cur != want && cur != plan.Candidate.Version {
+			return nil, fmt.Errorf("%w: %s of %q is held by %s, the plan expected %s; nothing was changed",
+				ErrConflict, t.Label(), plan.Model, verLabel(cur), verLabel(want))
+		}
+		out.Previous[t.Label()] = cur
+	}
+
+	// The version's promotion tag is written before the move: should the run
+	// stop after moving, a rerun finds it and completes the history from it.
+	now := s.now()
+	var moved []string
+	for i, t := range plan.Targets {
+		if holders[i] == plan.Candidate.Version {
+			continue
+		}
+		rec := s.record(plan, holders[i], now)
+		if err := s.Reg.SetModelVersionTag(ctx, plan.Model, plan.Candidate.Version, PromotionTagKey(t), rec.JSON()); err != nil {
+			return nil, s.partial(moved, "write the promotion tag of "+t.Label(), err)
+		}
+		if err := s.move(ctx, plan, t); err != nil {
+			if len(moved) > 0 {
+				return nil, &PartialError{Moved: moved, Step: "move " + t.Label(), Err: err}
+			}
+			return nil, err
+		}
+		moved = append(moved, fmt.Sprintf("%s: %s → v%s", t.Label(), verLabel(holders[i]), plan.Candidate.Version))
+	}
+	out.Moves, out.Changed = moved, len(moved) > 0
+
+	// Read back: one registered-model read verifies aliases and gives the
+	// freshest history tags for the audit record.
+	s.phase("record")
+	rm, err := s.Reg.GetRegisteredModel(ctx, plan.Model)
+	if err != nil {
+		return nil, s.partial(moved, "read back the registered model", err)
+	}
+	for _, t := range plan.Targets {
+		if t.Kind != KindAlias {
+			continue
+		}
+		if got := rm.AliasVersion(t.Name); got != plan.Candidate.Version {
+			return nil, fmt.Errorf("%w: lost a concurrent promotion: %s of %q now points to %s, not v%s",
+				ErrConflict, t.Label(), plan.Model, verLabel(got), plan.Candidate.Version)
+		}
+	}
+
+	for i, t := range plan.Targets {
+		prev := holders[i]
+		if prev == plan.Candidate.Version {
+			// Already in place: complete a record a failed earlier run left out.
+			done, err := s.completeRecord(ctx, plan, t, rm, now)
+			if err != nil {
+				return nil, s.partial(moved, "complete the audit record of "+t.Label(), err)
+			}
+			if done {
+				out.Notes = append(out.Notes, "completed the audit record of "+t.Label()+" left unfinished by an earlier run")
+			}
+			continue
+		}
+		if err := s.appendHistory(ctx, plan.Model, t, rm, s.record(plan, prev, now)); err != nil {
+			return nil, s.partial(moved, "write the audit record of "+t.Label(), err)
+		}
+		if req.ArchiveExisting && t.Kind == KindAlias && prev != "" {
+			if err := s.markReplaced(ctx, plan, t, prev, now); err != nil {
+				return nil, s.partial(moved, fmt.Sprintf("mark v%s as replaced", prev), err)
+			}
+		}
+	}
+	return out, nil
+}
+
+func (s *Service) partial(moved []string, step string, err error) error {
+	if len(moved) == 0 {
+		return fmt.Errorf("failed to %s: %w", step, err)
+	}
+	return &PartialError{Moved: moved, Step: step, Err: err}
+}
+
+// currentHolder re-reads the version holding a target ("" when unheld).
+func (s *Service) currentHolder(ctx context.Context, model string, t TargetPlan) (string, error) {
+	if t.Kind == KindAlias {
+		mv, err := s.aliasHolder(ctx, model, t.Name)
+		if err != nil || mv == nil {
+			return "", err
+		}
+		return mv.Version, nil
+	}
+	mv, err := s.stageHolder(ctx, model, t.Name, nil)
+	if err != nil || mv == nil {
+		return "", err
+	}
+	return mv.Version, nil
+}
+
+func (s *Service) move(ctx context.Context, plan *Plan, t TargetPlan) error {
+	v := plan.Candidate.Version
+	if t.Kind == KindAlias {
+		if err := s.Reg.SetAlias(ctx, plan.Model, t.Name, v); err != nil {
+			return fmt.Errorf("failed to set alias @%s of %q to v%s: %w", t.Name, plan.Model, v, err)
+		}
+		return nil
+	}
+	// MLflow archives existing versions only for active stages; asking for it
+	// on None or Archived is a server error.
+	archive := plan.req.ArchiveExisting && (t.Name == mlflow.StageStaging || t.Name == mlflow.StageProduction)
+	mv, err := s.Reg.TransitionStage(ctx, plan.Model, v, t.Name, archive)
+	if err != nil {
+		return fmt.Errorf("failed to transition %q v%s to %s: %w", plan.Model, v, t.Name, err)
+	}
+	if mv.CurrentStage != t.Name {
+		return fmt.Errorf("%w: %q v%s is in stage %q after the transition to %s",
+			ErrConflict, plan.Model, v, mv.CurrentStage, t.Name)
+	}
+	return nil
+}
+
+func (s *Service) record(plan *Plan, prev string, now time.Time) Record {
+	action := plan.req.Action
+	if action == "" {
+		action = "promote"
+	}
+	var approvers []string
+	for _, c := range plan.Checks {
+		approvers = append(approvers, c.Approvers...)
+	}
+	return Record{
+		Approvers:       approvers,
+		Version:         plan.Candidate.Version,
+		PreviousVersion: prev,
+		Action:          action,
+		At:              now.Format(time.RFC3339),
+		By:              plan.req.Actor,
+		RunURL:          plan.req.RunURL,
+		Commit:          plan.req.Commit,
+		PolicyDigest:    plan.PolicyDigest,
+		PlanDigest:      plan.Digest,
+		Verdict:         plan.Verdict,
+	}
+}
+
+func verLabel(v string) string {
+	if v == "" {
+		return "none"
+	}
+	return "v" + v
+}

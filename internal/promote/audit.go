@@ -1,0 +1,142 @@
+package promote
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/mlreg/mlreg-action/internal/mlflow"
+)
+
+// Audit tag key prefixes (SPEC "Audit record, in MLflow").
+const (
+	PromotionTagPrefix = "mlreg.promotion." // on the promoted version
+	HistoryTagPrefix   = "mlreg.history."   // on the registered model: JSON array, newest first
+	ReplacedTagPrefix  = "mlreg.replaced."  // on the previous holder, with archive-existing
+	// MaxHistoryChars bounds the history tag well under MLflow's 100,000-character limit;
+	// the oldest entries are dropped first.
+	MaxHistoryChars = 50000
+)
+
+// PromotionTagKey is the version tag that records its promotion to t.
+func PromotionTagKey(t TargetPlan) string { return PromotionTagPrefix + t.TagSuffix() }
+
+// HistoryTagKey is the registered-model tag holding t's history.
+func HistoryTagKey(t TargetPlan) string { return HistoryTagPrefix + t.TagSuffix() }
+
+// Record is one audit entry: the promotion tag on a version, and an element of
+// the history tag on the registered model.
+type Record struct {
+	Version         string   `json:"version,omitempty"`
+	PreviousVersion string   `json:"previous_version"`
+	Action          string   `json:"action,omitempty"` // promote, rollback
+	At              string   `json:"at"`
+	By              string   `json:"by"`
+	RunURL          string   `json:"run_url"`
+	Commit          string   `json:"commit"`
+	PolicyDigest    string   `json:"policy_digest"`
+	PlanDigest      string   `json:"plan_digest"`
+	Verdict         string   `json:"verdict"`
+	Approvers       []string `json:"approvers,omitempty"`
+}
+
+// JSON renders the record as the tag value.
+func (r Record) JSON() string {
+	b, err := json.Marshal(r)
+	if err != nil {
+		panic(fmt.Sprintf("failed to marshal audit record: %v", err))
+	}
+	return string(b)
+}
+
+// ParseHistory decodes a history tag value. An empty value is an empty history.
+func ParseHistory(v string) ([]Record, error) {
+	if v == "" {
+		return nil, nil
+	}
+	var h []Record
+	if err := json.Unmarshal([]byte(v), &h); err != nil {
+		return nil, fmt.Errorf("failed to parse history tag: %w", err)
+	}
+	return h, nil
+}
+
+// History returns the recorded history of target t on rm, newest first.
+func History(rm *mlflow.RegisteredModel, t TargetPlan) ([]Record, error) {
+	v, _ := rm.Tag(HistoryTagKey(t))
+	return ParseHistory(v)
+}
+
+// encodeHistory renders the history newest first, dropping the oldest entries
+// until it fits in MaxHistoryChars.
+func encodeHistory(h []Record) string {
+	for {
+		b, err := json.Marshal(h)
+		if err != nil {
+			panic(fmt.Sprintf("failed to marshal history: %v", err))
+		}
+		if len(b) <= MaxHistoryChars || len(h) <= 1 {
+			return string(b)
+		}
+		h = h[:len(h)-1]
+	}
+}
+
+func (s *Service) appendHistory(ctx context.Context, model string, t TargetPlan, rm *mlflow.RegisteredModel, rec Record) error {
+	h, err := History(rm, t)
+	if err != nil {
+		// A corrupted history must not block promotions; start it again, keeping
+		// nothing we cannot read. The old value stays visible in MLflow's UI until overwritten.
+		h = nil
+	}
+	h = append([]Record{rec}, h...)
+	if err := s.Reg.SetRegisteredModelTag(ctx, model, HistoryTagKey(t), encodeHistory(h)); err != nil {
+		return fmt.Errorf("failed to write history tag %s of %q: %w", HistoryTagKey(t), model, err)
+	}
+	return nil
+}
+
+// completeRecord finishes the audit record of a target the candidate already
+// holds, when an earlier run stopped after moving it. It reports whether it
+// wrote anything.
+func (s *Service) completeRecord(ctx context.Context, plan *Plan, t TargetPlan, rm *mlflow.RegisteredModel, now time.Time) (bool, error) {
+	h, _ := History(rm, t)
+	if len(h) > 0 && h[0].Version == plan.Candidate.Version {
+		return false, nil
+	}
+	v, ok := plan.candidate.Tag(PromotionTagKey(t))
+	if !ok {
+		// Moved outside this tool: nothing of ours to complete. history reports it as drift.
+		return false, nil
+	}
+	var rec Record
+	if err := json.Unmarshal([]byte(v), &rec); err != nil {
+		return false, nil
+	}
+	if len(h) > 0 && rec.At <= h[0].At {
+		// The version's tag is older than the newest entry: a stale record of
+		// an earlier promotion, not an unfinished one.
+		return false, nil
+	}
+	rec.Version = plan.Candidate.Version
+	if err := s.appendHistory(ctx, plan.Model, t, rm, rec); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+func (s *Service) markReplaced(ctx context.Context, plan *Plan, t TargetPlan, prev string, now time.Time) error {
+	v, err := json.Marshal(map[string]string{
+		"by_version": plan.Candidate.Version,
+		"at":         now.Format(time.RFC3339),
+		"run_url":    plan.req.RunURL,
+	})
+	if err != nil {
+		return fmt.Errorf("failed to marshal replaced tag: %w", err)
+	}
+	if err := s.Reg.SetModelVersionTag(ctx, plan.Model, prev, ReplacedTagPrefix+t.TagSuffix(), string(v)); err != nil {
+		return fmt.Errorf("failed to tag %q v%s as replaced: %w", plan.Model, prev, err)
+	}
+	return nil
+}

@@ -1,0 +1,398 @@
+package promote
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
+)
+
+// Target kinds.
+const (
+	KindAlias = "alias"
+	KindStage = "stage"
+)
+
+// Request is what the caller asks for.
+type Request struct {
+	Model           string
+	Version         string // a number, "latest" (or ""), or "@alias"
+	Target          checks.Target
+	ArchiveExisting bool
+	// ExpectedCurrent is a compare-and-set guard: "" (unset), "none" (unheld) or a version number.
+	ExpectedCurrent string
+	Policy          *checks.Policy // nil: no checks (policy "none")
+	Approvals       checks.ApprovalChecker
+	Actor           string
+	RunURL          string
+	Commit          string
+	Action          string // recorded in the audit record: "promote" (default) or "rollback"
+}
+
+// VersionRef describes a model version in a plan.
+type VersionRef struct {
+	Version       string   `json:"version"`
+	RunID         string   `json:"run_id,omitempty"`
+	Source        string   `json:"source,omitempty"`
+	LoggedModelID string   `json:"logged_model_id,omitempty"`
+	Stage         string   `json:"stage,omitempty"`
+	Aliases       []string `json:"aliases,omitempty"`
+	Status        string   `json:"status,omitempty"`
+}
+
+// TargetPlan is one target of a plan and who holds it now.
+type TargetPlan struct {
+	Kind    string `json:"kind"`              // alias or stage
+	Name    string `json:"name"`              // champion, Production
+	Current string `json:"current,omitempty"` // version holding it at plan time; "" = unheld
+	InPlace bool   `json:"in_place"`          // the candidate holds it already
+}
+
+// Label renders the target as users write it: "@champion" or "stage Production".
+func (t TargetPlan) Label() string {
+	if t.Kind == KindAlias {
+		return "@" + t.Name
+	}
+	return "stage " + t.Name
+}
+
+// TagSuffix is the audit tag suffix: "alias.champion" or "stage.Production".
+func (t TargetPlan) TagSuffix() string { return t.Kind + "." + t.Name }
+
+// Plan is the resolved promotion: what would move, and the evidence for it.
+type Plan struct {
+	Model        string         `json:"model"`
+	Candidate    VersionRef     `json:"candidate"`
+	Champion     *VersionRef    `json:"champion,omitempty"` // the holder the policy compared with
+	Targets      []TargetPlan   `json:"targets"`
+	Verdict      string         `json:"verdict"`
+	Rules        []string       `json:"rules,omitempty"`
+	Checks       []checks.Check `json:"checks"`
+	PolicyFile   string         `json:"policy_file,omitempty"`
+	PolicyDigest string         `json:"policy_digest,omitempty"`
+	Digest       string         `json:"-"`
+
+	req       Request
+	candidate *mlflow.ModelVersion
+}
+
+// InPlace reports whether the candidate already holds every target.
+func (p *Plan) InPlace() bool {
+	for _, t := range p.Targets {
+		if !t.InPlace {
+			return false
+		}
+	}
+	return true
+}
+
+// Moves renders each target change, e.g. "@champion: v12 → v15".
+func (p *Plan) Moves() []string {
+	out := make([]string, 0, len(p.Targets))
+	for _, t := range p.Targets {
+		from := "none"
+		if t.Current != "" {
+			from = "v" + t.Current
+		}
+		out = append(out, fmt.Sprintf("%s: %s → v%s", t.Label(), from, p.Candidate.Version))
+	}
+	return out
+}
+
+// Service plans and applies promotions against a registry.
+type Service struct {
+	Reg Registry
+	Now func() time.Time
+	// OnPhase, when set, is called as each phase starts: resolve, check, apply, record.
+	OnPhase func(phase string)
+}
+
+func (s *Service) phase(name string) {
+	if s.OnPhase != nil {
+		s.OnPhase(name)
+	}
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+var (
+	versionRE = regexp.MustCompile(`^[0-9]+$`)
+	aliasRE   = regexp.MustCompile(`^[\p{L}\p{N}_-]+$`)
+	reservedV = regexp.MustCompile(`^[vV][0-9]+$`)
+)
+
+// ValidateAlias applies MLflow's alias rules so users get a clear error before any request.
+func ValidateAlias(alias string) error {
+	switch {
+	case alias == "":
+		return errors.New("alias is empty")
+	case len(alias) > 255:
+		return fmt.Errorf("alias is %d characters, MLflow allows 255", len(alias))
+	case !aliasRE.MatchString(alias):
+		return fmt.Errorf("alias %q may contain only letters, digits, '_' and '-'", alias)
+	case strings.EqualFold(alias, "latest"):
+		return fmt.Errorf("alias %q is reserved by MLflow", alias)
+	case reservedV.MatchString(alias):
+		return fmt.Errorf("alias %q is reserved by MLflow (looks like a version)", alias)
+	}
+	return nil
+}
+
+// CanonicalStage returns MLflow's spelling of a stage name, case-insensitively.
+func CanonicalStage(s string) (string, bool) {
+	for _, st := range []string{mlflow.StageNone, mlflow.StageStaging, mlflow.StageProduction, mlflow.StageArchived} {
+		if strings.EqualFold(s, st) {
+			return st, true
+		}
+	}
+	return "", false
+}
+
+// Validate checks a request before anything is sent.
+func (r *Request) Validate() error {
+	var errs []error
+	if strings.TrimSpace(r.Model) == "" {
+		errs = append(errs, invalidf("input model-name is required"))
+	}
+	if r.Target.Alias == "" && r.Target.Stage == "" {
+		errs = append(errs, invalidf("set target-alias or target-stage (or both)"))
+	}
+	if r.Target.Alias != "" {
+		if err := ValidateAlias(r.Target.Alias); err != nil {
+			errs = append(errs, invalidf("input target-alias: %v", err))
+		}
+	}
+	if r.Target.Stage != "" {
+		if _, ok := CanonicalStage(r.Target.Stage); !ok {
+			errs = append(errs, invalidf("input target-stage: %q is not one of Staging, Production, Archived, None", r.Target.Stage))
+		}
+	}
+	v := r.Version
+	switch {
+	case v == "" || v == "latest" || versionRE.MatchString(v):
+	case strings.HasPrefix(v, "@"):
+		if err := ValidateAlias(v[1:]); err != nil && !strings.EqualFold(v[1:], "latest") {
+			errs = append(errs, invalidf("input version: %v", err))
+		}
+	default:
+		errs = append(errs, invalidf("input version: want a version number, latest or @alias, got %q", v))
+	}
+	if e := r.ExpectedCurrent; e != "" && e != "none" && !versionRE.MatchString(e) {
+		errs = append(errs, invalidf("input expected-current-version: want a version number or none, got %q", e))
+	}
+	return errors.Join(errs...)
+}
+
+// Plan resolves the candidate and the holder of each target, evaluates the
+// policy and returns the plan. It never changes the registry.
+func (s *Service) Plan(ctx context.Context, req Request) (*Plan, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	if req.Target.Stage != "" {
+		req.Target.Stage, _ = CanonicalStage(req.Target.Stage)
+	}
+
+	s.phase("resolve")
+	cand, err := s.resolveVersion(ctx, req.Model, req.Version)
+	if err != nil {
+		return nil, err
+	}
+	if st := cand.Status; st != "" && st != mlflow.StatusReady {
+		return nil, fmt.Errorf("%w: %s v%s is %s (%s); only READY versions can be promoted",
+			ErrNotReady, req.Model, cand.Version, st, cand.StatusMessage)
+	}
+
+	plan := &Plan{Model: req.Model, Candidate: refOf(cand), req: req, candidate: cand}
+	var champ *mlflow.ModelVersion
+	if a := req.Target.Alias; a != "" {
+		holder, err := s.aliasHolder(ctx, req.Model, a)
+		if err != nil {
+			return nil, err
+		}
+		tp := TargetPlan{Kind: KindAlias, Name: a}
+		if holder != nil {
+			tp.Current = holder.Version
+			tp.InPlace = holder.Version == cand.Version
+			champ = holder
+		}
+		plan.Targets = append(plan.Targets, tp)
+	}
+	if st := req.Target.Stage; st != "" {
+		holder, err := s.stageHolder(ctx, req.Model, st, cand)
+		if err != nil {
+			return nil, err
+		}
+		tp := TargetPlan{Kind: KindStage, Name: st}
+		if holder != nil {
+			tp.Current = holder.Version
+			tp.InPlace = holder.Version == cand.Version
+			if champ == nil {
+				champ = holder
+			}
+		}
+		plan.Targets = append(plan.Targets, tp)
+	}
+
+	s.phase("check")
+	if err := s.evaluate(ctx, plan, cand, champ); err != nil {
+		return nil, err
+	}
+	plan.Digest = digestOf(plan)
+	return plan, nil
+}
+
+func (s *Service) evaluate(ctx context.Context, plan *Plan, cand, champ *mlflow.ModelVersion) error {
+	req := plan.req
+	if req.Policy == nil {
+		plan.Verdict = checks.VerdictSkipped
+		plan.Checks = []checks.Check{}
+		return nil
+	}
+	plan.PolicyFile = req.Policy.File
+	plan.PolicyDigest = req.Policy.Digest
+	rules, err := req.Policy.Match(req.Model, req.Target)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	candSubj, err := s.subject(ctx, cand)
+	if err != nil {
+		return err
+	}
+	in := checks.Input{
+		Model:     req.Model,
+		Target:    req.Target,
+		Candidate: candSubj,
+		Now:       s.now(),
+		Approvals: req.Approvals,
+	}
+	championIsCandidate := champ != nil && champ.Version == cand.Version
+	if champ != nil && !championIsCandidate {
+		ref := refOf(champ)
+		plan.Champion = &ref
+		if in.Champion, err = s.subject(ctx, champ); err != nil {
+			return err
+		}
+	}
+	res, err := checks.Evaluate(ctx, rules, in)
+	if err != nil {
+		return fmt.Errorf("failed to evaluate policy: %w", err)
+	}
+	if championIsCandidate {
+		// Comparing a version with itself says nothing: the candidate already
+		// holds the target, so champion comparisons are skipped, not judged.
+		for i := range res.Checks {
+			c := &res.Checks[i]
+			if c.Kind == checks.KindVsChampion {
+				c.Status, c.Reason = checks.StatusSkip, "the candidate already holds the target"
+				c.Champion, c.Delta, c.ChampionNum = "", "", nil
+			}
+		}
+	}
+	plan.Verdict = checks.VerdictPass
+	for _, c := range res.Checks {
+		if c.Status == checks.StatusFail {
+			plan.Verdict = checks.VerdictFail
+		}
+	}
+	plan.Rules, plan.Checks = res.Rules, res.Checks
+	if plan.Checks == nil {
+		plan.Checks = []checks.Check{}
+	}
+	return nil
+}
+
+// resolveVersion turns a version input (number, latest, @alias) into a model version.
+func (s *Service) resolveVersion(ctx context.Context, model, v string) (*mlflow.ModelVersion, error) {
+	switch {
+	case v == "" || v == "latest":
+		mv, err := s.Reg.LatestVersion(ctx, model)
+		if err != nil {
+			return nil, fmt.Errorf("failed to resolve latest version of %q: %w", model, err)
+		}
+		return mv, nil
+	case strings.HasPrefix(v, "@"):
+		mv, err := s.Reg.GetModelVersionByAlias(ctx, model, v[1:])
+		if errors.Is(err, mlflow.ErrAliasNotFound) {
+			return nil, fmt.Errorf("failed to resolve version %s of %q: %w", v, model, err)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("failed to resolve version %s of %q: %w", v, model, err)
+		}
+		return mv, nil
+	default:
+		mv, err := s.Reg.GetModelVersion(ctx, model, v)
+		if err != nil {
+			return nil, fmt.Errorf("failed to get version %s of %q: %w", v, model, err)
+		}
+		return mv, nil
+	}
+}
+
+func (s *Service) aliasHolder(ctx context.Context, model, alias string) (*mlflow.ModelVersion, error) {
+	mv, err := s.Reg.GetModelVersionByAlias(ctx, model, alias)
+	if errors.Is(err, mlflow.ErrAliasNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read alias @%s of %q: %w", alias, model, err)
+	}
+	return mv, nil
+}
+
+// stageHolder returns the version in the stage. When several share it, the
+// highest version wins, as MLflow's get-latest-versions does; the candidate
+// counts as the holder when it is among them.
+func (s *Service) stageHolder(ctx context.Context, model, stage string, cand *mlflow.ModelVersion) (*mlflow.ModelVersion, error) {
+	if cand != nil && cand.CurrentStage == stage {
+		return cand, nil
+	}
+	mvs, err := s.Reg.GetLatestVersions(ctx, model, []string{stage})
+	if err != nil {
+		return nil, fmt.Errorf("failed to read stage %s of %q: %w", stage, model, err)
+	}
+	for i := range mvs {
+		if mvs[i].CurrentStage == stage {
+			return &mvs[i], nil
+		}
+	}
+	return nil, nil
+}
+
+func refOf(mv *mlflow.ModelVersion) VersionRef {
+	return VersionRef{
+		Version:       mv.Version,
+		RunID:         mv.RunID,
+		Source:        mv.Source,
+		LoggedModelID: mv.LoggedModelID(),
+		Stage:         mv.CurrentStage,
+		Aliases:       mv.Aliases,
+		Status:        mv.Status,
+	}
+}
+
+// digestOf is sha256 over the plan's canonical JSON (policy digest included).
+// encoding/json writes struct fields in declaration order and sorts map keys,
+// so equal plans give equal digests.
+func digestOf(p *Plan) string {
+	b, err := json.Marshal(p)
+	if err != nil {
+		// Plans hold only strings, bools and finite floats; this cannot happen.
+		panic(fmt.Sprintf("failed to marshal plan: %v", err))
+	}
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
