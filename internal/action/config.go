@@ -48,6 +48,9 @@ type Config struct {
 	Tags                   map[string]string
 	RollbackTo             string
 	Force                  bool
+	AllowUnfinishedRun     bool
+	FailOnDrift            bool
+	Format                 string
 
 	// MLflow TLS settings come from MLflow's own environment variables.
 	InsecureTLS    bool
@@ -117,6 +120,9 @@ func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 		Description:            src.get("description"),
 		RollbackTo:             strings.TrimPrefix(src.get("rollback-to"), "v"),
 		Force:                  bool_("force"),
+		AllowUnfinishedRun:     bool_("allow-unfinished-run"),
+		FailOnDrift:            bool_("fail-on-drift"),
+		Format:                 oneOf("format", "text", "markdown", "json"),
 		CACertPath:             getenv("MLFLOW_TRACKING_SERVER_CERT_PATH"),
 		ClientCertPath:         getenv("MLFLOW_TRACKING_CLIENT_CERT_PATH"),
 		Workspace:              getenv("MLFLOW_WORKSPACE"),

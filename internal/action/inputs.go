@@ -46,8 +46,11 @@ var Inputs = []Input{
 	{Name: "source", Desc: "register: a model source URI instead of run-id + artifact-path, e.g. models:/m-<id>"},
 	{Name: "description", Desc: "register: description of the new version"},
 	{Name: "tags", Desc: "register: extra tags, key=value, one per line"},
+	{Name: "allow-unfinished-run", Default: "false", Bool: true, Desc: "register: accept a run that is not FINISHED"},
 	{Name: "rollback-to", Desc: "rollback: explicit version instead of the recorded previous holder"},
 	{Name: "force", Default: "false", Bool: true, Desc: "rollback: skip the policy re-check"},
+	{Name: "fail-on-drift", Default: "false", Bool: true, Desc: "history: exit 1 when the target was moved outside mlreg-action"},
+	{Name: "format", Default: "text", Desc: "history: text, markdown or json (stdout); the job summary is always Markdown"},
 }
 
 func inputByName(name string) (Input, bool) {

@@ -218,10 +218,15 @@ func (r *runner) run(ctx context.Context) int {
 	switch r.cfg.Command {
 	case CmdValidate, CmdPromote:
 		return r.promote(ctx)
-	default:
-		r.out.Errorf("", 0, "command %s is not available in this build", r.cfg.Command)
-		return ExitInvalid
+	case CmdRegister:
+		return r.register(ctx)
+	case CmdHistory:
+		return r.history(ctx)
+	case CmdRollback:
+		return r.rollback(ctx)
 	}
+	r.out.Errorf("", 0, "unknown command %q", r.cfg.Command)
+	return ExitInvalid
 }
 
 // exitCode maps an error to the SPEC's exit status.
@@ -284,23 +289,28 @@ func (r *runner) loadPolicy() (*checks.Policy, error) {
 	return p, nil
 }
 
-func (r *runner) promote(ctx context.Context) int {
-	cfg := r.cfg
-	rep := &notify.Report{
-		Command:     cfg.Command,
-		Model:       cfg.ModelName,
-		DryRun:      cfg.DryRun,
+func (r *runner) newReport() *notify.Report {
+	return &notify.Report{
+		Command:     r.cfg.Command,
+		Model:       r.cfg.ModelName,
+		DryRun:      r.cfg.DryRun,
 		TrackingURI: r.mlflow.BaseURL(),
 		Links:       notify.Links{WorkflowRun: r.gh.RunURL()},
+		Target:      targetLabel(r.cfg),
 	}
-	rep.Target = targetLabel(cfg)
+}
 
+func (r *runner) service() *promote.Service {
+	return &promote.Service{Reg: r.mlflow, Now: r.env.Now, OnPhase: r.phase}
+}
+
+func (r *runner) promote(ctx context.Context) int {
+	cfg := r.cfg
+	rep := r.newReport()
 	policy, err := r.loadPolicy()
 	if err != nil {
 		return r.fail(rep, err)
 	}
-	rep.NoPolicy = policy == nil
-	svc := &promote.Service{Reg: r.mlflow, Now: r.env.Now, OnPhase: r.phase}
 	req := promote.Request{
 		Model:           cfg.ModelName,
 		Version:         cfg.Version,
@@ -312,6 +322,12 @@ func (r *runner) promote(ctx context.Context) int {
 		RunURL:          r.gh.RunURL(),
 		Commit:          r.gh.SHA,
 	}
+	return r.planAndApply(ctx, r.service(), req, rep)
+}
+
+// planAndApply plans req, reports a failing or dry plan, and otherwise applies it.
+func (r *runner) planAndApply(ctx context.Context, svc *promote.Service, req promote.Request, rep *notify.Report) int {
+	rep.NoPolicy = req.Policy == nil
 	plan, err := svc.Plan(ctx, req)
 	if err != nil {
 		return r.fail(rep, err)
@@ -327,7 +343,7 @@ func (r *runner) promote(ctx context.Context) int {
 		return r.finish(rep, fmt.Errorf("%w: %s v%s for %s: %s", promote.ErrPolicyFailed, plan.Model,
 			plan.Candidate.Version, rep.Target, failedSummary(plan)))
 	}
-	if cfg.Command == CmdValidate || cfg.DryRun {
+	if r.cfg.Command == CmdValidate || r.cfg.DryRun {
 		rep.Outcome = notify.OutcomeWould
 		if plan.InPlace() {
 			rep.Outcome = notify.OutcomeInPlace
@@ -342,6 +358,9 @@ func (r *runner) promote(ctx context.Context) int {
 	rep.Outcome = notify.OutcomeInPlace
 	if applied.Changed {
 		rep.Outcome = notify.OutcomePromoted
+		if req.Action == promote.ActionRollback {
+			rep.Outcome = notify.OutcomeRolledBack
+		}
 	}
 	for _, m := range applied.Moves {
 		r.out.Infof("moved %s", m)

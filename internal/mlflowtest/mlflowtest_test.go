@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -396,18 +397,25 @@ func TestUniqueName(t *testing.T) {
 	t.Parallel()
 	valid := regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 	seen := map[string]bool{}
-	for _, sub := range []string{"a/b:c", "spaces and ünïcode", strings.Repeat("x", 300)} {
-		t.Run(sub, func(t *testing.T) {
+	var mu sync.Mutex
+	for _, tc := range []struct{ sub, prefix, want string }{
+		{sub: "a/b:c", prefix: "m:x", want: "m-x-TestUniqueName-a-b-c-"},
+		{sub: "spaces and ünïcode", prefix: "", want: "TestUniqueName-spaces_and_-n-code-"},
+		{sub: "long", prefix: strings.Repeat("p", 300), want: strings.Repeat("p", 100)},
+	} {
+		t.Run(tc.sub, func(t *testing.T) {
 			t.Parallel()
 			for range 3 {
-				n := mlflowtest.UniqueName(t, "m:x")
-				if !valid.MatchString(n) || len(n) > 200 || !strings.HasPrefix(n, "m-x-TestUniqueName-") {
-					t.Errorf("UniqueName = %q: want [A-Za-z0-9_.-]{1,200} starting m-x-TestUniqueName-", n)
+				n := mlflowtest.UniqueName(t, tc.prefix)
+				if !valid.MatchString(n) || len(n) > 200 || !strings.HasPrefix(n, tc.want) {
+					t.Errorf("UniqueName = %q: want [A-Za-z0-9_.-]{1,200} starting %s", n, tc.want)
 				}
+				mu.Lock()
 				if seen[n] {
 					t.Errorf("UniqueName repeated %q", n)
 				}
 				seen[n] = true
+				mu.Unlock()
 			}
 		})
 	}
@@ -460,6 +468,9 @@ func TestStartStop(t *testing.T) {
 func TestStartFailureShowsLog(t *testing.T) {
 	t.Parallel()
 	mlflowtest.RequireServer(t, srv)
+	if testing.Short() {
+		t.Skip("runs the mlflow CLI")
+	}
 	_, err := mlflowtest.Start(t.Context(), mlflowtest.Options{ExtraArgs: []string{"--no-such-flag"}})
 	if err == nil {
 		t.Fatal("Start with a bad flag: want error")

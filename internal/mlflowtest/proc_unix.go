@@ -16,6 +16,7 @@ const (
 // setProcessGroup puts the server in its own process group so that Stop reaches its uvicorn workers too.
 func setProcessGroup(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	setParentDeathSignal(cmd.SysProcAttr)
 }
 
 // signalGroup sends sig to the process group led by cmd; a group that is already gone is not an error.

@@ -330,7 +330,7 @@ func mlflowBinary() (string, error) {
 	if bin == "" {
 		root, err := repoRoot()
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("%w: %w (set %s)", ErrNoMLflow, err, EnvMLflow)
 		}
 		bin = filepath.Join(root, ".venv", "bin", "mlflow")
 	}

@@ -163,7 +163,7 @@ func (s *Service) move(ctx context.Context, plan *Plan, t TargetPlan) error {
 func (s *Service) record(plan *Plan, prev string, now time.Time) Record {
 	action := plan.req.Action
 	if action == "" {
-		action = "promote"
+		action = ActionPromote
 	}
 	var approvers []string
 	for _, c := range plan.Checks {

@@ -34,8 +34,14 @@ type Request struct {
 	Actor           string
 	RunURL          string
 	Commit          string
-	Action          string // recorded in the audit record: "promote" (default) or "rollback"
+	Action          string // recorded in the audit record: ActionPromote (default) or ActionRollback
 }
+
+// Audit record actions.
+const (
+	ActionPromote  = "promote"
+	ActionRollback = "rollback"
+)
 
 // VersionRef describes a model version in a plan.
 type VersionRef struct {
@@ -98,6 +104,10 @@ func (p *Plan) InPlace() bool {
 func (p *Plan) Moves() []string {
 	out := make([]string, 0, len(p.Targets))
 	for _, t := range p.Targets {
+		if t.InPlace {
+			out = append(out, fmt.Sprintf("%s: v%s (already in place)", t.Label(), p.Candidate.Version))
+			continue
+		}
 		from := "none"
 		if t.Current != "" {
 			from = "v" + t.Current
@@ -291,15 +301,20 @@ func (s *Service) evaluate(ctx context.Context, plan *Plan, cand, champ *mlflow.
 	if err != nil {
 		return fmt.Errorf("failed to evaluate policy: %w", err)
 	}
-	if championIsCandidate {
-		// Comparing a version with itself says nothing: the candidate already
-		// holds the target, so champion comparisons are skipped, not judged.
-		for i := range res.Checks {
-			c := &res.Checks[i]
-			if c.Kind == checks.KindVsChampion {
-				c.Status, c.Reason = checks.StatusSkip, "the candidate already holds the target"
-				c.Champion, c.Delta, c.ChampionNum = "", "", nil
-			}
+	for i := range res.Checks {
+		c := &res.Checks[i]
+		switch {
+		case championIsCandidate && c.Kind == checks.KindVsChampion:
+			// Comparing a version with itself says nothing: the candidate already
+			// holds the target, so champion comparisons are skipped, not judged.
+			c.Status, c.Reason = checks.StatusSkip, "the candidate already holds the target"
+			c.Champion, c.Delta, c.ChampionNum = "", "", nil
+		case req.Action == ActionRollback && c.Kind == checks.KindVsChampion:
+			// A rollback returns to a version that was replaced for a reason; it
+			// is expected to compare worse with the version it replaces.
+			c.Status, c.Reason = checks.StatusSkip, "not re-checked on rollback"
+		case req.Action == ActionRollback && c.Kind == checks.KindRunAge:
+			c.Status, c.Reason = checks.StatusSkip, "not re-checked on rollback: the version's run is expected to be older"
 		}
 	}
 	plan.Verdict = checks.VerdictPass

@@ -1,0 +1,107 @@
+package promote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/mlreg/mlreg-action/internal/checks"
+)
+
+// TargetOf turns a request target into its plans: the alias first, then the stage.
+func TargetOf(t checks.Target) []TargetPlan {
+	var out []TargetPlan
+	if t.Alias != "" {
+		out = append(out, TargetPlan{Kind: KindAlias, Name: t.Alias})
+	}
+	if t.Stage != "" {
+		st, ok := CanonicalStage(t.Stage)
+		if !ok {
+			st = t.Stage
+		}
+		out = append(out, TargetPlan{Kind: KindStage, Name: st})
+	}
+	return out
+}
+
+// TargetHistory is the recorded history of one target and who holds it now.
+type TargetHistory struct {
+	Target  TargetPlan `json:"target"`
+	Current string     `json:"current"` // version holding the target now; "" = unheld
+	Entries []Record   `json:"entries"` // newest first
+	// Drift is set when the current holder is not the last recorded one: the
+	// target was moved outside mlreg-action.
+	Drift bool `json:"drift"`
+	// Recorded is the version the newest entry says holds the target ("" when no entry).
+	Recorded string `json:"recorded,omitempty"`
+}
+
+// DriftMessage explains drift in one sentence, or "" when there is none.
+func (h *TargetHistory) DriftMessage(model string) string {
+	if !h.Drift {
+		return ""
+	}
+	return fmt.Sprintf("%s of %q is held by %s, but the last recorded promotion put %s there: it was moved outside mlreg-action",
+		h.Target.Label(), model, verLabel(h.Current), verLabel(h.Recorded))
+}
+
+// History reads the recorded history of target t and its current holder.
+func (s *Service) History(ctx context.Context, model string, t TargetPlan) (*TargetHistory, error) {
+	rm, err := s.Reg.GetRegisteredModel(ctx, model)
+	if err != nil {
+		return nil, fmt.Errorf("failed to get registered model %q: %w", model, err)
+	}
+	entries, err := History(rm, t)
+	if err != nil {
+		return nil, fmt.Errorf("failed to read %s of %q: %w", HistoryTagKey(t), model, err)
+	}
+	h := &TargetHistory{Target: t, Entries: entries}
+	if h.Entries == nil {
+		h.Entries = []Record{}
+	}
+	if t.Kind == KindAlias {
+		h.Current = rm.AliasVersion(t.Name)
+	} else if mv, err := s.stageHolder(ctx, model, t.Name, nil); err != nil {
+		return nil, err
+	} else if mv != nil {
+		h.Current = mv.Version
+	}
+	if len(entries) > 0 {
+		h.Recorded = entries[0].Version
+	}
+	h.Drift = h.Recorded != h.Current && (len(entries) > 0 || h.Current != "")
+	return h, nil
+}
+
+// ErrNoRollbackTarget is returned when the history records no earlier holder.
+var ErrNoRollbackTarget = errors.New("no earlier version recorded")
+
+// RollbackTarget returns the version a rollback moves the target to: the one
+// that held it before the current recorded holder. Rollback entries undo one
+// step each, so two rollbacks in a row go two steps back.
+func RollbackTarget(entries []Record) (string, error) {
+	var stack []string
+	for i := len(entries) - 1; i >= 0; i-- {
+		e := entries[i]
+		if e.Action == "rollback" && len(stack) >= 2 && stack[len(stack)-2] == e.Version {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		if len(stack) == 0 && e.PreviousVersion != "" {
+			// The oldest entry's predecessor held the target before any record.
+			stack = append(stack, e.PreviousVersion)
+		}
+		stack = append(stack, e.Version)
+	}
+	if len(stack) < 2 {
+		return "", fmt.Errorf("%w: the history has no version before %s", ErrNoRollbackTarget, verLabel(last(stack)))
+	}
+	return stack[len(stack)-2], nil
+}
+
+func last(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[len(s)-1]
+}

@@ -1,0 +1,293 @@
+package promote
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mlreg/mlreg-action/internal/mlflow"
+)
+
+// Lineage tag keys written on every registered version.
+const (
+	LineagePrefix      = "mlreg.lineage."
+	TagLineageCommit   = LineagePrefix + "commit"
+	TagLineageRepo     = LineagePrefix + "repository"
+	TagLineageWorkflow = LineagePrefix + "workflow_run"
+	TagLineageActor    = LineagePrefix + "actor"
+	TagLineageRun      = LineagePrefix + "run_id"
+	TagLineageDatasets = LineagePrefix + "datasets"
+	TagLineageRunLink  = LineagePrefix + "run_link"
+)
+
+// Lineage is where a registration came from.
+type Lineage struct {
+	Commit, Repository, WorkflowRunURL, Actor string
+}
+
+// RegisterRequest asks for a new model version.
+type RegisterRequest struct {
+	Model        string
+	RunID        string // with ArtifactPath: source runs:/<run>/<path>
+	ArtifactPath string
+	Source       string // instead of RunID+ArtifactPath: any model URI, e.g. models:/m-<id>
+	Description  string
+	Tags         map[string]string
+	Lineage      Lineage
+	// AllowUnfinishedRun registers from a run that is not FINISHED.
+	AllowUnfinishedRun bool
+	// RunLink returns the MLflow UI page of a run (for the version's run_link).
+	RunLink func(experimentID, runID string) string
+	// PollInterval is the first wait between READY checks (default 1s; it doubles up to 10s).
+	PollInterval time.Duration
+	Sleep        func(ctx context.Context, d time.Duration) error
+}
+
+// Registered is the result of Register.
+type Registered struct {
+	Version *mlflow.ModelVersion
+	// Reused is set when this workflow run had already registered the same
+	// source: a rerun returns that version instead of a duplicate.
+	Reused bool
+	Polls  int
+}
+
+// Validate checks a register request before anything is sent.
+func (r *RegisterRequest) Validate() error {
+	var errs []error
+	if strings.TrimSpace(r.Model) == "" {
+		errs = append(errs, invalidf("input model-name is required"))
+	} else if strings.ContainsAny(r.Model, "/:") {
+		errs = append(errs, invalidf("input model-name: %q may not contain '/' or ':' (MLflow 3.11+)", r.Model))
+	}
+	switch {
+	case r.Source != "" && (r.RunID != "" && !strings.HasPrefix(r.Source, "runs:/")):
+		errs = append(errs, invalidf("set either input source or inputs run-id and artifact-path, not both"))
+	case r.Source == "" && r.RunID == "":
+		errs = append(errs, invalidf("register needs input run-id (with artifact-path) or input source"))
+	case r.Source == "" && strings.TrimSpace(r.ArtifactPath) == "":
+		errs = append(errs, invalidf("input artifact-path is required with run-id (e.g. model)"))
+	}
+	if strings.Contains(r.Source+"/"+r.ArtifactPath, "..") {
+		errs = append(errs, invalidf("input source/artifact-path may not contain '..'"))
+	}
+	return errors.Join(errs...)
+}
+
+func (r *RegisterRequest) resolveSource() (source, runID, modelID string) {
+	source, runID = r.Source, r.RunID
+	if source == "" {
+		source = fmt.Sprintf("runs:/%s/%s", runID, strings.Trim(r.ArtifactPath, "/"))
+	}
+	if rest, ok := strings.CutPrefix(source, "runs:/"); ok && runID == "" {
+		runID, _, _ = strings.Cut(rest, "/")
+	}
+	if rest, ok := strings.CutPrefix(source, "models:/"); ok && strings.HasPrefix(rest, "m-") && !strings.ContainsAny(rest, "/@") {
+		modelID = rest
+	}
+	return source, runID, modelID
+}
+
+// RegisterRegistry is the part of the client Register needs.
+type RegisterRegistry interface {
+	Registry
+	CreateRegisteredModel(ctx context.Context, name, description string, tags []mlflow.Tag) (*mlflow.RegisteredModel, error)
+	CreateModelVersion(ctx context.Context, req mlflow.CreateModelVersionRequest) (*mlflow.ModelVersion, error)
+	SearchModelVersions(ctx context.Context, filter string, orderBy []string, maxResults int) ([]mlflow.ModelVersion, error)
+}
+
+// Register creates a model version with lineage tags and waits until it is READY.
+func (s *Service) Register(ctx context.Context, reg RegisterRegistry, req RegisterRequest) (*Registered, error) {
+	if err := req.Validate(); err != nil {
+		return nil, err
+	}
+	s.phase("resolve")
+	source, runID, modelID := req.resolveSource()
+	if modelID != "" {
+		lm, err := reg.GetLoggedModel(ctx, modelID)
+		if err != nil {
+			return nil, fmt.Errorf("failed to get logged model %s: %w", modelID, err)
+		}
+		if runID == "" {
+			runID = lm.Info.SourceRunID
+		}
+	}
+	tags := map[string]string{}
+	for k, v := range map[string]string{
+		TagLineageCommit:   req.Lineage.Commit,
+		TagLineageRepo:     req.Lineage.Repository,
+		TagLineageWorkflow: req.Lineage.WorkflowRunURL,
+		TagLineageActor:    req.Lineage.Actor,
+	} {
+		if v != "" {
+			tags[k] = v
+		}
+	}
+	runLink := ""
+	if runID != "" {
+		run, err := reg.GetRun(ctx, runID)
+		if err != nil {
+			return nil, fmt.Errorf("failed to get run %s: %w", runID, err)
+		}
+		if st := run.Info.Status; st != mlflow.RunFinished && !req.AllowUnfinishedRun {
+			return nil, invalidf("run %s is %s, not FINISHED; set input allow-unfinished-run: true to register it anyway", runID, st)
+		}
+		tags[TagLineageRun] = runID
+		if ds := datasetsJSON(run); ds != "" {
+			tags[TagLineageDatasets] = ds
+		}
+		if req.RunLink != nil {
+			runLink = req.RunLink(run.Info.ExperimentID, runID)
+			tags[TagLineageRunLink] = runLink
+		}
+	}
+	for k, v := range req.Tags {
+		tags[k] = v // user tags win over lineage tags of the same key
+	}
+
+	s.phase("apply")
+	if mv, err := s.findRegistered(ctx, reg, req.Model, source, runID, req.Lineage.WorkflowRunURL); err != nil {
+		return nil, err
+	} else if mv != nil {
+		return s.awaitReady(ctx, reg, mv, req, true)
+	}
+	if _, err := reg.CreateRegisteredModel(ctx, req.Model, "", nil); err != nil && !mlflow.IsAlreadyExists(err) {
+		return nil, fmt.Errorf("failed to create registered model %q: %w", req.Model, err)
+	}
+	mv, err := reg.CreateModelVersion(ctx, mlflow.CreateModelVersionRequest{
+		Name:        req.Model,
+		Source:      source,
+		RunID:       runID,
+		Tags:        sortedTags(tags),
+		RunLink:     runLink,
+		Description: req.Description,
+		ModelID:     modelID,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("failed to create a version of %q from %s: %w", req.Model, source, err)
+	}
+	return s.awaitReady(ctx, reg, mv, req, false)
+}
+
+// findRegistered returns a version this workflow run already registered from
+// the same source, so that a rerun after a failure half-way creates no duplicate.
+func (s *Service) findRegistered(ctx context.Context, reg RegisterRegistry, model, source, runID, workflowRun string) (*mlflow.ModelVersion, error) {
+	if workflowRun == "" || runID == "" {
+		return nil, nil
+	}
+	filter := fmt.Sprintf("name='%s' AND run_id='%s'", escapeFilter(model), escapeFilter(runID))
+	mvs, err := reg.SearchModelVersions(ctx, filter, nil, 0)
+	if err != nil {
+		if mlflow.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("failed to search versions of %q: %w", model, err)
+	}
+	for i := range mvs {
+		mv := &mvs[i]
+		if w, _ := mv.Tag(TagLineageWorkflow); mv.Source == source && w == workflowRun {
+			return mv, nil
+		}
+	}
+	return nil, nil
+}
+
+func (s *Service) awaitReady(ctx context.Context, reg RegisterRegistry, mv *mlflow.ModelVersion, req RegisterRequest, reused bool) (*Registered, error) {
+	s.phase("record")
+	out := &Registered{Version: mv, Reused: reused}
+	wait := req.PollInterval
+	if wait <= 0 {
+		wait = time.Second
+	}
+	sleep := req.Sleep
+	if sleep == nil {
+		sleep = sleepCtx
+	}
+	for {
+		switch mv.Status {
+		case "", mlflow.StatusReady:
+			out.Version = mv
+			return out, nil
+		case mlflow.StatusFailedRegistration:
+			return nil, fmt.Errorf("%w: %s v%s failed to register: %s", ErrNotReady, mv.Name, mv.Version, mv.StatusMessage)
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("failed to wait for %s v%s to be READY (still %s): %w", mv.Name, mv.Version, mv.Status, err)
+		}
+		wait = min(wait*2, 10*time.Second)
+		next, err := reg.GetModelVersion(ctx, mv.Name, mv.Version)
+		if err != nil {
+			return nil, fmt.Errorf("failed to poll %s v%s: %w", mv.Name, mv.Version, err)
+		}
+		out.Polls++
+		mv = next
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+// datasetsJSON summarises a run's dataset inputs for the lineage tag.
+func datasetsJSON(run *mlflow.Run) string {
+	type ds struct {
+		Name       string `json:"name"`
+		Digest     string `json:"digest,omitempty"`
+		SourceType string `json:"source_type,omitempty"`
+		Source     string `json:"source,omitempty"`
+		Context    string `json:"context,omitempty"`
+	}
+	var out []ds
+	for _, in := range run.Inputs.DatasetInputs {
+		d := ds{Name: in.Dataset.Name, Digest: in.Dataset.Digest, SourceType: in.Dataset.SourceType, Source: in.Dataset.Source}
+		for _, t := range in.Tags {
+			if t.Key == "mlflow.data.context" {
+				d.Context = t.Value
+			}
+		}
+		out = append(out, d)
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return ""
+	}
+	return truncateRunes(string(b), 5000)
+}
+
+func truncateRunes(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n])
+}
+
+func sortedTags(m map[string]string) []mlflow.Tag {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	out := make([]mlflow.Tag, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, mlflow.Tag{Key: k, Value: m[k]})
+	}
+	return out
+}
+
+// escapeFilter quotes a value for MLflow's search filter grammar.
+func escapeFilter(s string) string { return strings.ReplaceAll(s, "'", "\\'") }
