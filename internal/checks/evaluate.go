@@ -240,28 +240,34 @@ func (e *evaluator) vsChampion(r *Rule, m *MetricRule, base Check, cv float64, c
 	c.Bound = vsBound(vs, sign)
 
 	champ, label := e.champion(r)
-	if champ == nil {
+	var (
+		hv           float64
+		champProblem string
+	)
+	if champ != nil {
+		var hFound bool
+		var err error
+		hv, hFound, err = e.fetch(champ, "champion", m.Query())
+		if err != nil {
+			return c, err
+		}
+		c.Champion = formatValue(hv, hFound)
+		champProblem = valueProblem(hv, hFound, "champion", champ, m.Query())
+		if champProblem == "" {
+			c.ChampionNum = ptr(hv)
+		}
+	}
+	switch {
+	case candProblem != "": // even on a first deploy: missing values never pass
+		missing(&c, r, candProblem)
+		return c, nil
+	case champ == nil:
 		c.Reason = "first deploy: no version holds " + label
 		c.Status = StatusPass
 		if r.OnFirstDeploy == OnFirstDeployFail {
 			c.Status = StatusFail
 			c.Reason += " (on-first-deploy: fail)"
 		}
-		return c, nil
-	}
-	q := m.Query()
-	hv, hFound, err := e.fetch(champ, "champion", q)
-	if err != nil {
-		return c, err
-	}
-	c.Champion = formatValue(hv, hFound)
-	champProblem := valueProblem(hv, hFound, "champion", champ, q)
-	if champProblem == "" {
-		c.ChampionNum = ptr(hv)
-	}
-	switch {
-	case candProblem != "":
-		missing(&c, r, candProblem)
 		return c, nil
 	case champProblem != "":
 		missing(&c, r, champProblem)
@@ -309,11 +315,11 @@ func vsBound(vs *VsChampion, sign float64) string {
 	}
 	switch {
 	case vs.MinImprovement != nil:
-		return "delta " + cmp + " " + formatDelta(sign**vs.MinImprovement)
+		return "delta " + cmp + " " + formatDelta(sign*(*vs.MinImprovement))
 	case vs.MinRelativeImprovement != nil:
-		return "delta / |champion| " + cmp + " " + formatDelta(sign**vs.MinRelativeImprovement)
+		return "delta / |champion| " + cmp + " " + formatDelta(sign*(*vs.MinRelativeImprovement))
 	case vs.MaxRegression != nil:
-		return "delta " + cmp + " " + formatDelta(-sign**vs.MaxRegression)
+		return "delta " + cmp + " " + formatDelta(-sign*(*vs.MaxRegression))
 	}
 	return ""
 }
@@ -500,7 +506,7 @@ func (e *evaluator) approval(r *Rule) ([]Check, error) {
 func ptr(v float64) *float64 { return &v }
 
 // formatNumber formats v compactly and exactly: the shortest text that
-// reads back as v (0.871, 40, 1e-05, NaN, +Inf, -Inf).
+// reads back as v (0.871, 40, 1e-05, 1500000, NaN, +Inf, -Inf).
 func formatNumber(v float64) string {
 	switch {
 	case math.IsNaN(v):
@@ -509,6 +515,8 @@ func formatNumber(v float64) string {
 		return "+Inf"
 	case math.IsInf(v, -1):
 		return "-Inf"
+	case math.Abs(v) >= 1e6 && math.Abs(v) < 1e15:
+		return strconv.FormatFloat(v, 'f', -1, 64) // counts read better without an exponent
 	}
 	return strconv.FormatFloat(v, 'g', -1, 64)
 }

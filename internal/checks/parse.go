@@ -137,7 +137,7 @@ func (p *parser) syntaxError(err error) {
 
 func (p *parser) parse(data []byte) *Policy {
 	if len(data) > MaxPolicySize {
-		p.errorf(nil, "policy file is larger than 1 MiB (%d bytes)", len(data))
+		p.errorf(nil, "policy file is larger than 1 MiB (%d bytes)", MaxPolicySize)
 		return nil
 	}
 	if !utf8.Valid(data) {
@@ -226,8 +226,15 @@ type field struct {
 // unknown keys were taken for typos of ("mni" → "min"): a check that such a
 // key is missing would only repeat the typo report.
 type fieldList struct {
-	list  []field
-	typos map[string]bool
+	list   []field
+	typos  map[string]bool
+	merged bool // a merge key (<<: *alias) was left out; anything may be missing
+}
+
+// incomplete reports whether keys were left out that may have been meant
+// to fill the mapping, so "missing" and "empty" reports would be noise.
+func (fl fieldList) incomplete() bool {
+	return len(fl.typos) > 0 || fl.merged
 }
 
 func (fl fieldList) get(key string) (field, bool) {
@@ -242,7 +249,7 @@ func (fl fieldList) get(key string) (field, bool) {
 // has reports whether key is set, or was probably meant by a typo.
 func (fl fieldList) has(key string) bool {
 	_, ok := fl.get(key)
-	return ok || fl.typos[key]
+	return ok || fl.typos[key] || fl.merged
 }
 
 // mapping checks that n is a mapping with unique string keys, all in
@@ -265,6 +272,7 @@ func (p *parser) mapping(n *yaml.Node, what string, allowed []string) (fieldList
 			continue
 		}
 		if k.ShortTag() == "!!merge" {
+			out.merged = true
 			if v.Kind != yaml.AliasNode {
 				p.errorf(k, "merge keys (<<) are not allowed")
 			}
@@ -609,7 +617,7 @@ func (p *parser) requireSource(n *yaml.Node) *RequireSource {
 		return nil
 	}
 	rs := &RequireSource{Line: n.Line}
-	if len(fields.list) == 0 && len(fields.typos) == 0 {
+	if len(fields.list) == 0 && !fields.incomplete() {
 		p.errorf(n, "require-source must list aliases or stages")
 		return nil
 	}
@@ -629,7 +637,7 @@ func (p *parser) metrics(n *yaml.Node) []*MetricRule {
 	if !ok {
 		return nil
 	}
-	if len(fields.list) == 0 {
+	if len(fields.list) == 0 && !fields.incomplete() {
 		p.errorf(n, "metrics must not be empty (leave the key out instead)")
 		return nil
 	}
@@ -718,7 +726,7 @@ func (p *parser) vsChampion(n *yaml.Node) *VsChampion {
 	}
 	switch {
 	case len(fields.list) == 0:
-		if len(fields.typos) == 0 {
+		if !fields.incomplete() {
 			p.errorf(n, "vs-champion must set one of min-improvement, min-relative-improvement, max-regression")
 		}
 		return nil
@@ -761,7 +769,7 @@ func (p *parser) tags(n *yaml.Node) []*TagRule {
 	if !ok {
 		return nil
 	}
-	if len(fields.list) == 0 {
+	if len(fields.list) == 0 && !fields.incomplete() {
 		p.errorf(n, "tags must not be empty (leave the key out instead)")
 		return nil
 	}
@@ -805,7 +813,7 @@ func (p *parser) run(n *yaml.Node) *RunRule {
 	if !ok {
 		return nil
 	}
-	if len(fields.list) == 0 && len(fields.typos) == 0 {
+	if len(fields.list) == 0 && !fields.incomplete() {
 		p.errorf(n, "run must set status or max-age")
 		return nil
 	}
@@ -879,7 +887,7 @@ func (p *parser) approval(n *yaml.Node) *Approval {
 	if !ok {
 		return nil
 	}
-	if len(fields.list) == 0 && len(fields.typos) == 0 {
+	if len(fields.list) == 0 && !fields.incomplete() {
 		p.errorf(n, "approval must set environment-reviews or pull-request-reviews")
 		return nil
 	}

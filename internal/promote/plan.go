@@ -227,7 +227,7 @@ func (s *Service) Plan(ctx context.Context, req Request) (*Plan, error) {
 	}
 
 	plan := &Plan{Model: req.Model, Candidate: refOf(cand), req: req, candidate: cand}
-	var champ *mlflow.ModelVersion
+	var champ, stageChamp *mlflow.ModelVersion
 	if a := req.Target.Alias; a != "" {
 		holder, err := s.aliasHolder(ctx, req.Model, a)
 		if err != nil {
@@ -250,22 +250,23 @@ func (s *Service) Plan(ctx context.Context, req Request) (*Plan, error) {
 		if holder != nil {
 			tp.Current = holder.Version
 			tp.InPlace = holder.Version == cand.Version
-			if champ == nil {
-				champ = holder
-			}
+			stageChamp = holder
 		}
 		plan.Targets = append(plan.Targets, tp)
 	}
 
+	if req.Target.Alias == "" {
+		champ, stageChamp = stageChamp, nil
+	}
 	s.phase("check")
-	if err := s.evaluate(ctx, plan, cand, champ); err != nil {
+	if err := s.evaluate(ctx, plan, cand, champ, stageChamp); err != nil {
 		return nil, err
 	}
 	plan.Digest = digestOf(plan)
 	return plan, nil
 }
 
-func (s *Service) evaluate(ctx context.Context, plan *Plan, cand, champ *mlflow.ModelVersion) error {
+func (s *Service) evaluate(ctx context.Context, plan *Plan, cand, champ, stageChamp *mlflow.ModelVersion) error {
 	req := plan.req
 	if req.Policy == nil {
 		plan.Verdict = checks.VerdictSkipped
@@ -297,9 +298,17 @@ func (s *Service) evaluate(ctx context.Context, plan *Plan, cand, champ *mlflow.
 			return err
 		}
 	}
+	// With an alias and a stage, stage rules compare with the stage's holder.
+	if stageChamp != nil && stageChamp.Version != cand.Version {
+		if champ != nil && stageChamp.Version == champ.Version {
+			in.StageChampion = in.Champion
+		} else if in.StageChampion, err = s.subject(ctx, stageChamp); err != nil {
+			return err
+		}
+	}
 	res, err := checks.Evaluate(ctx, rules, in)
 	if err != nil {
-		return fmt.Errorf("failed to evaluate policy: %w", err)
+		return err
 	}
 	for i := range res.Checks {
 		c := &res.Checks[i]

@@ -1,0 +1,338 @@
+package promote
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
+)
+
+// memRegistry is an in-memory Registry for unit tests of resolution and
+// planning. Integration tests in internal/action run against a real server.
+type memRegistry struct {
+	mu       sync.Mutex
+	model    string
+	versions map[string]*mlflow.ModelVersion
+	aliases  map[string]string
+	runs     map[string]*mlflow.Run
+	modelTag map[string]string
+	calls    []string
+}
+
+var _ Registry = (*memRegistry)(nil)
+
+func newMem(model string, vers ...mlflow.ModelVersion) *memRegistry {
+	m := &memRegistry{model: model, versions: map[string]*mlflow.ModelVersion{}, aliases: map[string]string{},
+		runs: map[string]*mlflow.Run{}, modelTag: map[string]string{}}
+	for i := range vers {
+		v := vers[i]
+		v.Name = model
+		m.versions[v.Version] = &v
+		if v.RunID != "" {
+			m.runs[v.RunID] = &mlflow.Run{Info: mlflow.RunInfo{RunID: v.RunID, Status: "FINISHED", EndTime: 1}}
+		}
+	}
+	return m
+}
+
+func (m *memRegistry) call(s string) { m.mu.Lock(); m.calls = append(m.calls, s); m.mu.Unlock() }
+
+var errNotFound = &mlflow.Error{StatusCode: 404, Code: "RESOURCE_DOES_NOT_EXIST", Message: "not found"}
+
+func (m *memRegistry) GetRegisteredModel(_ context.Context, name string) (*mlflow.RegisteredModel, error) {
+	m.call("GetRegisteredModel")
+	if name != m.model {
+		return nil, errNotFound
+	}
+	rm := &mlflow.RegisteredModel{Name: name}
+	for a, v := range m.aliases {
+		rm.Aliases = append(rm.Aliases, mlflow.AliasRef{Alias: a, Version: v})
+	}
+	for k, v := range m.modelTag {
+		rm.Tags = append(rm.Tags, mlflow.Tag{Key: k, Value: v})
+	}
+	return rm, nil
+}
+
+func (m *memRegistry) GetModelVersion(_ context.Context, name, version string) (*mlflow.ModelVersion, error) {
+	m.call("GetModelVersion " + version)
+	mv, ok := m.versions[version]
+	if !ok || name != m.model {
+		return nil, errNotFound
+	}
+	c := *mv
+	for a, v := range m.aliases {
+		if v == version {
+			c.Aliases = append(c.Aliases, a)
+		}
+	}
+	return &c, nil
+}
+
+func (m *memRegistry) LatestVersion(ctx context.Context, name string) (*mlflow.ModelVersion, error) {
+	best := 0
+	for v := range m.versions {
+		if n, _ := strconv.Atoi(v); n > best {
+			best = n
+		}
+	}
+	if best == 0 {
+		return nil, errNotFound
+	}
+	return m.GetModelVersion(ctx, name, strconv.Itoa(best))
+}
+
+func (m *memRegistry) GetModelVersionByAlias(ctx context.Context, name, alias string) (*mlflow.ModelVersion, error) {
+	v, ok := m.aliases[alias]
+	if !ok {
+		return nil, fmt.Errorf("alias %s: %w", alias, mlflow.ErrAliasNotFound)
+	}
+	return m.GetModelVersion(ctx, name, v)
+}
+
+func (m *memRegistry) GetLatestVersions(_ context.Context, _ string, stages []string) ([]mlflow.ModelVersion, error) {
+	var out []mlflow.ModelVersion
+	for _, mv := range m.versions {
+		if mv.CurrentStage == stages[0] {
+			out = append(out, *mv)
+		}
+	}
+	return out, nil
+}
+
+func (m *memRegistry) SetAlias(_ context.Context, _, alias, version string) error {
+	m.call("SetAlias " + alias + "=" + version)
+	m.aliases[alias] = version
+	return nil
+}
+
+func (m *memRegistry) TransitionStage(_ context.Context, _, version, stage string, _ bool) (*mlflow.ModelVersion, error) {
+	m.versions[version].CurrentStage = stage
+	return m.versions[version], nil
+}
+
+func (m *memRegistry) SetModelVersionTag(_ context.Context, _, version, key, value string) error {
+	m.call("SetModelVersionTag " + version + " " + key)
+	mv := m.versions[version]
+	mv.Tags = append(mv.Tags, mlflow.Tag{Key: key, Value: value})
+	return nil
+}
+
+func (m *memRegistry) SetRegisteredModelTag(_ context.Context, _, key, value string) error {
+	m.call("SetRegisteredModelTag " + key)
+	m.modelTag[key] = value
+	return nil
+}
+
+func (m *memRegistry) GetRun(_ context.Context, id string) (*mlflow.Run, error) {
+	r, ok := m.runs[id]
+	if !ok {
+		return nil, errNotFound
+	}
+	return r, nil
+}
+
+func (m *memRegistry) GetMetricHistory(context.Context, string, string) ([]mlflow.Metric, error) {
+	return nil, nil
+}
+
+func (m *memRegistry) GetLoggedModel(context.Context, string) (*mlflow.LoggedModel, error) {
+	return nil, errNotFound
+}
+
+func withAUC(reg *memRegistry, version string, auc float64) {
+	run := "run" + version
+	reg.versions[version].RunID = run
+	reg.runs[run] = &mlflow.Run{Info: mlflow.RunInfo{RunID: run, Status: "FINISHED", EndTime: 1},
+		Data: mlflow.RunData{Metrics: []mlflow.Metric{{Key: "val_auc", Value: auc}}}}
+}
+
+func TestResolveVersion(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		version string
+		want    string
+		wantErr error
+		errText string
+	}{
+		{"number", "2", "2", nil, ""},
+		{"latest is the highest number, not the newest stage", "latest", "10", nil, ""},
+		{"empty means latest", "", "10", nil, ""},
+		{"alias", "@challenger", "2", nil, ""},
+		{"unset alias", "@ghost", "", mlflow.ErrAliasNotFound, "@ghost"},
+		{"missing version", "7", "", nil, "RESOURCE_DOES_NOT_EXIST"},
+		{"not a version", "v2", "", ErrInvalid, "want a version number, latest or @alias"},
+		{"negative", "-1", "", ErrInvalid, "input version"},
+		{"reserved alias", "@v3", "", ErrInvalid, "reserved"},
+		{"pending version", "3", "", ErrNotReady, "PENDING_REGISTRATION"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			reg := newMem("m", mlflow.ModelVersion{Version: "1"}, mlflow.ModelVersion{Version: "2"},
+				mlflow.ModelVersion{Version: "3", Status: "PENDING_REGISTRATION"}, mlflow.ModelVersion{Version: "10", CurrentStage: "Staging"})
+			reg.aliases["challenger"] = "2"
+			s := &Service{Reg: reg}
+			plan, err := s.Plan(t.Context(), Request{Model: "m", Version: tc.version, Target: checks.Target{Alias: "champion"}})
+			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
+				t.Fatalf("err = %v, want %v", err, tc.wantErr)
+			}
+			if tc.errText != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.errText) {
+					t.Fatalf("err = %v, want it to mention %q", err, tc.errText)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if plan.Candidate.Version != tc.want {
+				t.Errorf("candidate = v%s, want v%s", plan.Candidate.Version, tc.want)
+			}
+		})
+	}
+}
+
+func TestRequestValidateReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	err := (&Request{Version: "x", Target: checks.Target{Alias: "latest", Stage: "prod"}, ExpectedCurrent: "v"}).Validate()
+	for _, want := range []string{"model-name is required", "target-alias", "reserved", "target-stage", `"prod"`, "input version", "expected-current-version"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not mention %q", err, want)
+		}
+	}
+}
+
+const digestPolicy = `version: 1
+rules:
+  - name: gate
+    applies-to: {alias: champion}
+    metrics:
+      val_auc: {min: 0.9, vs-champion: {min-improvement: 0.01}}
+`
+
+func planFor(t *testing.T, policy string, champion string) *Plan {
+	t.Helper()
+	reg := newMem("m", mlflow.ModelVersion{Version: "1"}, mlflow.ModelVersion{Version: "2"}, mlflow.ModelVersion{Version: "3"})
+	withAUC(reg, "1", 0.91)
+	withAUC(reg, "2", 0.92)
+	withAUC(reg, "3", 0.95)
+	if champion != "" {
+		reg.aliases["champion"] = champion
+	}
+	p, err := checks.Parse("policy.yml", []byte(policy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := &Service{Reg: reg, Now: func() time.Time { return now }}
+	plan, err := s.Plan(t.Context(), Request{Model: "m", Version: "3", Target: checks.Target{Alias: "champion"}, Policy: p})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plan
+}
+
+func TestPlanDigestStability(t *testing.T) {
+	t.Parallel()
+	base := planFor(t, digestPolicy, "1")
+	if !strings.HasPrefix(base.Digest, "sha256:") || len(base.Digest) != len("sha256:")+64 {
+		t.Fatalf("digest = %q", base.Digest)
+	}
+	if again := planFor(t, digestPolicy, "1"); again.Digest != base.Digest {
+		t.Errorf("same inputs gave digests %s and %s", base.Digest, again.Digest)
+	}
+	if other := planFor(t, digestPolicy, "2"); other.Digest == base.Digest {
+		t.Error("a different champion gave the same digest")
+	}
+	if other := planFor(t, strings.Replace(digestPolicy, "0.01", "0.02", 1), "1"); other.Digest == base.Digest {
+		t.Error("a different policy gave the same digest")
+	}
+}
+
+func TestApplyIsCompareAndSet(t *testing.T) {
+	t.Parallel()
+	reg := newMem("m", mlflow.ModelVersion{Version: "1"}, mlflow.ModelVersion{Version: "2"}, mlflow.ModelVersion{Version: "3"})
+	reg.aliases["champion"] = "1"
+	s := &Service{Reg: reg}
+	plan, err := s.Plan(t.Context(), Request{Model: "m", Version: "3", Target: checks.Target{Alias: "champion"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.aliases["champion"] = "2" // someone else moved it after the plan
+	reg.calls = nil
+	if _, err := s.Apply(t.Context(), plan); !errors.Is(err, ErrConflict) {
+		t.Fatalf("err = %v, want ErrConflict", err)
+	}
+	for _, c := range reg.calls {
+		if strings.HasPrefix(c, "Set") {
+			t.Errorf("conflicting apply wrote %q", c)
+		}
+	}
+}
+
+func TestRollbackTarget(t *testing.T) {
+	t.Parallel()
+	p := func(v, prev string) Record { return Record{Version: v, PreviousVersion: prev, Action: ActionPromote} }
+	rb := func(v, prev string) Record { return Record{Version: v, PreviousVersion: prev, Action: ActionRollback} }
+	cases := []struct {
+		name    string
+		entries []Record // newest first
+		want    string
+	}{
+		{"one step back", []Record{p("3", "2"), p("2", "1"), p("1", "")}, "2"},
+		{"after one rollback, two steps back", []Record{rb("2", "3"), p("3", "2"), p("2", "1"), p("1", "")}, "1"},
+		{"history truncated: the oldest predecessor counts", []Record{p("9", "8")}, "8"},
+		{"explicit rollback-to is a step of its own", []Record{rb("1", "3"), p("3", "2"), p("2", "1"), p("1", "")}, "3"},
+		{"nothing before", []Record{p("1", "")}, ""},
+		{"empty", nil, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := RollbackTarget(tc.entries)
+			if tc.want == "" {
+				if !errors.Is(err, ErrNoRollbackTarget) {
+					t.Errorf("err = %v, want ErrNoRollbackTarget", err)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Errorf("RollbackTarget = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestHistoryIsBounded(t *testing.T) {
+	t.Parallel()
+	var h []Record
+	for i := 0; i < 1000; i++ {
+		h = append(h, Record{Version: strconv.Itoa(1000 - i), PreviousVersion: strconv.Itoa(999 - i), At: "2026-01-01T00:00:00Z",
+			By: strings.Repeat("x", 40), RunURL: "https://github.com/acme/models/actions/runs/123456789", PlanDigest: "sha256:" + strings.Repeat("a", 64)})
+	}
+	enc := encodeHistory(h)
+	if len(enc) > MaxHistoryChars {
+		t.Fatalf("history is %d characters, over %d", len(enc), MaxHistoryChars)
+	}
+	got, err := ParseHistory(enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) < 100 || got[0].Version != "1000" {
+		t.Errorf("kept %d entries, newest v%s; want the newest kept and many entries", len(got), got[0].Version)
+	}
+	if diff := cmp.Diff(h[:len(got)], got); diff != "" {
+		t.Errorf("kept entries differ from the newest ones (-want +got):\n%s", diff)
+	}
+}
