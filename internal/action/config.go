@@ -2,7 +2,10 @@ package action
 
 import (
 	"errors"
+
 	"fmt"
+	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/promote"
 	"strconv"
 	"strings"
 	"time"
@@ -170,6 +173,20 @@ func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 		errs = append(errs, err)
 	}
 	c.Tags = tags
+	if c.Command != CmdRegister {
+		req := promote.Request{Model: c.ModelName, Version: c.Version, ExpectedCurrent: c.ExpectedCurrentVersion,
+			Target: checks.Target{Alias: c.TargetAlias, Stage: c.TargetStage}}
+		if c.Command == CmdRollback && c.Version == "" {
+			req.Version = "latest" // rollback picks its version from the history
+		}
+		if err := req.Validate(); err != nil {
+			for _, e := range unjoin(err) {
+				if !strings.Contains(e.Error(), "model-name is required") { // reported above
+					errs = append(errs, errors.New(strings.TrimPrefix(e.Error(), promote.ErrInvalid.Error()+": ")))
+				}
+			}
+		}
+	}
 	if c.RollbackTo != "" {
 		if _, err := strconv.ParseUint(c.RollbackTo, 10, 64); err != nil {
 			errs = append(errs, fmt.Errorf("input rollback-to: want a version number, got %q", c.RollbackTo))
@@ -182,6 +199,13 @@ func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // parseTags reads key=value lines; blank lines and # comments are skipped.
