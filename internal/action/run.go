@@ -453,7 +453,9 @@ func (r *runner) finish(rep *notify.Report, err error) int {
 			r.out.Warningf("%v", oerr)
 		}
 	}
-	if serr := r.out.AddStepSummary(rep.Markdown()); serr != nil {
+	if cli, ok := r.out.(*cliIO); ok {
+		cli.printf(cli.out, "\n%s\n", rep.Text()) // a terminal gets text, not Markdown
+	} else if serr := r.out.AddStepSummary(rep.Markdown()); serr != nil {
 		r.out.Warningf("%v", serr)
 	}
 	r.endPhase()

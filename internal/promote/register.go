@@ -179,8 +179,15 @@ func (s *Service) findRegistered(ctx context.Context, reg RegisterRegistry, mode
 	if workflowRun == "" || runID == "" {
 		return nil, nil
 	}
-	filter := fmt.Sprintf("name='%s' AND run_id='%s'", escapeFilter(model), escapeFilter(runID))
-	mvs, err := reg.SearchModelVersions(ctx, filter, nil, 0)
+	qm, err := mlflow.QuoteFilterValue(model)
+	if err != nil {
+		return nil, invalidf("input model-name: %v", err)
+	}
+	qr, err := mlflow.QuoteFilterValue(runID)
+	if err != nil {
+		return nil, invalidf("input run-id: %v", err)
+	}
+	mvs, err := reg.SearchModelVersions(ctx, "name="+qm+" AND run_id="+qr, nil, 0)
 	if err != nil {
 		if mlflow.IsNotFound(err) {
 			return nil, nil
@@ -261,19 +268,13 @@ func datasetsJSON(run *mlflow.Run) string {
 	if len(out) == 0 {
 		return ""
 	}
-	b, err := json.Marshal(out)
-	if err != nil {
-		return ""
+	// Keep the tag valid JSON and bounded: drop trailing datasets until it fits.
+	for ; len(out) > 0; out = out[:len(out)-1] {
+		if b, err := json.Marshal(out); err == nil && len(b) <= 5000 {
+			return string(b)
+		}
 	}
-	return truncateRunes(string(b), 5000)
-}
-
-func truncateRunes(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n])
+	return ""
 }
 
 func sortedTags(m map[string]string) []mlflow.Tag {
@@ -288,6 +289,3 @@ func sortedTags(m map[string]string) []mlflow.Tag {
 	}
 	return out
 }
-
-// escapeFilter quotes a value for MLflow's search filter grammar.
-func escapeFilter(s string) string { return strings.ReplaceAll(s, "'", "\\'") }
