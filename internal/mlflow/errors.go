@@ -197,3 +197,15 @@ func truncate(s string, n int) string {
 	r := []rune(s)
 	return string(r[:n]) + "…"
 }
+
+// IsPermissionDenied reports whether err is (or wraps) a 403 or PERMISSION_DENIED answer.
+func IsPermissionDenied(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Code == CodePermissionDenied || e.StatusCode == http.StatusForbidden)
+}
+
+// IsUnauthenticated reports whether err is (or wraps) a 401 or UNAUTHENTICATED answer.
+func IsUnauthenticated(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && (e.Code == CodeUnauthenticated || e.StatusCode == http.StatusUnauthorized)
+}

@@ -93,6 +93,17 @@ func (c *Client) DeleteRegisteredModelTag(ctx context.Context, name, key string)
 	return nil
 }
 
+// DeleteRegisteredModel deletes a registered model with its versions, tags and aliases.
+func (c *Client) DeleteRegisteredModel(ctx context.Context, name string) error {
+	body := struct {
+		Name string `json:"name"`
+	}{name}
+	if err := c.send(ctx, http.MethodDelete, "/registered-models/delete", body, nil); err != nil {
+		return fmt.Errorf("failed to delete registered model %q: %w", name, err)
+	}
+	return nil
+}
+
 // GetModelVersion returns version (a decimal string) of registered model name.
 func (c *Client) GetModelVersion(ctx context.Context, name, version string) (*ModelVersion, error) {
 	var res modelVersionResponse

@@ -73,6 +73,15 @@ func TestRequestEncoding(t *testing.T) {
 			},
 		},
 		{
+			name: "DeleteRegisteredModel",
+			call: func(ctx context.Context, c *Client) error { return c.DeleteRegisteredModel(ctx, "m") },
+			resp: `{}`,
+			want: captured{
+				Method: "DELETE", Path: api + "/registered-models/delete", ContentType: "application/json",
+				Body: map[string]any{"name": "m"},
+			},
+		},
+		{
 			name: "GetModelVersion",
 			call: func(ctx context.Context, c *Client) error {
 				_, err := c.GetModelVersion(ctx, "m", "3")

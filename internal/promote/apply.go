@@ -28,6 +28,11 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 	req := plan.req
 	s.phase("apply")
 	out := &Outcome{Previous: map[string]string{}}
+	release, err := s.acquire(ctx, plan.Model, out)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 
 	// Compare-and-set: re-read every target before moving any.
 	holders := make([]string, len(plan.Targets))

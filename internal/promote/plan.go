@@ -123,6 +123,10 @@ type Service struct {
 	Now func() time.Time
 	// OnPhase, when set, is called as each phase starts: resolve, check, apply, record.
 	OnPhase func(phase string)
+	// Lock, when set, serializes apply and record across runs (see Locker).
+	Lock      Locker
+	LockTTL   time.Duration
+	LockOwner string // recorded on the lock, e.g. the workflow run URL
 }
 
 func (s *Service) phase(name string) {
