@@ -1,12 +1,13 @@
 # mlreg-action: build, test and demo. `make help` lists the targets.
 MLFLOW_VERSION ?= 3.17.2
+PSYCOPG2_VERSION ?= 2.9.13
 PYTHON ?= python3
 VENV ?= .venv
 GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 export MLREG_MLFLOW := $(abspath $(VENV))/bin/mlflow
 
-.PHONY: help build venv test unit demo fmt vet clean
+.PHONY: help build venv test unit demo bench bench-smoke fmt vet clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -14,11 +15,13 @@ help: ## list targets
 build: ## build the static binary into bin/
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w -X main.version=$(VERSION)" -o bin/mlreg-action .
 
-venv: $(VENV)/.mlflow-$(MLFLOW_VERSION) ## Python virtual environment with the pinned mlflow server
+VENV_STAMP := $(VENV)/.mlflow-auth-$(MLFLOW_VERSION)-psycopg2-$(PSYCOPG2_VERSION)
 
-$(VENV)/.mlflow-$(MLFLOW_VERSION):
+venv: $(VENV_STAMP) ## Python virtual environment with the pinned mlflow server, its basic-auth app and the PostgreSQL driver
+
+$(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check mlflow==$(MLFLOW_VERSION)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check "mlflow[auth]==$(MLFLOW_VERSION)" psycopg2-binary==$(PSYCOPG2_VERSION)
 	touch $@
 
 vet: ## gofmt and go vet
@@ -31,8 +34,30 @@ unit: ## unit tests only (no MLflow server)
 test: venv vet ## everything: unit, integration against a real MLflow server, end to end
 	$(GO) test -race -count=1 -shuffle=on -timeout=20m ./...
 
+bench: venv build ## side by side with a Python MlflowClient script on SQLite and PostgreSQL (~20 min; see BENCHMARKS.md)
+	$(GO) run ./bench/cmd/mlreg-bench -md bin/bench-results.md -json bin/bench-results.json $(BENCH_FLAGS)
+
+bench-smoke: venv build ## a short run of the benchmark: tiny registry, 3 pairs, SQLite only (< 2 min)
+	$(GO) run ./bench/cmd/mlreg-bench -label smoke -pairs 3 -agg-pairs 2 -sizes 10,30 -models 20 -history 2000 \
+		-backends sqlite -timeout 5m $(BENCH_FLAGS)
+
 demo: venv build ## start MLflow, register a demo model, validate and promote it, print the report
 	./scripts/demo.sh
+
+# --- container image and action.yml (see README, "Container image") -------------------------------
+TOOLS_BIN := $(abspath bin/tools)
+.PHONY: tools lint-action test-container
+
+tools: ## build the tools module (Dockerfile and workflow linters, image checks, start-time benchmark)
+	cd tools && $(GO) build -o $(TOOLS_BIN)/ ./...
+
+lint-action: tools ## lint Dockerfile (BuildKit's rules) and action.yml + workflows (actionlint)
+	cd tools && { test -z "$$(gofmt -l .)" || { gofmt -l .; echo 'gofmt needed in tools/'; exit 1; }; } && $(GO) vet ./...
+	$(TOOLS_BIN)/dflint Dockerfile
+	$(TOOLS_BIN)/wflint -action action.yml $(wildcard .github/workflows/*.yml) $(wildcard examples/workflows/*.yml)
+
+test-container: venv lint-action ## build the image with buildah, run it with podman against MLflow, check size and start time (root)
+	TOOLS_BIN=$(TOOLS_BIN) VERSION=$(VERSION) ./scripts/container-test.sh
 
 clean:
 	rm -rf bin .mlreg

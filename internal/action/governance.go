@@ -40,6 +40,7 @@ func (r *runner) register(ctx context.Context) int {
 	r.phase("notify")
 	defer r.endPhase()
 	if err != nil {
+		err = r.explain(err)
 		code := exitCode(err)
 		r.annotate(err, code)
 		return code
@@ -87,6 +88,7 @@ func (r *runner) history(ctx context.Context) int {
 		h, err := svc.History(ctx, cfg.ModelName, t)
 		if err != nil {
 			r.endPhase()
+			err = r.explain(err)
 			code := exitCode(err)
 			r.annotate(err, code)
 			return code

@@ -129,7 +129,7 @@ func Main(ctx context.Context, env Env) int {
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 
-	r := &runner{env: env, cfg: cfg, out: out, gh: githubContextFrom(env.Getenv)}
+	r := &runner{ctx: ctx, env: env, cfg: cfg, out: out, gh: githubContextFrom(env.Getenv)}
 	return r.run(ctx)
 }
 
@@ -160,6 +160,7 @@ func (g githubRun) RunURL() string {
 }
 
 type runner struct {
+	ctx       context.Context // for notifications, which run after the registry work
 	env       Env
 	cfg       *Config
 	out       IO
@@ -301,7 +302,11 @@ func (r *runner) newReport() *notify.Report {
 }
 
 func (r *runner) service() *promote.Service {
-	return &promote.Service{Reg: r.mlflow, Now: r.env.Now, OnPhase: r.phase}
+	owner := r.gh.RunURL()
+	if owner == "" {
+		owner = r.actor() + " (local)"
+	}
+	return &promote.Service{Reg: r.mlflow, Now: r.env.Now, OnPhase: r.phase, Lock: r.mlflow, LockOwner: owner}
 }
 
 func (r *runner) promote(ctx context.Context) int {
@@ -330,6 +335,9 @@ func (r *runner) planAndApply(ctx context.Context, svc *promote.Service, req pro
 	rep.NoPolicy = req.Policy == nil
 	plan, err := svc.Plan(ctx, req)
 	if err != nil {
+		if exitCode(err) == ExitRegistry {
+			err = fmt.Errorf("%w; nothing was changed", err) // planning only reads
+		}
 		return r.fail(rep, err)
 	}
 	rep.Plan, rep.PlanDigest = plan, plan.Digest
@@ -416,8 +424,22 @@ func targetLabel(cfg *Config) string {
 	return strings.Join(parts, " + ")
 }
 
+// explain adds what to do about an authorization failure.
+func (r *runner) explain(err error) error {
+	switch {
+	case mlflow.IsPermissionDenied(err):
+		return fmt.Errorf("%w; the MLflow user needs EDIT permission on registered model %q to promote, register "+
+			"or roll back (READ is enough for validate and history)", err, r.cfg.ModelName)
+	case mlflow.IsUnauthenticated(err):
+		return fmt.Errorf("%w; check mlflow-username and mlflow-password, or mlflow-token "+
+			"(MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD, MLFLOW_TRACKING_TOKEN)", err)
+	}
+	return err
+}
+
 // fail reports a run that stopped with err.
 func (r *runner) fail(rep *notify.Report, err error) int {
+	err = r.explain(err)
 	code := exitCode(err)
 	switch code {
 	case ExitConflict:
@@ -458,11 +480,12 @@ func (r *runner) finish(rep *notify.Report, err error) int {
 	} else if serr := r.out.AddStepSummary(rep.Markdown()); serr != nil {
 		r.out.Warningf("%v", serr)
 	}
+	final := r.notify(rep, code)
 	r.endPhase()
 	if err != nil {
 		r.annotate(err, code)
 	}
-	return code
+	return final
 }
 
 func (r *runner) outputs(rep *notify.Report) [][2]string {

@@ -3,13 +3,17 @@ package notify
 import (
 	"fmt"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
 )
 
 // maxCell bounds text from the registry in one table cell.
 const maxCell = 200
+
+// maxMarkdown keeps the report well under GitHub's 65,536-character limit for
+// a comment body (the job summary allows 1 MiB); checks past it are counted,
+// not listed.
+const maxMarkdown = 60000
 
 var mdReplacer = strings.NewReplacer(
 	"&", "&amp;", "<", "&lt;", ">", "&gt;", // no HTML
@@ -23,18 +27,9 @@ var mdReplacer = strings.NewReplacer(
 
 // MD escapes text that comes from the registry or the repository so it renders
 // as plain text in GitHub Markdown: no HTML, links, mentions, emphasis or table breaks.
-func MD(s string) string {
-	return mdReplacer.Replace(truncate(s, maxCell))
-}
+func MD(s string) string { return mdN(s, maxCell) }
 
-// truncate shortens s to at most n runes, marking the cut with "…".
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
-}
+func mdN(s string, n int) string { return mdReplacer.Replace(truncate(clean(s), n)) }
 
 func statusIcon(status string) string {
 	switch status {
@@ -47,7 +42,8 @@ func statusIcon(status string) string {
 	}
 }
 
-// Markdown renders the report for the job summary and the PR comment.
+// Markdown renders the report for the job summary and the PR comment: the
+// verdict, the plan, every check, the chart, and the links.
 func (r *Report) Markdown() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### %s\n\n", MD(r.Headline()))
@@ -55,19 +51,27 @@ func (r *Report) Markdown() string {
 		b.WriteString("> [!WARNING]\n> Promoted with `policy: none`: no checks were run.\n\n")
 	}
 	for _, w := range r.Warnings {
-		fmt.Fprintf(&b, "> [!WARNING]\n> %s\n\n", MD(w))
+		fmt.Fprintf(&b, "> [!WARNING]\n> %s\n\n", mdN(w, 1000))
 	}
 	if r.Error != "" {
-		fmt.Fprintf(&b, "> [!CAUTION]\n> %s\n\n", MD(r.Error))
+		fmt.Fprintf(&b, "> [!CAUTION]\n> %s\n\n", mdN(r.Error, 1000))
 	}
 	p := r.Plan
 	if p != nil {
 		b.WriteString("| | |\n|---|---|\n")
 		moves := p.Moves()
 		for i := range moves {
-			moves[i] = MD(moves[i])
+			moves[i] = codeSpan(moves[i])
 		}
 		fmt.Fprintf(&b, "| Plan | %s |\n", strings.Join(moves, "<br>"))
+		cand := "v" + MD(p.Candidate.Version)
+		if p.Candidate.RunID != "" {
+			cand += " from run " + MD(p.Candidate.RunID)
+		}
+		fmt.Fprintf(&b, "| Candidate | %s |\n", cand)
+		if p.Champion != nil {
+			fmt.Fprintf(&b, "| Champion | v%s |\n", MD(p.Champion.Version))
+		}
 		if r.Applied != nil && len(r.Applied.Notes) > 0 {
 			fmt.Fprintf(&b, "| Notes | %s |\n", MD(strings.Join(r.Applied.Notes, "; ")))
 		}
@@ -88,9 +92,17 @@ func (r *Report) Markdown() string {
 		}
 		b.WriteString("\n")
 		if len(p.Checks) > 0 {
-			b.WriteString("| | Rule | Check | Value | Bound | Champion | Delta | Result |\n")
+			champ := "Champion"
+			if p.Champion != nil {
+				champ += " (v" + MD(p.Champion.Version) + ")"
+			}
+			fmt.Fprintf(&b, "| | Rule | Check | Value | Bound | %s | Delta | Result |\n", champ)
 			b.WriteString("|---|---|---|---|---|---|---|---|\n")
-			for _, c := range p.Checks {
+			for i, c := range p.Checks {
+				if b.Len() > maxMarkdown-8000 {
+					fmt.Fprintf(&b, "| ➖ | | %d more checks: see the report file or the step log | | | | | |\n", len(p.Checks)-i)
+					break
+				}
 				result := c.Status
 				if c.Reason != "" {
 					result += ": " + c.Reason
@@ -101,10 +113,15 @@ func (r *Report) Markdown() string {
 			}
 			b.WriteString("\n")
 		}
+		b.WriteString(r.chart())
 	}
 	var links []string
 	if r.Links.Version != "" {
-		links = append(links, fmt.Sprintf("[MLflow version](%s)", linkURL(r.Links.Version)))
+		label := "MLflow version"
+		if p != nil {
+			label += " v" + MD(p.Candidate.Version)
+		}
+		links = append(links, fmt.Sprintf("[%s](%s)", label, linkURL(r.Links.Version)))
 	}
 	if r.Links.Run != "" {
 		links = append(links, fmt.Sprintf("[MLflow run](%s)", linkURL(r.Links.Run)))
@@ -128,5 +145,5 @@ func short(d string) string {
 
 // linkURL makes a URL safe inside a Markdown link destination.
 func linkURL(u string) string {
-	return strings.NewReplacer("(", "%28", ")", "%29", " ", "%20", "<", "%3C", ">", "%3E", "\n", "", "\r", "").Replace(u)
+	return strings.NewReplacer("(", "%28", ")", "%29", " ", "%20", "<", "%3C", ">", "%3E", "@", "%40", "\n", "", "\r", "").Replace(u)
 }

@@ -30,7 +30,7 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 	out := &Outcome{Previous: map[string]string{}}
 	release, err := s.acquire(ctx, plan.Model, out)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w; nothing was changed", err)
 	}
 	defer release()
 
@@ -39,7 +39,7 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 	for i, t := range plan.Targets {
 		cur, err := s.currentHolder(ctx, plan.Model, t)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w; nothing was changed", err)
 		}
 		holders[i] = cur
 		want := t.Current
@@ -72,7 +72,7 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 			if len(moved) > 0 {
 				return nil, &PartialError{Moved: moved, Step: "move " + t.Label(), Err: err}
 			}
-			return nil, err
+			return nil, moveError(t, plan.Candidate.Version, err)
 		}
 		moved = append(moved, fmt.Sprintf("%s: %s → v%s", t.Label(), verLabel(holders[i]), plan.Candidate.Version))
 	}
@@ -122,7 +122,7 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 
 func (s *Service) partial(moved []string, step string, err error) error {
 	if len(moved) == 0 {
-		return fmt.Errorf("failed to %s: %w", step, err)
+		return fmt.Errorf("failed to %s: %w; nothing was moved", step, err)
 	}
 	return &PartialError{Moved: moved, Step: step, Err: err}
 }

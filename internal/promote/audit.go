@@ -98,12 +98,15 @@ func (s *Service) appendHistory(ctx context.Context, model string, t TargetPlan,
 }
 
 // completeRecord finishes the audit record of a target the candidate already
-// holds, when an earlier run stopped after moving it. It reports whether it
-// wrote anything.
+// holds, when an earlier run stopped after moving it: the history entry (from
+// the promotion tag written before the move) and, with archive-existing, the
+// mark on the version it replaced. It reports whether it wrote anything.
 func (s *Service) completeRecord(ctx context.Context, plan *Plan, t TargetPlan, rm *mlflow.RegisteredModel, now time.Time) (bool, error) {
 	h, _ := History(rm, t)
 	if len(h) > 0 && h[0].Version == plan.Candidate.Version {
-		return false, nil
+		// The history is complete; the earlier run may have stopped before
+		// marking the previous holder.
+		return s.completeReplaced(ctx, plan, t, h[0], now)
 	}
 	v, ok := plan.candidate.Tag(PromotionTagKey(t))
 	if !ok {
@@ -121,6 +124,41 @@ func (s *Service) completeRecord(ctx context.Context, plan *Plan, t TargetPlan, 
 	}
 	rec.Version = plan.Candidate.Version
 	if err := s.appendHistory(ctx, plan.Model, t, rm, rec); err != nil {
+		return false, err
+	}
+	if _, err := s.completeReplaced(ctx, plan, t, rec, now); err != nil {
+		return true, err
+	}
+	return true, nil
+}
+
+// completeReplaced writes the mark on the version that rec's promotion
+// replaced, when archive-existing asks for one and it is missing. It reports
+// whether it wrote it.
+func (s *Service) completeReplaced(ctx context.Context, plan *Plan, t TargetPlan, rec Record, now time.Time) (bool, error) {
+	prev := rec.PreviousVersion
+	if !plan.req.ArchiveExisting || t.Kind != KindAlias || prev == "" || prev == plan.Candidate.Version {
+		return false, nil
+	}
+	mv, err := s.Reg.GetModelVersion(ctx, plan.Model, prev)
+	if mlflow.IsNotFound(err) {
+		return false, nil // deleted since
+	}
+	if err != nil {
+		return false, fmt.Errorf("failed to read v%s, which %s replaced: %w", prev, t.Label(), err)
+	}
+	if v, ok := mv.Tag(ReplacedTagPrefix + t.TagSuffix()); ok {
+		var mark struct {
+			ByVersion string `json:"by_version"`
+		}
+		if json.Unmarshal([]byte(v), &mark) == nil && mark.ByVersion == plan.Candidate.Version {
+			return false, nil
+		}
+	}
+	if at, err := time.Parse(time.RFC3339, rec.At); err == nil {
+		now = at
+	}
+	if err := s.markReplaced(ctx, plan, t, prev, now); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -3,6 +3,10 @@ package promote
 import (
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
+
+	"github.com/mlreg/mlreg-action/internal/mlflow"
 )
 
 // Sentinel errors that the caller maps to exit statuses.
@@ -35,4 +39,37 @@ func (e *PartialError) Unwrap() error { return e.Err }
 
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+// moveError says what a failed move of the first target left. A refusal (a
+// 4xx answer that retrying does not change) moved nothing. Any other failure
+// (a reset, a truncated answer, a timeout, retries exhausted) may follow a
+// request the server executed: the target may already point to the
+// candidate. A rerun finds out, and completes the audit record from the
+// promotion tag written before the move, or moves the target.
+func moveError(t TargetPlan, version string, err error) error {
+	if errors.Is(err, ErrConflict) {
+		return err // the move ran and left another stage; the error says which
+	}
+	var apiErr *mlflow.Error
+	if errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode < 500 &&
+		apiErr.StatusCode != http.StatusRequestTimeout && apiErr.StatusCode != http.StatusTooManyRequests {
+		return fmt.Errorf("%w; nothing was moved", err)
+	}
+	return fmt.Errorf("%w; %s may or may not have moved to v%s (a request was sent and no answer came back): "+
+		"rerun the same command, it completes the promotion either way", err, t.Label(), version)
+}
+
+// createMayHaveRun reports whether a failed CreateModelVersion may have
+// registered a version. The client repeats a create only after failures that
+// show the server did not act, so the last failure decides: a 4xx answer, a
+// 503 with Retry-After or a failed dial did not create anything; anything
+// else (a reset, a lost or truncated answer, a timeout, a 5xx) may have.
+func createMayHaveRun(err error) bool {
+	var apiErr *mlflow.Error
+	if errors.As(err, &apiErr) {
+		return apiErr.StatusCode >= 500 && !(apiErr.StatusCode == http.StatusServiceUnavailable && apiErr.RetryAfter > 0)
+	}
+	var opErr *net.OpError
+	return !errors.As(err, &opErr) || opErr.Op != "dial"
 }

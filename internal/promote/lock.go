@@ -28,9 +28,15 @@ type Locker interface {
 
 // Lock tag keys.
 const (
-	LockPrefix       = "mlreg-lock."
-	TagLockOwner     = "mlreg.lock.owner"
-	TagLockExpires   = "mlreg.lock.expires"
+	LockPrefix     = "mlreg-lock."
+	TagLockOwner   = "mlreg.lock.owner"
+	TagLockExpires = "mlreg.lock.expires"
+	// TagLockToken is unique to one acquisition: a create whose answer was
+	// lost, retried by the client, finds the lock taken, and the token tells
+	// that it is its own.
+	TagLockToken = "mlreg.lock.token"
+	// lockReleaseGrace is how long a release may run past the step's deadline.
+	lockReleaseGrace = 2 * time.Second
 	DefaultLockTTL   = 2 * time.Minute
 	lockDescription  = "Held by mlreg-action while it promotes %q. Deleted when the promotion ends; expires at %s if the run dies."
 	maxLockPollDelay = 2 * time.Second
@@ -63,11 +69,12 @@ func (s *Service) acquire(ctx context.Context, model string, out *Outcome) (func
 	if owner == "" {
 		owner = fmt.Sprintf("mlreg-action-%08x", rand.Uint32())
 	}
+	token := fmt.Sprintf("%016x", rand.Uint64())
 	delay := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		expires := s.now().Add(ttl).Format(time.RFC3339)
 		_, err := s.Lock.CreateRegisteredModel(ctx, name, fmt.Sprintf(lockDescription, model, expires),
-			[]mlflow.Tag{{Key: TagLockOwner, Value: owner}, {Key: TagLockExpires, Value: expires}})
+			[]mlflow.Tag{{Key: TagLockOwner, Value: owner}, {Key: TagLockExpires, Value: expires}, {Key: TagLockToken, Value: token}})
 		switch {
 		case err == nil:
 			if attempt > 1 {
@@ -95,6 +102,11 @@ func (s *Service) acquire(ctx context.Context, model string, out *Outcome) (func
 		case err != nil:
 			return nil, fmt.Errorf("failed to read lock %s: %w", name, err)
 		}
+		if tok, _ := held.Tag(TagLockToken); tok == token {
+			// Our own create: the server executed it, its answer was lost, and
+			// the client's retry was told the lock exists.
+			return func() { s.release(ctx, name, out) }, nil
+		}
 		holder, _ := held.Tag(TagLockOwner)
 		exp, _ := held.Tag(TagLockExpires)
 		if t, perr := time.Parse(time.RFC3339, exp); perr == nil && s.now().After(t) {
@@ -118,7 +130,13 @@ func (s *Service) acquire(ctx context.Context, model string, out *Outcome) (func
 }
 
 func (s *Service) release(ctx context.Context, name string, out *Outcome) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	// Release even after the deadline (a lock left behind blocks the next run
+	// until it expires), but overrun the step's deadline by lockReleaseGrace at most.
+	d := 10 * time.Second
+	if dl, ok := ctx.Deadline(); ok {
+		d = max(time.Until(dl), lockReleaseGrace)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
 	defer cancel()
 	if err := s.Lock.DeleteRegisteredModel(ctx, name); err != nil && !mlflow.IsNotFound(err) {
 		out.Notes = append(out.Notes, fmt.Sprintf("failed to release the lock %s (it expires by itself): %v", name, err))

@@ -168,7 +168,17 @@ func (s *Service) Register(ctx context.Context, reg RegisterRegistry, req Regist
 		ModelID:     modelID,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("failed to create a version of %q from %s: %w", req.Model, source, err)
+		err = fmt.Errorf("failed to create a version of %q from %s: %w", req.Model, source, err)
+		switch {
+		case !createMayHaveRun(err):
+		case req.Lineage.WorkflowRunURL != "" && runID != "":
+			err = fmt.Errorf("%w; the server may have registered the version all the same: "+
+				"a rerun of this workflow run finds it by its lineage tags and reuses it", err)
+		default:
+			err = fmt.Errorf("%w; the server may have registered the version all the same: "+
+				"look for a version of %q from %s before registering again", err, req.Model, source)
+		}
+		return nil, err
 	}
 	return s.awaitReady(ctx, reg, mv, req, false)
 }

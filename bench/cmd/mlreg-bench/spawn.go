@@ -1,0 +1,67 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"time"
+)
+
+// buildSpawner builds bench/cmd/mlreg-bench-spawn into dir with the Go toolchain that built this harness,
+// unless path already names an executable, and returns the spawner's path.
+func buildSpawner(ctx context.Context, path, dir string) (string, error) {
+	if path != "" {
+		if info, err := os.Stat(path); err == nil && !info.IsDir() && info.Mode()&0o111 != 0 {
+			return filepath.Abs(path)
+		}
+	}
+	out := filepath.Join(dir, "mlreg-bench-spawn")
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		goBin = "go"
+	}
+	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", out,
+		"github.com/mlreg/mlreg-action/bench/cmd/mlreg-bench-spawn")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("failed to build the spawner: %w\n%s", err, b)
+	}
+	return out, nil
+}
+
+// runChild runs one process to completion through the spawner (see bench/cmd/mlreg-bench-spawn) and
+// measures it: wall time from fork to exit, user and system CPU time, peak RSS.
+func (b *bench) runChild(ctx context.Context, dir string, argv []string) (*sample, string, error) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, "", fmt.Errorf("failed to create the result pipe: %w", err)
+	}
+	defer r.Close()
+	cmd := exec.CommandContext(ctx, b.spawner, argv...) //nolint:gosec // the benchmark runs the configured tools
+	cmd.Dir = dir
+	cmd.Env = childEnv()
+	cmd.ExtraFiles = []*os.File{w}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	runErr := cmd.Run()
+	_ = w.Close()
+	line, _ := bufio.NewReader(r).ReadString('\n')
+	var wall, user, sys, rss int64
+	var code int
+	if _, err := fmt.Sscan(line, &wall, &user, &sys, &rss, &code); err != nil {
+		return nil, out.String(), fmt.Errorf("failed to run %s (spawner: %v): %w", filepath.Base(argv[0]), runErr, err)
+	}
+	s := &sample{Wall: time.Duration(wall), User: time.Duration(user), Sys: time.Duration(sys), MaxRSSKiB: rss}
+	if code != 0 {
+		return s, out.String(), fmt.Errorf("failed to run %s: exit status %d", filepath.Base(argv[0]), code)
+	}
+	if runErr != nil {
+		return s, out.String(), fmt.Errorf("failed to run the spawner: %w", runErr)
+	}
+	return s, out.String(), nil
+}

@@ -1,0 +1,177 @@
+package action_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+)
+
+// startServer starts an extra MLflow server for one test. A missing server
+// fails the test on CI and skips it elsewhere, as for the package's server.
+func startServer(t *testing.T, opts mlflowtest.Options) *mlflowtest.Server {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	defer cancel()
+	s, err := mlflowtest.Start(ctx, opts)
+	if errors.Is(err, mlflowtest.ErrNoMLflow) && os.Getenv("CI") != "true" {
+		t.Skip(mlflowtest.SkipMessage)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	return s
+}
+
+// postgresServer starts PostgreSQL and an MLflow server on it.
+func postgresServer(t *testing.T) *mlflowtest.Server {
+	t.Helper()
+	mlflowtest.RequireServer(t, srv)
+	pg, err := mlflowtest.StartPostgres(t.Context())
+	if errors.Is(err, mlflowtest.ErrNoPostgres) && os.Getenv("CI") != "true" {
+		t.Skip("PostgreSQL is not installed (apt-get install postgresql); CI runs this test")
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pg.Stop() })
+	if err := pg.CreateDatabase(t.Context(), "mlflow"); err != nil {
+		t.Fatal(err)
+	}
+	// Several workers, as a production server runs, so requests really overlap.
+	return startServer(t, mlflowtest.Options{BackendURI: pg.URI("mlflow"), ExtraArgs: []string{"--workers", "4"}})
+}
+
+func TestConcurrentPromotionsOnPostgres(t *testing.T) {
+	t.Parallel()
+	s := postgresServer(t)
+	f := s.Fixtures()
+	ctx := t.Context()
+	exp, err := f.CreateExperiment(ctx, mlflowtest.UniqueName(t, "exp"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newVersion := func(model string) {
+		run, err := f.CreateRun(ctx, exp, mlflowtest.RunSpec{Metrics: map[string]float64{"val_auc": 0.95}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, err := f.RunArtifactSource(ctx, run, "model")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.CreateVersion(ctx, model, src, run, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(model, version string) result {
+		return runAction(t, map[string]string{"tracking-uri": s.URL, "model-name": model, "version": version,
+			"target-alias": "champion", "policy": "none", "timeout": "3m"}, nil)
+	}
+
+	t.Run("20 models at once", func(t *testing.T) {
+		var models []string
+		for i := 0; i < 20; i++ {
+			m := mlflowtest.UniqueName(t, fmt.Sprintf("many%d", i))
+			if err := f.CreateRegisteredModel(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+			newVersion(m)
+			models = append(models, m)
+		}
+		codes := make([]int, len(models))
+		var wg sync.WaitGroup
+		start := time.Now()
+		for i, m := range models {
+			wg.Add(1)
+			go func() { defer wg.Done(); codes[i] = run(m, "1").code }()
+		}
+		wg.Wait()
+		t.Logf("20 concurrent promotions of different models: %s", time.Since(start).Round(time.Millisecond))
+		for i, m := range models {
+			if codes[i] != 0 || aliasOf(t, f, m, "champion") != "1" {
+				t.Errorf("%s: exit %d, @champion %q", m, codes[i], aliasOf(t, f, m, "champion"))
+			}
+		}
+	})
+
+	t.Run("10 candidates for one alias", func(t *testing.T) {
+		model := mlflowtest.UniqueName(t, "race")
+		if err := f.CreateRegisteredModel(ctx, model); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 11; i++ {
+			newVersion(model)
+		}
+		if res := run(model, "1"); res.code != 0 {
+			t.Fatalf("seed promotion: exit %d\n%s", res.code, res.stdout)
+		}
+		codes, logs := map[string]int{}, map[string]string{}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for v := 2; v <= 11; v++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res := run(model, strconv.Itoa(v))
+				mu.Lock()
+				codes[strconv.Itoa(v)] = res.code
+				logs[strconv.Itoa(v)] = res.stdout
+				mu.Unlock()
+				if res.code == 4 && !strings.Contains(res.stdout, "held by") && !strings.Contains(res.stdout, "lost") {
+					t.Errorf("v%d exit 4 without saying who holds the alias:\n%s", v, res.stdout)
+				}
+			}()
+		}
+		wg.Wait()
+
+		holder := aliasOf(t, f, model, "champion")
+		tags, err := f.ModelTags(ctx, model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var hist []map[string]any
+		if err := json.Unmarshal([]byte(tags["mlreg.history.alias.champion"]), &hist); err != nil {
+			t.Fatal(err)
+		}
+		won := 0
+		for v, c := range codes {
+			switch c {
+			case 0:
+				won++
+			case 4:
+			default:
+				t.Errorf("v%s exit %d, want 0 or 4\n%s", v, c, logs[v])
+			}
+		}
+		t.Logf("10 concurrent candidates: %d applied in turn, %d exited 4; final holder v%s; %d history entries", won, 10-won, holder, len(hist))
+		// Every applied promotion is in the history, chained, newest = holder: no entry lost.
+		if len(hist) != won+1 {
+			t.Errorf("history has %d entries, want %d (seed + %d applied): %v", len(hist), won+1, won, hist)
+		}
+		if len(hist) > 0 && hist[0]["version"] != holder {
+			t.Errorf("newest history entry is v%v, the holder is v%s", hist[0]["version"], holder)
+		}
+		for i := 0; i+1 < len(hist); i++ {
+			if hist[i]["previous_version"] != hist[i+1]["version"] {
+				t.Errorf("history entry %d says previous v%v, the entry before it is v%v", i, hist[i]["previous_version"], hist[i+1]["version"])
+			}
+		}
+		if won < 1 || codes[holder] != 0 {
+			t.Errorf("holder v%s did not report success (codes %v)", holder, codes)
+		}
+		// The lock is gone after the runs.
+		if _, err := f.ModelTags(ctx, "mlreg-lock."+model); err == nil {
+			t.Errorf("lock model mlreg-lock.%s was left behind", model)
+		}
+	})
+}

@@ -1,0 +1,204 @@
+package faultproxy_test
+
+import (
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mlreg/mlreg-action/internal/faultproxy"
+)
+
+// upstream answers {"path": ...} and counts what it served.
+func upstream(t *testing.T) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var served atomic.Int64
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"path":"`+r.URL.Path+`","padding":"`+strings.Repeat("x", 64)+`"}`)
+	}))
+	t.Cleanup(s.Close)
+	return s, &served
+}
+
+// get sends one request on a fresh connection and reads the whole answer.
+func get(t *testing.T, method, url, body string) (int, string, error) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
+	res, err := c.Do(req)
+	if err != nil {
+		return 0, "", err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	return res.StatusCode, string(b), err
+}
+
+func TestFaults(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name        string
+		fault       faultproxy.Fault
+		wantStatus  int
+		wantErr     bool // the client sees a transport error
+		wantServed  int64
+		wantFault   string
+		wantUpRetry string
+	}{
+		{name: "503", fault: faultproxy.Status(503), wantStatus: 503, wantServed: 0, wantFault: "503"},
+		{name: "429", fault: faultproxy.TooManyRequests(1), wantStatus: 429, wantServed: 0, wantFault: "429 Retry-After: 1"},
+		{name: "reset", fault: faultproxy.ResetMidResponse(), wantErr: true, wantServed: 1, wantFault: "reset"},
+		{name: "truncate", fault: faultproxy.Truncate(), wantStatus: 200, wantErr: true, wantServed: 1, wantFault: "truncate"},
+		{name: "stall", fault: faultproxy.Stall(200 * time.Millisecond), wantStatus: 200, wantServed: 1, wantFault: "stall 200ms"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			up, served := upstream(t)
+			p := faultproxy.New(t, up.URL)
+			p.Add(faultproxy.Rule{Method: "POST", Path: "/registered-models/alias", Fault: tc.fault})
+
+			began := time.Now()
+			status, _, err := get(t, "POST", p.URL+"/api/2.0/mlflow/registered-models/alias", `{"alias":"champion"}`)
+			if (err != nil) != tc.wantErr || status != tc.wantStatus {
+				t.Errorf("first request: status %d, error %v; want status %d, error %v", status, err, tc.wantStatus, tc.wantErr)
+			}
+			if tc.fault.Kind == faultproxy.KindStall && time.Since(began) < tc.fault.Duration {
+				t.Errorf("answered after %s, before the stall of %s ended", time.Since(began), tc.fault.Duration)
+			}
+			if got := served.Load(); got != tc.wantServed {
+				t.Errorf("upstream served %d requests, want %d", got, tc.wantServed)
+			}
+			// The rule hits only the first matching request.
+			if status, body, err := get(t, "POST", p.URL+"/api/2.0/mlflow/registered-models/alias", `{}`); err != nil || status != 200 ||
+				!strings.Contains(body, `"path":"/api/2.0/mlflow/registered-models/alias"`) {
+				t.Errorf("second request: %d %q %v, want it forwarded untouched", status, body, err)
+			}
+			reqs := p.Requests()
+			if len(reqs) != 2 || reqs[0].Fault != tc.wantFault || reqs[1].Fault != "" || reqs[0].Body != `{"alias":"champion"}` {
+				t.Errorf("log = %v", reqs)
+			}
+		})
+	}
+}
+
+func TestRuleMatching(t *testing.T) {
+	t.Parallel()
+	up, _ := upstream(t)
+	p := faultproxy.New(t, up.URL)
+	p.Add(
+		// The 2nd and 3rd GET .../alias (e.g. a read after the plan's, and its retry).
+		faultproxy.Rule{Method: "GET", Path: "/registered-models/alias", Nth: 2, Times: 2, Fault: faultproxy.Status(503)},
+		faultproxy.Rule{Method: "POST", Path: "/model-versions/set-tag", Contains: "mlreg.slack", Fault: faultproxy.Status(502)},
+		faultproxy.Rule{Path: "/logged-models/*", Times: -1, Fault: faultproxy.Status(500)},
+	)
+	type call struct{ method, path, body string }
+	calls := []call{
+		{"GET", "/api/2.0/mlflow/registered-models/alias?name=m", ""},
+		{"GET", "/api/2.0/mlflow/registered-models/alias?name=m", ""},
+		{"GET", "/api/2.0/mlflow/registered-models/alias?name=m", ""},
+		{"GET", "/api/2.0/mlflow/registered-models/alias?name=m", ""},
+		{"POST", "/api/2.0/mlflow/model-versions/set-tag", `{"key":"mlreg.promotion.alias.champion"}`},
+		{"POST", "/api/2.0/mlflow/model-versions/set-tag", `{"key":"mlreg.slack.alias.champion"}`},
+		{"GET", "/api/2.0/mlflow/logged-models/m-1", ""},
+		{"GET", "/api/2.0/mlflow/logged-models/m-2", ""},
+		{"GET", "/api/2.0/mlflow/logged-models/", ""},
+	}
+	var got []int
+	for _, c := range calls {
+		status, _, err := get(t, c.method, p.URL+c.path, c.body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, status)
+	}
+	if diff := cmp.Diff([]int{200, 503, 503, 200, 200, 502, 500, 500, 200}, got); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if n := p.Count("GET", "/registered-models/alias"); n != 4 {
+		t.Errorf("Count(GET alias) = %d, want 4", n)
+	}
+	if n := p.Hits(); n != 5 {
+		t.Errorf("Hits() = %d, want 5", n)
+	}
+}
+
+func TestDownRefusesConnectionsThenRecovers(t *testing.T) {
+	t.Parallel()
+	up, served := upstream(t)
+	p := faultproxy.New(t, up.URL)
+	const outage = 500 * time.Millisecond
+	p.Add(faultproxy.Rule{Path: "/runs/get", Fault: faultproxy.Down(outage)})
+
+	began := time.Now()
+	if _, _, err := get(t, "GET", p.URL+"/api/2.0/mlflow/runs/get", ""); err == nil {
+		t.Fatal("the request that starts the outage was answered")
+	}
+	// Every request during the outage is refused, whatever its path.
+	_, _, err := get(t, "GET", p.URL+"/api/2.0/mlflow/model-versions/get", "")
+	if time.Since(began) < outage && !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("request during the outage: %v, want connection refused", err)
+	}
+	// After the outage the same address answers again.
+	if err := p.WaitUp(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if status, _, err := get(t, "GET", p.URL+"/api/2.0/mlflow/runs/get", ""); err != nil || status != 200 {
+		t.Fatalf("after the outage: %d %v", status, err)
+	}
+	if time.Since(began) < outage {
+		t.Errorf("answered %s after the outage began, before it ended (%s)", time.Since(began), outage)
+	}
+	if served.Load() != 1 {
+		t.Errorf("upstream served %d requests, want only the one after the outage", served.Load())
+	}
+}
+
+func TestCallRunsBeforeForwarding(t *testing.T) {
+	t.Parallel()
+	up, served := upstream(t)
+	p := faultproxy.New(t, up.URL)
+	var servedBefore int64 = -1
+	p.Add(faultproxy.Rule{Method: "POST", Fault: faultproxy.Call(func() { servedBefore = served.Load() })})
+	if status, _, err := get(t, "POST", p.URL+"/x", "{}"); err != nil || status != 200 {
+		t.Fatalf("%d %v", status, err)
+	}
+	if servedBefore != 0 || served.Load() != 1 {
+		t.Errorf("Func ran when the upstream had served %d requests, want 0 (before forwarding); served %d", servedBefore, served.Load())
+	}
+}
+
+func TestDeadUpstreamLooksLikeADeadServer(t *testing.T) {
+	t.Parallel()
+	up, _ := upstream(t)
+	p := faultproxy.New(t, up.URL)
+	up.Close()
+	if _, _, err := get(t, "GET", p.URL+"/health", ""); err == nil {
+		t.Error("a request to a dead upstream got an answer, want a broken connection")
+	}
+	if reqs := p.Requests(); len(reqs) != 1 || reqs[0].Upstream != 0 {
+		t.Errorf("log = %v", reqs)
+	}
+}
+
+func TestRebase(t *testing.T) {
+	t.Parallel()
+	up, _ := upstream(t)
+	p := faultproxy.New(t, up.URL)
+	got := p.Rebase(up.URL + "/api/v3/")
+	if want := p.URL + "/api/v3/"; got != want {
+		t.Errorf("Rebase = %q, want %q", got, want)
+	}
+}

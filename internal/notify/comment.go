@@ -1,0 +1,219 @@
+package notify
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/google/go-github/v60/github"
+)
+
+// Event is what the workflow run tells about its trigger.
+type Event struct {
+	Name    string // GITHUB_EVENT_NAME
+	Payload []byte // the JSON at GITHUB_EVENT_PATH; empty outside Actions
+	SHA     string // GITHUB_SHA
+}
+
+// PullRequest is the pull request a run reports to.
+type PullRequest struct {
+	Number int
+	Fork   bool   // its head lives in another repository: the run's token is read-only
+	Source string // "event" (the payload), "commit" (the PRs that hold the commit) or "branch" (a fork's branch)
+}
+
+type eventPayload struct {
+	PullRequest *struct {
+		Number int `json:"number"`
+		Head   struct {
+			Repo *struct {
+				FullName string `json:"full_name"`
+			} `json:"repo"`
+		} `json:"head"`
+		Base struct {
+			Repo *struct {
+				FullName string `json:"full_name"`
+			} `json:"repo"`
+		} `json:"base"`
+	} `json:"pull_request"`
+	Issue *struct {
+		Number      int             `json:"number"`
+		PullRequest json.RawMessage `json:"pull_request"`
+	} `json:"issue"`
+	WorkflowRun *struct {
+		HeadSHA      string `json:"head_sha"`
+		HeadBranch   string `json:"head_branch"`
+		PullRequests []struct {
+			Number int `json:"number"`
+		} `json:"pull_requests"`
+		HeadRepository *struct {
+			FullName string `json:"full_name"`
+			Owner    struct {
+				Login string `json:"login"`
+			} `json:"owner"`
+		} `json:"head_repository"`
+		Repository *struct {
+			FullName string `json:"full_name"`
+		} `json:"repository"`
+	} `json:"workflow_run"`
+}
+
+// FindPullRequest finds the pull request a run belongs to: from the event
+// payload for pull_request, pull_request_target and issue_comment (on a pull
+// request) events, whose GITHUB_SHA is a merge commit no pull request holds;
+// from the payload or else the head commit for workflow_run; from the commit
+// for every other event. It returns nil when there is none.
+func (g *GitHub) FindPullRequest(ctx context.Context, ev Event) (*PullRequest, error) {
+	var p eventPayload
+	if len(ev.Payload) > 0 {
+		if err := json.Unmarshal(ev.Payload, &p); err != nil {
+			return nil, fmt.Errorf("failed to parse the event payload: %w", err)
+		}
+	}
+	sha := ev.SHA
+	switch ev.Name {
+	case "pull_request", "pull_request_target":
+		if p.PullRequest == nil || p.PullRequest.Number == 0 {
+			return nil, nil
+		}
+		head, base := p.PullRequest.Head.Repo, p.PullRequest.Base.Repo
+		fork := head == nil || (base != nil && !strings.EqualFold(head.FullName, base.FullName))
+		return &PullRequest{Number: p.PullRequest.Number, Fork: fork, Source: "event"}, nil
+	case "issue_comment":
+		if p.Issue == nil || len(p.Issue.PullRequest) == 0 || string(p.Issue.PullRequest) == "null" {
+			return nil, nil // a comment on an issue, not on a pull request
+		}
+		return &PullRequest{Number: p.Issue.Number, Source: "event"}, nil
+	case "workflow_run":
+		if wr := p.WorkflowRun; wr != nil {
+			fork := wr.HeadRepository != nil && wr.Repository != nil && !strings.EqualFold(wr.HeadRepository.FullName, wr.Repository.FullName)
+			if len(wr.PullRequests) > 0 {
+				return &PullRequest{Number: wr.PullRequests[0].Number, Fork: fork, Source: "event"}, nil
+			}
+			// GitHub leaves pull_requests empty for forks: look the head
+			// commit up, and since a fork's commit is not in this repository,
+			// the open pull requests of the fork's branch.
+			if wr.HeadSHA != "" {
+				pr, err := g.pullRequestForCommit(ctx, wr.HeadSHA)
+				if err != nil || pr != nil {
+					return pr, err
+				}
+				if wr.HeadRepository == nil || wr.HeadRepository.Owner.Login == "" || wr.HeadBranch == "" {
+					return nil, nil
+				}
+				return g.pullRequestForBranch(ctx, wr.HeadRepository.Owner.Login+":"+wr.HeadBranch, wr.HeadSHA, fork)
+			}
+		}
+	}
+	if sha == "" {
+		return nil, nil
+	}
+	return g.pullRequestForCommit(ctx, sha)
+}
+
+// pullRequestForCommit prefers an open pull request whose head is the
+// commit, then any open one, then the merged pull request whose merge commit
+// it is (a push to the default branch after the merge).
+func (g *GitHub) pullRequestForCommit(ctx context.Context, sha string) (*PullRequest, error) {
+	prs, _, err := g.c.PullRequests.ListPullRequestsWithCommit(ctx, g.owner, g.repo, sha, &github.ListOptions{PerPage: 100})
+	if err != nil {
+		return nil, apiError("list the pull requests of commit "+shortSHA(sha), err)
+	}
+	var open, head, merged *github.PullRequest
+	for _, pr := range prs {
+		switch {
+		case pr.GetState() == "open" && pr.GetHead().GetSHA() == sha && head == nil:
+			head = pr
+		case pr.GetState() == "open" && open == nil:
+			open = pr
+		case pr.MergedAt != nil && pr.GetMergeCommitSHA() == sha && merged == nil:
+			merged = pr
+		}
+	}
+	for _, pr := range []*github.PullRequest{head, open, merged} {
+		if pr != nil {
+			fork := pr.GetHead().GetRepo().GetFullName() != "" && !strings.EqualFold(pr.GetHead().GetRepo().GetFullName(), pr.GetBase().GetRepo().GetFullName())
+			return &PullRequest{Number: pr.GetNumber(), Fork: fork, Source: "commit"}, nil
+		}
+	}
+	return nil, nil
+}
+
+// pullRequestForBranch finds the open pull request from head ("owner:branch")
+// whose head is the commit.
+func (g *GitHub) pullRequestForBranch(ctx context.Context, head, sha string, fork bool) (*PullRequest, error) {
+	prs, _, err := g.c.PullRequests.List(ctx, g.owner, g.repo, &github.PullRequestListOptions{
+		State: "open", Head: head, ListOptions: github.ListOptions{PerPage: 100},
+	})
+	if err != nil {
+		return nil, apiError("list the pull requests of "+head, err)
+	}
+	for _, pr := range prs {
+		if pr.GetHead().GetSHA() == sha {
+			return &PullRequest{Number: pr.GetNumber(), Fork: fork, Source: "branch"}, nil
+		}
+	}
+	return nil, nil
+}
+
+func shortSHA(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
+}
+
+// Comment is a pull request comment the report wrote.
+type Comment struct {
+	ID     int64
+	URL    string
+	Action string // created, updated, unchanged
+}
+
+// maxCommentPages bounds the search for the marker (100 comments a page).
+const maxCommentPages = 30
+
+// UpsertComment writes body as the pull request's comment that starts with
+// marker: edited in place when it exists (left alone when unchanged),
+// created otherwise.
+func (g *GitHub) UpsertComment(ctx context.Context, number int, marker, body string) (*Comment, error) {
+	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
+	var found *github.IssueComment
+	for page := 0; page < maxCommentPages && found == nil; page++ {
+		cs, resp, err := g.c.Issues.ListComments(ctx, g.owner, g.repo, number, opts)
+		if err != nil {
+			return nil, apiError(fmt.Sprintf("list the comments of pull request #%d", number), err)
+		}
+		for _, c := range cs {
+			if strings.HasPrefix(c.GetBody(), marker) {
+				found = c
+				break
+			}
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	if found != nil {
+		if found.GetBody() == body {
+			return &Comment{ID: found.GetID(), URL: found.GetHTMLURL(), Action: "unchanged"}, nil
+		}
+		c, _, err := g.c.Issues.EditComment(ctx, g.owner, g.repo, found.GetID(), &github.IssueComment{Body: github.String(body)})
+		if err != nil {
+			return nil, apiError(fmt.Sprintf("update comment %d on pull request #%d", found.GetID(), number), err)
+		}
+		return &Comment{ID: c.GetID(), URL: c.GetHTMLURL(), Action: "updated"}, nil
+	}
+	c, _, err := g.c.Issues.CreateComment(ctx, g.owner, g.repo, number, &github.IssueComment{Body: github.String(body)})
+	if err != nil {
+		return nil, apiError(fmt.Sprintf("comment on pull request #%d", number), err)
+	}
+	return &Comment{ID: c.GetID(), URL: c.GetHTMLURL(), Action: "created"}, nil
+}
+
+// CommentBody is the PR comment: the marker line, then the Markdown report.
+func (r *Report) CommentBody(k Key) string {
+	return k.Marker() + "\n" + r.Markdown()
+}

@@ -1,0 +1,516 @@
+package notify_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mlreg/mlreg-action/internal/githubfake"
+	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/promote"
+)
+
+const (
+	headSHA  = "1111111111111111111111111111111111111111"
+	mergeSHA = "2222222222222222222222222222222222222222"
+)
+
+// sleeper records rate-limit waits instead of sleeping.
+type sleeper struct {
+	mu    sync.Mutex
+	waits []time.Duration
+}
+
+func (s *sleeper) sleep(_ context.Context, d time.Duration) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.waits = append(s.waits, d)
+	return nil
+}
+
+func (s *sleeper) got() []time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]time.Duration(nil), s.waits...)
+}
+
+func newGitHub(t *testing.T, f *githubfake.Server, sl *sleeper) *notify.GitHub {
+	t.Helper()
+	opts := notify.GitHubOptions{Token: f.Token(), APIURL: f.URL(), Repository: "acme/models"}
+	if sl != nil {
+		opts.Sleep = sl.sleep
+	}
+	gh, err := notify.NewGitHub(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return gh
+}
+
+func prEvent(number int, fork bool) notify.Event {
+	head := "acme/models"
+	if fork {
+		head = "contributor/models"
+	}
+	payload := fmt.Sprintf(`{"action":"synchronize","number":%d,"pull_request":{"number":%d,"head":{"sha":%q,"repo":{"full_name":%q}},"base":{"repo":{"full_name":"acme/models"}}}}`,
+		number, number, headSHA, head)
+	return notify.Event{Name: "pull_request", Payload: []byte(payload), SHA: mergeSHA}
+}
+
+var champion = notify.Key{Model: "fraud-model", Alias: "champion"}
+
+func settings(gh *notify.GitHub, ev notify.Event, k notify.Key) notify.Settings {
+	return notify.Settings{Key: k, Event: ev, GitHub: gh, Comment: "auto", Deployment: "auto", Secrets: []string{githubfake.DefaultToken}}
+}
+
+func validated() *notify.Report {
+	r := report(basePlan(), notify.OutcomeWould)
+	r.Command = "validate"
+	return r
+}
+
+func TestCommentFirstThenEditedInPlace(t *testing.T) {
+	t.Parallel()
+	f := githubfake.New(t, githubfake.Options{})
+	f.AddComment(7, "reviewer", "looks good")
+	gh := newGitHub(t, f, nil)
+	ctx := t.Context()
+	settings := func(gh *notify.GitHub, ev notify.Event, k notify.Key) notify.Settings {
+		s := settings(gh, ev, k)
+		s.Deployment = "never"
+		return s
+	}
+
+	res := notify.Send(ctx, validated(), settings(gh, prEvent(7, false), champion))
+	if len(res.Errors) != 0 || res.Comment == nil || res.Comment.Action != "created" {
+		t.Fatalf("first run: errors %v, comment %+v", res.Errors, res.Comment)
+	}
+	if res.PullRequest.Source != "event" {
+		t.Errorf("pull request found from the %s, want the event payload", res.PullRequest.Source)
+	}
+	first := res.Comment.ID
+
+	// The merge run promotes: the same comment says so.
+	promoted := report(basePlan(), notify.OutcomePromoted)
+	res = notify.Send(ctx, promoted, settings(gh, prEvent(7, false), champion))
+	if len(res.Errors) != 0 || res.Comment == nil || res.Comment.Action != "updated" || res.Comment.ID != first {
+		t.Fatalf("rerun: errors %v, comment %+v, want comment %d updated", res.Errors, res.Comment, first)
+	}
+	// A rerun with the same report sends nothing.
+	res = notify.Send(ctx, promoted, settings(gh, prEvent(7, false), champion))
+	if res.Comment == nil || res.Comment.Action != "unchanged" {
+		t.Fatalf("identical rerun: comment %+v", res.Comment)
+	}
+
+	comments := f.Comments(7)
+	if len(comments) != 2 {
+		t.Fatalf("%d comments, want the reviewer's and ours", len(comments))
+	}
+	if !strings.HasPrefix(comments[1].Body, "<!-- mlreg-action model=fraud-model target=@champion -->\n### ✅ fraud-model v15 promoted") {
+		t.Errorf("comment body:\n%s", comments[1].Body)
+	}
+	if got := outputs(res); got["comment-id"] != fmt.Sprint(first) {
+		t.Errorf("comment-id = %q, want %d", got["comment-id"], first)
+	}
+	want := []string{"issues/create-comment=1", "issues/list-comments=3", "issues/update-comment=1"}
+	if diff := cmp.Diff(want, f.Summary()); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+}
+
+func outputs(res *notify.Result) map[string]string {
+	out := map[string]string{}
+	for _, kv := range res.Outputs() {
+		out[kv[0]] = kv[1]
+	}
+	return out
+}
+
+func TestTwoTargetsKeepTwoComments(t *testing.T) {
+	t.Parallel()
+	f := githubfake.New(t, githubfake.Options{})
+	gh := newGitHub(t, f, nil)
+	stage := notify.Key{Model: "fraud-model", Stage: "Production"}
+	for range 2 {
+		for _, k := range []notify.Key{champion, stage} {
+			if res := notify.Send(t.Context(), validated(), settings(gh, prEvent(7, false), k)); len(res.Errors) != 0 {
+				t.Fatal(res.Errors)
+			}
+		}
+	}
+	var markers []string
+	for _, c := range f.Comments(7) {
+		markers = append(markers, strings.SplitN(c.Body, "\n", 2)[0])
+	}
+	want := []string{
+		"<!-- mlreg-action model=fraud-model target=@champion -->",
+		"<!-- mlreg-action model=fraud-model target=stage:Production -->",
+	}
+	if diff := cmp.Diff(want, markers); diff != "" {
+		t.Errorf("comments (-want +got):\n%s", diff)
+	}
+	if n := f.Count("issues/create-comment"); n != 2 {
+		t.Errorf("%d comments created, want 2", n)
+	}
+}
+
+func TestForkPullRequestIsAWarning(t *testing.T) {
+	t.Parallel()
+	f := githubfake.New(t, githubfake.Options{ReadOnly: true})
+	gh := newGitHub(t, f, nil)
+	res := notify.Send(t.Context(), validated(), settings(gh, prEvent(9, true), champion))
+	if len(res.Errors) != 0 {
+		t.Errorf("errors = %v, want none: a fork's read-only token is a known limit", res.Errors)
+	}
+	if len(res.Warnings) != 1 {
+		t.Fatalf("warnings = %v, want one", res.Warnings)
+	}
+	for _, want := range []string{"#9", "403", "fork", "read-only", "workflow_run", "job's summary"} {
+		if !strings.Contains(res.Warnings[0], want) {
+			t.Errorf("warning lacks %q: %s", want, res.Warnings[0])
+		}
+	}
+	if res.Comment != nil || outputs(res)["comment-id"] != "" {
+		t.Errorf("comment = %+v", res.Comment)
+	}
+
+	// The same 403 on a pull request from the repository itself is a missing permission.
+	res = notify.Send(t.Context(), validated(), settings(gh, prEvent(10, false), champion))
+	if len(res.Errors) != 1 || !strings.Contains(res.Errors[0], "pull-requests: write") || !strings.HasPrefix(res.Errors[0], "pr-comment: ") {
+		t.Errorf("errors = %v, want one naming the permission", res.Errors)
+	}
+}
+
+func TestPullRequestFromCommit(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name    string
+		pulls   []githubfake.PullRequest
+		ev      notify.Event
+		mode    string
+		wantPR  int
+		wantErr string
+	}{
+		{
+			name:   "push of a pull request's head",
+			pulls:  []githubfake.PullRequest{{Number: 3, State: "closed", HeadSHA: "x", MergeCommitSHA: "y", Merged: true, Commits: []string{headSHA}}, {Number: 4, HeadSHA: headSHA}},
+			ev:     notify.Event{Name: "push", SHA: headSHA},
+			mode:   "auto",
+			wantPR: 4,
+		},
+		{
+			name:   "push of the merge commit to the default branch",
+			pulls:  []githubfake.PullRequest{{Number: 5, State: "closed", HeadSHA: headSHA, MergeCommitSHA: mergeSHA, Merged: true}},
+			ev:     notify.Event{Name: "push", SHA: mergeSHA},
+			mode:   "auto",
+			wantPR: 5,
+		},
+		{
+			name: "workflow_run of a fork: pull_requests is empty, the fork's branch finds it",
+			pulls: []githubfake.PullRequest{
+				{Number: 5, HeadRef: "better-model", HeadSHA: "3333333333333333333333333333333333333333", Fork: true, State: "closed"},
+				{Number: 6, HeadRef: "better-model", HeadSHA: headSHA, Fork: true},
+			},
+			ev: notify.Event{Name: "workflow_run", SHA: mergeSHA, Payload: []byte(`{"workflow_run":{"head_sha":"` + headSHA +
+				`","head_branch":"better-model","pull_requests":[],"head_repository":{"full_name":"contributor/models","owner":{"login":"contributor"}},"repository":{"full_name":"acme/models"}}}`)},
+			mode:   "auto",
+			wantPR: 6,
+		},
+		{
+			name:   "workflow_run of a branch in the repository: the head commit finds it",
+			pulls:  []githubfake.PullRequest{{Number: 14, HeadSHA: headSHA}},
+			ev:     notify.Event{Name: "workflow_run", SHA: mergeSHA, Payload: []byte(`{"workflow_run":{"head_sha":"` + headSHA + `","head_branch":"feature","pull_requests":[],"head_repository":{"full_name":"acme/models","owner":{"login":"acme"}},"repository":{"full_name":"acme/models"}}}`)},
+			mode:   "auto",
+			wantPR: 14,
+		},
+		{
+			name:   "workflow_run with its pull request",
+			ev:     notify.Event{Name: "workflow_run", SHA: mergeSHA, Payload: []byte(`{"workflow_run":{"head_sha":"` + headSHA + `","pull_requests":[{"number":8}]}}`)},
+			mode:   "auto",
+			wantPR: 8,
+		},
+		{
+			name:   "issue_comment on a pull request",
+			ev:     notify.Event{Name: "issue_comment", SHA: mergeSHA, Payload: []byte(`{"issue":{"number":12,"pull_request":{"url":"https://api.github.com/repos/acme/models/pulls/12"}}}`)},
+			mode:   "auto",
+			wantPR: 12,
+		},
+		{
+			name: "issue_comment on an issue",
+			ev:   notify.Event{Name: "issue_comment", SHA: mergeSHA, Payload: []byte(`{"issue":{"number":13}}`)},
+			mode: "auto",
+		},
+		{
+			name: "a commit with no pull request",
+			ev:   notify.Event{Name: "workflow_dispatch", SHA: headSHA},
+			mode: "auto",
+		},
+		{
+			name:    "a commit with no pull request, pr-comment always",
+			ev:      notify.Event{Name: "schedule", SHA: headSHA},
+			mode:    "always",
+			wantErr: "pr-comment: pr-comment is always, but no pull request was found for this run (event schedule, commit 111111111111)",
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := githubfake.New(t, githubfake.Options{})
+			for _, pr := range tc.pulls {
+				f.AddPullRequest(pr)
+			}
+			s := settings(newGitHub(t, f, nil), tc.ev, champion)
+			s.Comment = tc.mode
+			res := notify.Send(t.Context(), validated(), s)
+			if got := strings.Join(res.Errors, "\n"); got != tc.wantErr {
+				t.Errorf("errors = %q, want %q", got, tc.wantErr)
+			}
+			got := 0
+			if res.Comment != nil {
+				got = res.PullRequest.Number
+				if len(f.Comments(got)) != 1 {
+					t.Errorf("pull request #%d has %d comments", got, len(f.Comments(got)))
+				}
+			}
+			if got != tc.wantPR {
+				t.Errorf("commented on #%d, want #%d", got, tc.wantPR)
+			}
+		})
+	}
+}
+
+func TestRateLimitAnswers(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name      string
+		fault     githubfake.Fault
+		wantWaits int
+		wantErr   string
+	}{
+		{"secondary limit: 429 with Retry-After", githubfake.RateLimited(http.StatusTooManyRequests, 3*time.Second), 1, ""},
+		{"primary limit: 403 with the reset time", githubfake.RateLimited(http.StatusForbidden, 5*time.Second), 1, ""},
+		{"primary limit an hour away: give up with the reset time", githubfake.RateLimited(http.StatusForbidden, time.Hour), 0,
+			"pr-comment: failed to list the comments of pull request #7: GitHub API rate limit exceeded (resets at "},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := githubfake.New(t, githubfake.Options{})
+			f.Fail("issues/list-comments", tc.fault)
+			sl := &sleeper{}
+			res := notify.Send(t.Context(), validated(), settings(newGitHub(t, f, sl), prEvent(7, false), champion))
+			if got := strings.Join(res.Errors, "\n"); (tc.wantErr == "") != (got == "") || !strings.HasPrefix(got, tc.wantErr) {
+				t.Errorf("errors = %q, want prefix %q", got, tc.wantErr)
+			}
+			waits := sl.got()
+			if len(waits) != tc.wantWaits {
+				t.Fatalf("waited %v, want %d waits", waits, tc.wantWaits)
+			}
+			if tc.wantWaits > 0 && (waits[0] < time.Second || waits[0] > 10*time.Second) {
+				t.Errorf("waited %v", waits[0])
+			}
+			if tc.wantErr == "" && len(f.Comments(7)) != 1 {
+				t.Errorf("no comment after the rate limit passed")
+			}
+		})
+	}
+}
+
+func deployments(f *githubfake.Server) []string {
+	var out []string
+	for _, d := range f.Deployments() {
+		var states []string
+		for _, s := range d.Statuses {
+			states = append(states, s.State)
+		}
+		out = append(out, fmt.Sprintf("%d %s %v", d.ID, d.Environment, states))
+	}
+	return out
+}
+
+func TestDeploymentLifecycle(t *testing.T) {
+	t.Parallel()
+	f := githubfake.New(t, githubfake.Options{})
+	// The previous holder's deployment, as an earlier run left it.
+	prevID := f.AddDeployment(githubfake.Deployment{
+		Ref: headSHA, SHA: headSHA, Task: "deploy", Environment: "fraud-model@champion", ProductionEnvironment: true,
+		Payload:  map[string]any{"tool": "mlreg-action", "model": "fraud-model", "version": "12"},
+		Statuses: []githubfake.DeploymentStatus{{State: "in_progress"}, {State: "success"}},
+	})
+	gh := newGitHub(t, f, nil)
+	ev := notify.Event{Name: "push", SHA: mergeSHA}
+	promoted := report(basePlan(), notify.OutcomePromoted)
+	promoted.Applied = &promote.Outcome{Changed: true, Previous: map[string]string{"@champion": "12"}}
+	res := notify.Send(t.Context(), promoted, settings(gh, ev, champion))
+	if len(res.Errors) != 0 || res.Deployment == nil {
+		t.Fatalf("errors %v, deployment %+v", res.Errors, res.Deployment)
+	}
+	ds := f.Deployments()
+	d := ds[len(ds)-1]
+	if d.ID != res.Deployment.ID || outputs(res)["deployment-id"] != fmt.Sprint(d.ID) {
+		t.Errorf("deployment-id %q, created %d", outputs(res)["deployment-id"], d.ID)
+	}
+	var payload map[string]any
+	b, _ := json.Marshal(d.Payload)
+	_ = json.Unmarshal(b, &payload)
+	wantPayload := map[string]any{
+		"tool": "mlreg-action", "model": "fraud-model", "version": "15", "previous_version": "12", "target": "@champion",
+		"outcome": "promoted", "plan_digest": digest, "model_version_url": "https://mlflow.example.com/#/models/fraud-model/versions/15",
+	}
+	if diff := cmp.Diff(wantPayload, payload); diff != "" {
+		t.Errorf("payload (-want +got):\n%s", diff)
+	}
+	f0, t0 := false, true
+	wantDep := githubfake.Deployment{
+		ID: d.ID, Ref: mergeSHA, SHA: mergeSHA, Task: "deploy", Environment: "fraud-model@champion",
+		Description: "Promoting fraud-model v15 to @champion", Payload: d.Payload, ProductionEnvironment: true,
+		RequiredContexts: []string{}, AutoMerge: &f0,
+		Statuses: []githubfake.DeploymentStatus{
+			{ID: d.Statuses[0].ID, State: "in_progress", Description: "Promoting fraud-model v15 to @champion", LogURL: runURL,
+				EnvironmentURL: "https://mlflow.example.com/#/models/fraud-model/versions/15", Environment: "fraud-model@champion"},
+			{ID: d.Statuses[1].ID, State: "success", Description: "fraud-model v15 promoted to @champion (was v12): 7/7 checks passed", LogURL: runURL,
+				EnvironmentURL: "https://mlflow.example.com/#/models/fraud-model/versions/15", Environment: "fraud-model@champion", AutoInactive: &t0},
+		},
+	}
+	if diff := cmp.Diff(wantDep, d); diff != "" {
+		t.Errorf("deployment (-want +got):\n%s", diff)
+	}
+	if st := ds[0]; st.ID != prevID || st.State() != "inactive" {
+		t.Errorf("previous holder's deployment is %s, want inactive", st.State())
+	}
+
+	// A no-op rerun creates no second deployment.
+	inPlace := report(basePlan(), notify.OutcomeInPlace)
+	res = notify.Send(t.Context(), inPlace, settings(gh, ev, champion))
+	if res.Deployment != nil || len(res.Errors) != 0 || len(f.Deployments()) != 2 {
+		t.Errorf("rerun: deployment %+v errors %v, %d deployments", res.Deployment, res.Errors, len(f.Deployments()))
+	}
+	want := []string{"repos/create-deployment-status=3", "repos/create-deployment=1", "repos/list-deployments=1",
+		"repos/list-pull-requests-associated-with-commit=2"}
+	if diff := cmp.Diff(want, f.Summary()); diff != "" {
+		t.Errorf("calls (-want +got):\n%s", diff)
+	}
+}
+
+func TestDeploymentStates(t *testing.T) {
+	t.Parallel()
+	blocked := report(basePlan(), notify.OutcomeBlocked)
+	conflict := report(basePlan(), notify.OutcomeConflict)
+	failed := report(basePlan(), notify.OutcomeError)
+	failed.Error = "failed to set alias: 503"
+	dry := report(basePlan(), notify.OutcomeWould)
+	dry.DryRun = true
+	rolled := report(basePlan(), notify.OutcomeRolledBack)
+	rolled.Command = "rollback"
+	noPlan := report(nil, notify.OutcomeError)
+	staging := notify.Key{Model: "fraud-model", Stage: "Staging"}
+	cases := []struct {
+		name string
+		rep  *notify.Report
+		key  notify.Key
+		env  string
+		want []string // environment, production, final state; nil = no deployment
+	}{
+		{"blocked by policy", blocked, champion, "", []string{"fraud-model@champion", "true", "failure"}},
+		{"conflict", conflict, champion, "", []string{"fraud-model@champion", "true", "error"}},
+		{"registry error", failed, champion, "", []string{"fraud-model@champion", "true", "error"}},
+		{"rollback", rolled, champion, "", []string{"fraud-model@champion", "true", "success"}},
+		{"stage Staging is not production", report(basePlan(), notify.OutcomePromoted), staging, "", []string{"fraud-model/Staging", "false", "success"}},
+		{"deployment-environment", report(basePlan(), notify.OutcomePromoted), staging, "ml-staging", []string{"ml-staging", "false", "success"}},
+		{"dry run", dry, champion, "", nil},
+		{"validate", validated(), champion, "", nil},
+		{"nothing resolved", noPlan, champion, "", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := githubfake.New(t, githubfake.Options{})
+			s := settings(newGitHub(t, f, nil), notify.Event{Name: "push", SHA: mergeSHA}, tc.key)
+			s.Environment = tc.env
+			s.Comment = "never"
+			res := notify.Send(t.Context(), tc.rep, s)
+			if len(res.Errors) != 0 {
+				t.Fatal(res.Errors)
+			}
+			var got []string
+			if ds := f.Deployments(); len(ds) == 1 {
+				d := ds[0]
+				got = []string{d.Environment, fmt.Sprint(d.ProductionEnvironment), d.State()}
+				if len(d.Statuses) != 2 || d.Statuses[0].State != "in_progress" {
+					t.Errorf("statuses %+v, want in_progress then the final state", d.Statuses)
+				}
+				if len([]rune(d.Statuses[1].Description)) > 140 {
+					t.Errorf("description too long: %q", d.Statuses[1].Description)
+				}
+			} else if len(ds) > 1 {
+				t.Fatalf("%d deployments", len(ds))
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("deployment (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// Staging deployments are not production: GitHub's own auto_inactive retires
+// the older one, and no explicit inactive status is sent.
+func TestAutoInactiveForNonProduction(t *testing.T) {
+	t.Parallel()
+	f := githubfake.New(t, githubfake.Options{})
+	gh := newGitHub(t, f, nil)
+	staging := notify.Key{Model: "fraud-model", Stage: "Staging"}
+	for _, v := range []string{"14", "15"} {
+		p := basePlan()
+		p.Candidate.Version = v
+		p.Targets = []promote.TargetPlan{{Kind: promote.KindStage, Name: "Staging", Current: "13"}}
+		s := settings(gh, notify.Event{Name: "push", SHA: mergeSHA}, staging)
+		s.Comment = "never"
+		if res := notify.Send(t.Context(), report(p, notify.OutcomePromoted), s); len(res.Errors) != 0 {
+			t.Fatal(res.Errors)
+		}
+	}
+	var states []string
+	for _, d := range f.Deployments() {
+		states = append(states, d.State())
+	}
+	if diff := cmp.Diff([]string{"inactive", "success"}, states); diff != "" {
+		t.Errorf("states (-want +got):\n%s", diff)
+	}
+	if n := f.Count("repos/list-deployments"); n != 0 {
+		t.Errorf("%d list-deployments calls, want none for a non-production environment", n)
+	}
+}
+
+func TestMissingDeploymentPermission(t *testing.T) {
+	t.Parallel()
+	f := githubfake.New(t, githubfake.Options{})
+	f.Fail("repos/create-deployment", githubfake.NotAccessible("https://docs.github.com/rest/deployments/deployments#create-a-deployment"))
+	s := settings(newGitHub(t, f, nil), notify.Event{Name: "push", SHA: mergeSHA}, champion)
+	s.Comment = "never"
+	res := notify.Send(t.Context(), report(basePlan(), notify.OutcomePromoted), s)
+	want := []string{"deployment: failed to create a deployment to fraud-model@champion: 403 Resource not accessible by integration; grant the job `permissions: deployments: write`, or set deployment: never"}
+	if diff := cmp.Diff(want, res.Errors); diff != "" {
+		t.Errorf("errors (-want +got):\n%s", diff)
+	}
+}
+
+func TestNoTokenNoGitHub(t *testing.T) {
+	t.Parallel()
+	s := notify.Settings{Key: champion, Event: prEvent(7, false), Comment: "auto", Deployment: "auto"}
+	res := notify.Send(t.Context(), report(basePlan(), notify.OutcomePromoted), s)
+	if len(res.Errors) != 0 {
+		t.Errorf("errors = %v", res.Errors)
+	}
+	s.Comment = "always"
+	res = notify.Send(t.Context(), report(basePlan(), notify.OutcomePromoted), s)
+	if len(res.Errors) != 1 || !strings.Contains(res.Errors[0], "no github-token") {
+		t.Errorf("errors = %v", res.Errors)
+	}
+}

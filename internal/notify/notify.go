@@ -1,0 +1,327 @@
+package notify
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/mlreg/mlreg-action/internal/promote"
+)
+
+// Modes of the pr-comment and deployment inputs.
+const (
+	ModeAuto   = "auto"
+	ModeAlways = "always"
+	ModeNever  = "never"
+)
+
+// Surfaces, as they name failures in notify-errors.
+const (
+	SurfaceComment    = "pr-comment"
+	SurfaceDeployment = "deployment"
+	SurfaceSlack      = "slack"
+)
+
+// SlackTagPrefix is the version tag that keeps a promotion's Slack message:
+// mlreg.slack.<alias|stage>.<name> = {"channel","ts","plan_digest"}.
+const SlackTagPrefix = "mlreg.slack."
+
+// TagStore reads and writes model version tags; the runner backs it with the
+// MLflow client. Slack message keys live there, next to the audit record.
+type TagStore interface {
+	VersionTags(ctx context.Context, model, version string) (map[string]string, error)
+	SetVersionTag(ctx context.Context, model, version, key, value string) error
+}
+
+// Settings say where a report goes.
+type Settings struct {
+	Key   Key
+	Event Event
+	// GitHub is nil when there is no token or no repository.
+	GitHub      *GitHub
+	Comment     string // pr-comment: auto, always, never
+	Deployment  string // deployment: auto, never
+	Environment string // deployment-environment; "" = Key.Environment()
+	Slack       *Slack // nil when Slack is not configured
+	Store       TagStore
+	// Secrets never leave in a report, a message or an error.
+	Secrets []string
+}
+
+// Result is what Send did.
+type Result struct {
+	PullRequest *PullRequest
+	Comment     *Comment
+	Deployment  *DeployResult
+	Slack       *SlackRef
+	SlackAction string
+	// Errors are failed notifications, each prefixed by its surface.
+	Errors []string
+	// Warnings are known limits that are not failures (a fork's read-only token).
+	Warnings []string
+	// Log tells what was done, for the step log.
+	Log []string
+}
+
+func (res *Result) logf(format string, args ...any) {
+	res.Log = append(res.Log, fmt.Sprintf(format, args...))
+}
+
+// Outputs are the action outputs Send fills: deployment-id, comment-id,
+// slack-ts and notify-errors (one failure per line).
+func (res *Result) Outputs() [][2]string {
+	dep, com, ts := "", "", ""
+	if res.Deployment != nil && res.Deployment.ID != 0 {
+		dep = strconv.FormatInt(res.Deployment.ID, 10)
+	}
+	if res.Comment != nil {
+		com = strconv.FormatInt(res.Comment.ID, 10)
+	}
+	if res.Slack != nil {
+		ts = res.Slack.TS
+	}
+	return [][2]string{
+		{"deployment-id", dep},
+		{"comment-id", com},
+		{"slack-ts", ts},
+		{"notify-errors", strings.Join(res.Errors, "\n")},
+	}
+}
+
+// Send delivers the report to every configured surface: the pull request
+// comment, the GitHub deployment, Slack. Each is independent: a failure is
+// recorded in the result and never stops the others, and nothing here can
+// undo or block the promotion it reports.
+func Send(ctx context.Context, rep *Report, s Settings) *Result {
+	res := &Result{}
+	r := redacted(rep, s.Secrets)
+	for _, step := range []struct {
+		surface string
+		run     func(context.Context, *Report, Settings, *Result) error
+	}{
+		{SurfaceComment, sendComment},
+		{SurfaceDeployment, sendDeployment},
+		{SurfaceSlack, sendSlack},
+	} {
+		if err := guard(ctx, r, s, res, step.run); err != nil {
+			res.Errors = append(res.Errors, step.surface+": "+oneLine(redact(err.Error(), s.Secrets)))
+		}
+	}
+	for i := range res.Warnings {
+		res.Warnings[i] = redact(res.Warnings[i], s.Secrets)
+	}
+	return res
+}
+
+// guard runs one surface, turning a panic into an error.
+func guard(ctx context.Context, r *Report, s Settings, res *Result, run func(context.Context, *Report, Settings, *Result) error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("internal error: %v", p)
+		}
+	}()
+	return run(ctx, r, s, res)
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// redacted is a copy of the report whose free text holds no secret.
+func redacted(rep *Report, secrets []string) *Report {
+	r := *rep
+	r.Error = redact(r.Error, secrets)
+	r.Warnings = nil
+	for _, w := range rep.Warnings {
+		r.Warnings = append(r.Warnings, redact(w, secrets))
+	}
+	return &r
+}
+
+// reports tells which commands report to pull requests and Slack.
+func reports(command string) bool {
+	switch command {
+	case "validate", "promote", "rollback":
+		return true
+	}
+	return false
+}
+
+func sendComment(ctx context.Context, r *Report, s Settings, res *Result) error {
+	mode := cmp.Or(s.Comment, ModeAuto)
+	if mode == ModeNever || !reports(r.Command) {
+		return nil
+	}
+	if s.GitHub == nil {
+		if mode == ModeAlways {
+			return errors.New("pr-comment is always, but there is no github-token or no repository (GITHUB_REPOSITORY)")
+		}
+		res.logf("pr-comment: skipped, no github-token")
+		return nil
+	}
+	pr, err := s.GitHub.FindPullRequest(ctx, s.Event)
+	if err != nil {
+		return err
+	}
+	if pr == nil {
+		if mode == ModeAlways {
+			return fmt.Errorf("pr-comment is always, but no pull request was found for this run (event %s, commit %s)",
+				cmp.Or(s.Event.Name, "none"), cmp.Or(shortSHA(s.Event.SHA), "none"))
+		}
+		res.logf("pr-comment: no pull request for this run (event %s, commit %s)", cmp.Or(s.Event.Name, "none"), cmp.Or(shortSHA(s.Event.SHA), "none"))
+		return nil
+	}
+	res.PullRequest = pr
+	body := redact(r.CommentBody(s.Key), s.Secrets)
+	c, err := s.GitHub.UpsertComment(ctx, pr.Number, s.Key.Marker(), body)
+	if err != nil {
+		if isNotAccessible(err) && pr.Fork {
+			res.Warnings = append(res.Warnings, fmt.Sprintf(
+				"could not comment on pull request #%d: GitHub answered 403 (Resource not accessible by integration) because "+
+					"the pull request comes from a fork, and a workflow triggered by a fork's pull request gets a read-only GITHUB_TOKEN. "+
+					"The verdict is in this job's summary. To comment, run mlreg-action in a second workflow triggered by workflow_run "+
+					"(on: workflow_run: types: [completed]), which has a write token: see examples/workflows/pr-comment-from-fork.yml. "+
+					"The promotion itself is not affected.", pr.Number))
+			return nil
+		}
+		if isNotAccessible(err) {
+			return fmt.Errorf("%w; grant the job `permissions: pull-requests: write`, or set pr-comment: never (a pull request from a fork gets a read-only token: use the workflow_run pattern)", err)
+		}
+		return err
+	}
+	res.Comment = c
+	res.logf("pr-comment: %s comment %d on pull request #%d (found from the %s)", c.Action, c.ID, pr.Number, pr.Source)
+	return nil
+}
+
+func sendDeployment(ctx context.Context, r *Report, s Settings, res *Result) error {
+	if cmp.Or(s.Deployment, ModeAuto) == ModeNever || (r.Command != "promote" && r.Command != "rollback") || r.DryRun {
+		return nil
+	}
+	state, ok := r.DeploymentState()
+	if !ok || r.Plan == nil {
+		res.logf("deployment: none (%s)", cmp.Or(r.Outcome, "nothing resolved"))
+		return nil
+	}
+	if s.GitHub == nil || s.Event.SHA == "" {
+		res.logf("deployment: skipped, no github-token, repository or commit")
+		return nil
+	}
+	env := cmp.Or(s.Environment, s.Key.Environment())
+	p := r.Plan
+	prev := ""
+	if len(p.Targets) > 0 {
+		t := p.Targets[0]
+		prev = t.Current
+		if r.Applied != nil {
+			if v, ok := r.Applied.Previous[t.Label()]; ok {
+				prev = v
+			}
+		}
+		if prev == p.Candidate.Version {
+			prev = ""
+		}
+	}
+	payload := map[string]any{
+		"tool":             "mlreg-action",
+		"model":            p.Model,
+		"version":          p.Candidate.Version,
+		"previous_version": prev,
+		"target":           s.Key.Target(),
+		"outcome":          r.Outcome,
+		"plan_digest":      r.PlanDigest,
+	}
+	if r.Links.Version != "" {
+		payload["model_version_url"] = r.Links.Version
+	}
+	d, err := s.GitHub.Deploy(ctx, Deployment{
+		Ref:            s.Event.SHA,
+		Environment:    env,
+		Production:     s.Key.ProductionLike(env),
+		Payload:        payload,
+		InProgress:     redact(r.StatusLine(StateInProgress), s.Secrets),
+		Final:          redact(r.StatusLine(state), s.Secrets),
+		State:          state,
+		LogURL:         r.Links.WorkflowRun,
+		EnvironmentURL: r.Links.Version,
+		Previous:       prev,
+	})
+	if d != nil {
+		res.Deployment = d
+	}
+	if err != nil {
+		if isNotAccessible(err) {
+			return fmt.Errorf("%w; grant the job `permissions: deployments: write`, or set deployment: never", err)
+		}
+		return err
+	}
+	res.logf("deployment: %d to %s, %s", d.ID, env, state)
+	if d.Inactivated != 0 {
+		res.logf("deployment: marked %d (v%s) inactive", d.Inactivated, prev)
+	}
+	return nil
+}
+
+// slackKept reports whether the outcome is a promotion whose Slack message is
+// kept in the registry: one that applied, or found itself in place.
+func slackKept(r *Report) bool {
+	if r.DryRun || (r.Command != "promote" && r.Command != "rollback") || r.Plan == nil {
+		return false
+	}
+	switch r.Outcome {
+	case OutcomePromoted, OutcomeInPlace, OutcomeRolledBack:
+		return true
+	}
+	return false
+}
+
+func sendSlack(ctx context.Context, r *Report, s Settings, res *Result) error {
+	if s.Slack == nil || !reports(r.Command) {
+		return nil
+	}
+	var prev *SlackRef
+	var tagKey, digest string
+	if slackKept(r) && s.Store != nil {
+		model, version := r.Plan.Model, r.Plan.Candidate.Version
+		tags, err := s.Store.VersionTags(ctx, model, version)
+		if err != nil {
+			// Post anyway: a second message is better than none.
+			res.logf("slack: cannot tell whether this promotion was posted already: %v", redact(err.Error(), s.Secrets))
+		}
+		tagKey = SlackTagPrefix + s.Key.TagSuffix()
+		// The same promotion is the one the audit record names: its plan
+		// digest is the promoting run's, and stays so on no-op reruns.
+		digest = r.PlanDigest
+		var rec promote.Record
+		if v := tags[promote.PromotionTagPrefix+s.Key.TagSuffix()]; v != "" && json.Unmarshal([]byte(v), &rec) == nil && rec.PlanDigest != "" {
+			digest = rec.PlanDigest
+		}
+		var ref SlackRef
+		if v := tags[tagKey]; v != "" && json.Unmarshal([]byte(v), &ref) == nil && ref.PlanDigest == digest {
+			prev = &ref
+		}
+	}
+	ref, action, err := s.Slack.Post(ctx, redact(r.SlackText(), s.Secrets), r.SlackBlocks(), prev)
+	if err != nil {
+		return err
+	}
+	ref.PlanDigest = digest
+	res.Slack, res.SlackAction = &ref, action
+	where := ref.Channel
+	if ref.Webhook {
+		where = "the webhook"
+	}
+	res.logf("slack: %s %s %s", action, cmp.Or(where, "-"), ref.TS)
+	if tagKey != "" && action != SlackSkipped && (prev == nil || *prev != ref) {
+		b, err := json.Marshal(ref)
+		if err != nil {
+			return fmt.Errorf("failed to encode the Slack message key: %w", err)
+		}
+		if err := s.Store.SetVersionTag(ctx, r.Plan.Model, r.Plan.Candidate.Version, tagKey, string(b)); err != nil {
+			return fmt.Errorf("failed to record the Slack message in tag %s (a rerun will post again): %w", tagKey, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,345 @@
+package notify_test
+
+import (
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/slack-go/slack"
+
+	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/promote"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata/notify")
+
+const (
+	tracking = "https://mlflow.example.com"
+	runURL   = "https://github.com/acme/models/actions/runs/4242"
+	digest   = "sha256:5d41402abc4b2a76b9719d911017c592ae2b1a9e0a4f3c7b8d6e5f4a3b2c1d0e"
+	polDig   = "sha256:9e107d9d372bb6826bd81d3542a419d6e277d4d731479571562f82e3a1b2c3d4"
+)
+
+// hostile is every kind of text that has broken reports elsewhere.
+const hostile = `"quoted" 'single'` + "\nsecond line\r\n\ttab " +
+	`<!channel> <!here> @here @channel @everyone <@U0123> *bold* _italic_ ~strike~ ` + "`code` ```block```" +
+	` a | pipe | in a table <script>alert(1)</script> <b>html</b> &amp; [link](https://evil.example) ` +
+	`https://evil.example <https://evil.example|click me> #1 {{.}} $x \ 名前 Модель نموذج 🚀🔥👍🏽 ` + "\u202Edesrever\u202C \x1b[31mred"
+
+func f(v float64) *float64 { return &v }
+
+func basePlan() *promote.Plan {
+	return &promote.Plan{
+		Model:     "fraud-model",
+		Candidate: promote.VersionRef{Version: "15", RunID: "a1b2c3d4e5f60718293a4b5c6d7e8f90", Source: "mlflow-artifacts:/1/a1b2/artifacts/model", Status: "READY"},
+		Champion:  &promote.VersionRef{Version: "12", RunID: "0f1e2d3c4b5a69788796a5b4c3d2e1f0"},
+		Targets:   []promote.TargetPlan{{Kind: promote.KindAlias, Name: "champion", Current: "12"}},
+		Verdict:   checks.VerdictPass,
+		Rules:     []string{"production gate"},
+		Checks: []checks.Check{
+			{Rule: "production gate", Kind: checks.KindMetric, Name: "val_auc", Value: "0.951", Bound: ">= 0.9", Status: checks.StatusPass, CandidateNum: f(0.951)},
+			{Rule: "production gate", Kind: checks.KindVsChampion, Name: "val_auc", Value: "0.951", Bound: "delta >= +0.002", Champion: "0.931", Delta: "+0.02", Status: checks.StatusPass, CandidateNum: f(0.951), ChampionNum: f(0.931)},
+			{Rule: "production gate", Kind: checks.KindMetric, Name: "latency_p95_ms (dataset holdout, max)", Value: "31.5", Bound: "<= 40", Status: checks.StatusPass, CandidateNum: f(31.5)},
+			{Rule: "production gate", Kind: checks.KindVsChampion, Name: "latency_p95_ms (dataset holdout, max)", Value: "31.5", Bound: "delta <= +1", Champion: "35", Delta: "-3.5", Status: checks.StatusPass, CandidateNum: f(31.5), ChampionNum: f(35)},
+			{Rule: "production gate", Kind: checks.KindTag, Name: "dataset_version", Value: "2026-11", Bound: "present", Status: checks.StatusPass},
+			{Rule: "production gate", Kind: checks.KindRunStatus, Name: "run status", Value: "FINISHED", Bound: "= FINISHED", Status: checks.StatusPass},
+			{Rule: "production gate", Kind: checks.KindRunAge, Name: "run age", Value: "1h", Bound: "<= 168h", Status: checks.StatusPass},
+		},
+		PolicyFile:   ".github/mlreg-policy.yml",
+		PolicyDigest: polDig,
+		Digest:       digest,
+	}
+}
+
+func report(p *promote.Plan, outcome string) *notify.Report {
+	r := &notify.Report{
+		Command: "promote", Outcome: outcome, Plan: p, Model: "fraud-model", Target: "@champion", TrackingURI: tracking,
+		Links: notify.Links{WorkflowRun: runURL},
+	}
+	if p != nil {
+		r.PlanDigest = p.Digest
+		r.Model = p.Model
+		r.Target = notify.TargetLabel(p)
+		r.Links.Version = notify.VersionURL(tracking, p.Model, p.Candidate.Version)
+		r.Links.Run = notify.RunURL(tracking, p.Candidate.RunID)
+	}
+	return r
+}
+
+// reports are the cases every rendering is checked on.
+func reports() map[string]*notify.Report {
+	out := map[string]*notify.Report{}
+
+	promoted := report(basePlan(), notify.OutcomePromoted)
+	promoted.Applied = &promote.Outcome{Changed: true, Moves: []string{"@champion: v12 → v15"}, Previous: map[string]string{"@champion": "12"}}
+	out["promoted"] = promoted
+
+	p := basePlan()
+	p.Champion = nil
+	p.Targets[0].Current = ""
+	p.Checks = []checks.Check{
+		p.Checks[0],
+		{Rule: "production gate", Kind: checks.KindVsChampion, Name: "val_auc", Value: "0.951", Bound: "delta >= +0.002", Status: checks.StatusPass, Reason: "first deploy: no version holds @champion", CandidateNum: f(0.951)},
+	}
+	out["first-deploy"] = report(p, notify.OutcomePromoted)
+
+	p = basePlan()
+	p.Verdict = checks.VerdictFail
+	p.Checks[0] = checks.Check{Rule: "production gate", Kind: checks.KindMetric, Name: "val_auc", Value: "0.871", Bound: ">= 0.9", Status: checks.StatusFail, Reason: "0.871 < min 0.9", CandidateNum: f(0.871)}
+	p.Checks[1] = checks.Check{Rule: "production gate", Kind: checks.KindVsChampion, Name: "val_auc", Value: "0.871", Bound: "delta >= +0.002", Champion: "0.931", Delta: "-0.06", Status: checks.StatusFail, Reason: "regressed by 0.06", CandidateNum: f(0.871), ChampionNum: f(0.931)}
+	p.Checks[4] = checks.Check{Rule: "production gate", Kind: checks.KindTag, Name: "dataset_version", Bound: "present", Status: checks.StatusFail, Reason: "tag not set"}
+	p.Checks = append(p.Checks, checks.Check{Rule: "production gate", Kind: checks.KindMetric, Name: "f1", Value: "missing", Bound: ">= 0.5", Status: checks.StatusSkip, Reason: "candidate has no metric f1 (on-missing-metric: skip)"})
+	blocked := report(p, notify.OutcomeBlocked)
+	blocked.Error = "policy not met: fraud-model v15 for @champion: val_auc 0.871 >= 0.9 (0.871 < min 0.9)"
+	out["blocked"] = blocked
+
+	p = basePlan()
+	p.Targets[0] = promote.TargetPlan{Kind: promote.KindAlias, Name: "champion", Current: "15", InPlace: true}
+	p.Champion = nil
+	for i := range p.Checks {
+		if p.Checks[i].Kind == checks.KindVsChampion {
+			p.Checks[i].Status, p.Checks[i].Reason, p.Checks[i].Champion, p.Checks[i].Delta, p.Checks[i].ChampionNum = checks.StatusSkip, "the candidate already holds the target", "", "", nil
+		}
+	}
+	inPlace := report(p, notify.OutcomeInPlace)
+	inPlace.Applied = &promote.Outcome{Previous: map[string]string{"@champion": "15"}}
+	out["in-place"] = inPlace
+
+	errRep := report(nil, notify.OutcomeError)
+	errRep.Error = "failed to resolve latest version of \"fraud-model\": 403 PERMISSION_DENIED"
+	out["registry-error"] = errRep
+
+	p = basePlan()
+	p.Targets = append(p.Targets, promote.TargetPlan{Kind: promote.KindStage, Name: "Production", Current: "11"})
+	out["alias-and-stage-dry-run"] = func() *notify.Report {
+		r := report(p, notify.OutcomeWould)
+		r.DryRun = true
+		return r
+	}()
+
+	// Hostile registry text everywhere it can appear, and a 5,000-character value.
+	p = basePlan()
+	p.Model = "fraud" + hostile
+	p.Rules = []string{"gate " + hostile}
+	long := strings.Repeat("A very long description from the registry & <more>. ", 100)[:5000]
+	p.Checks = append(p.Checks,
+		checks.Check{Rule: "gate " + hostile, Kind: checks.KindTag, Name: "note " + hostile, Value: hostile, Bound: "= " + hostile, Status: checks.StatusFail, Reason: "tag is " + hostile},
+		checks.Check{Rule: "gate", Kind: checks.KindTag, Name: "description", Value: long, Bound: "present", Status: checks.StatusPass},
+		checks.Check{Rule: "gate", Kind: checks.KindMetric, Name: "métrique_名前 \"x\"", Value: "0.5", Bound: ">= 0.1", Status: checks.StatusPass, CandidateNum: f(0.5)},
+	)
+	p.Verdict = checks.VerdictFail
+	h := report(p, notify.OutcomeBlocked)
+	h.Error = "error " + hostile + " " + long
+	h.Warnings = []string{"warning " + hostile}
+	out["hostile"] = h
+
+	// Many checks: the Slack message must stay within 50 blocks.
+	p = basePlan()
+	p.Checks = nil
+	for i := range 400 {
+		p.Checks = append(p.Checks, checks.Check{Rule: "r", Kind: checks.KindTag, Name: "tag_" + strings.Repeat("x", 40) + string(rune('a'+i%26)),
+			Value: strings.Repeat("v&", 30), Bound: "present", Status: checks.StatusPass, Reason: strings.Repeat("<&>", 60)})
+	}
+	out["many-checks"] = report(p, notify.OutcomePromoted)
+	return out
+}
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("..", "..", "testdata", "notify", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./internal/notify -update)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s (-want +got); run go test ./internal/notify -update if the change is right:\n%s", name, diff)
+	}
+}
+
+func TestMarkdownGolden(t *testing.T) {
+	t.Parallel()
+	for name, r := range reports() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			k := notify.Key{Model: r.Model, Alias: "champion"}
+			md := r.CommentBody(k)
+			if name != "many-checks" { // checked for its limits only
+				golden(t, name+".md", md)
+			}
+			checkMarkdownSafe(t, md)
+		})
+	}
+}
+
+var unescapedPipe = regexp.MustCompile(`(^|[^\\])\|`)
+
+// checkMarkdownSafe checks what must hold for any report: no raw HTML or
+// mentions from the registry, table rows of the right width, bounded size.
+func checkMarkdownSafe(t *testing.T, md string) {
+	t.Helper()
+	if len(md) > 65536 {
+		t.Errorf("markdown is %d bytes, over GitHub's comment limit", len(md))
+	}
+	for _, bad := range []string{"<script", "<b>", "<!channel>", "@here", "@channel", "](https://evil", "<https://evil", "\u202E", "\x1b"} {
+		if strings.Contains(md, bad) {
+			t.Errorf("markdown contains %q", bad)
+		}
+	}
+	inChecks := false
+	for _, line := range strings.Split(md, "\n") {
+		switch {
+		case strings.HasPrefix(line, "| | Rule |"):
+			inChecks = true
+		case !strings.HasPrefix(line, "|"):
+			inChecks = false
+		}
+		if strings.HasPrefix(line, "|") {
+			n := len(unescapedPipe.FindAllString(line, -1))
+			// A row starting with "|" matches once per cell border; "||" never occurs.
+			want := 3
+			if inChecks {
+				want = 9
+			}
+			if n != want {
+				t.Errorf("table row has %d cell borders, want %d: %q", n, want, line)
+			}
+		}
+	}
+	if fences, charts := strings.Count(md, "```"), strings.Count(md, "```mermaid"); fences != 2*charts {
+		t.Errorf("%d code fences for %d charts: registry text opened or closed one", fences, charts)
+	}
+}
+
+func TestSlackGolden(t *testing.T) {
+	t.Parallel()
+	for name, r := range reports() {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			blocks := r.SlackBlocks()
+			checkSlackSafe(t, r.SlackText(), blocks)
+			if name == "many-checks" { // checked for its limits only
+				last := blocks[len(blocks)-2].(*slack.ContextBlock)
+				if len(blocks) != 50 || !strings.Contains(last.ContextElements.Elements[0].(*slack.TextBlockObject).Text, "more checks") {
+					t.Errorf("%d blocks, want 50 ending with a note of the checks left out", len(blocks))
+				}
+				return
+			}
+			golden(t, name+".slack.json", slackJSON(t, r.SlackText(), blocks))
+		})
+	}
+}
+
+// checkSlackSafe checks Block Kit's limits and that no registry text can
+// mention, link or format.
+func checkSlackSafe(t *testing.T, text string, blocks []slack.Block) {
+	t.Helper()
+	if len(blocks) > 50 {
+		t.Errorf("%d blocks, Slack allows 50", len(blocks))
+	}
+	texts := []string{text}
+	for _, b := range blocks {
+		switch b := b.(type) {
+		case *slack.HeaderBlock:
+			if b.Text.Type != slack.PlainTextType {
+				t.Errorf("header is %s, want plain_text", b.Text.Type)
+			}
+			if n := utf8.RuneCountInString(b.Text.Text); n > 150 {
+				t.Errorf("header is %d characters, Slack allows 150", n)
+			}
+		case *slack.SectionBlock:
+			if n := utf8.RuneCountInString(b.Text.Text); n > 3000 {
+				t.Errorf("section text is %d characters, Slack allows 3000", n)
+			}
+			if !b.Text.Verbatim {
+				t.Errorf("section text is not verbatim: %q", b.Text.Text)
+			}
+			texts = append(texts, b.Text.Text)
+		case *slack.ContextBlock:
+			if len(b.ContextElements.Elements) > 10 {
+				t.Errorf("context has %d elements", len(b.ContextElements.Elements))
+			}
+			for _, e := range b.ContextElements.Elements {
+				if to, ok := e.(*slack.TextBlockObject); ok && to.Verbatim {
+					texts = append(texts, to.Text)
+				}
+			}
+		case *slack.DividerBlock:
+		default:
+			t.Errorf("unexpected block %T", b)
+		}
+	}
+	for _, s := range texts {
+		for _, bad := range []string{"<!", "<@", "<http", "<script", "@here", "@channel", "@everyone", "*bold*", "_italic_", "~strike~", "`code`", "https://evil", "\n\n\n", "\u202E", "\x1b"} {
+			if strings.Contains(s, bad) {
+				t.Errorf("mrkdwn text contains %q: %q", bad, truncateForLog(s))
+			}
+		}
+	}
+}
+
+func truncateForLog(s string) string {
+	if len(s) > 300 {
+		return s[:300] + "…"
+	}
+	return s
+}
+
+func TestStatusLineGolden(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	names := []string{"promoted", "first-deploy", "blocked", "in-place", "registry-error", "alias-and-stage-dry-run", "hostile", "many-checks"}
+	all := reports()
+	if len(names) != len(all) {
+		t.Fatalf("list every report here: have %d, want %d", len(names), len(all))
+	}
+	for _, name := range names {
+		r := all[name]
+		state, ok := r.DeploymentState()
+		for _, st := range []string{notify.StateInProgress, state} {
+			if st == "" {
+				continue
+			}
+			line := r.StatusLine(st)
+			if n := utf8.RuneCountInString(line); n > notify.MaxStatusLine {
+				t.Errorf("%s %s: %d characters, GitHub allows 140: %q", name, st, n, line)
+			}
+			if strings.ContainsAny(line, "\n\r\x1b\u202E") {
+				t.Errorf("%s %s: control characters in %q", name, st, line)
+			}
+			b.WriteString(name + " " + st + ": " + line + "\n")
+		}
+		if !ok {
+			b.WriteString(name + ": no deployment\n")
+		}
+	}
+	golden(t, "status-lines.txt", b.String())
+}
+
+// slackJSON renders a message as Slack receives it, readably.
+func slackJSON(t *testing.T, text string, blocks []slack.Block) string {
+	t.Helper()
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(map[string]any{"text": text, "blocks": blocks}); err != nil {
+		t.Fatal(err)
+	}
+	return b.String()
+}

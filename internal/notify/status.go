@@ -1,0 +1,96 @@
+package notify
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/mlreg/mlreg-action/internal/checks"
+)
+
+// MaxStatusLine is GitHub's limit for a deployment status description.
+const MaxStatusLine = 140
+
+// Deployment states GitHub accepts that a report maps to.
+const (
+	StateInProgress = "in_progress"
+	StateSuccess    = "success"
+	StateFailure    = "failure"
+	StateError      = "error"
+)
+
+// DeploymentState is the final deployment state of the report's outcome, and
+// false when the outcome creates no deployment (validate, dry run, no-op).
+func (r *Report) DeploymentState() (string, bool) {
+	switch r.Outcome {
+	case OutcomePromoted, OutcomeRolledBack:
+		return StateSuccess, true
+	case OutcomeBlocked:
+		return StateFailure, true
+	case OutcomeConflict, OutcomeError:
+		return StateError, true
+	}
+	return "", false
+}
+
+// StatusLine renders the report as a deployment status description: one
+// plain line of at most 140 characters. state is the status it describes.
+func (r *Report) StatusLine(state string) string {
+	model := plainText(r.Model, 40)
+	target := plainText(r.Target, 40)
+	v, prev := "", ""
+	if r.Plan != nil {
+		v = "v" + plainText(r.Plan.Candidate.Version, 12)
+		if len(r.Plan.Targets) > 0 && r.Plan.Targets[0].Current != "" && r.Plan.Targets[0].Current != r.Plan.Candidate.Version {
+			prev = "v" + plainText(r.Plan.Targets[0].Current, 12)
+		}
+	}
+	var s string
+	switch {
+	case state == StateInProgress:
+		s = fmt.Sprintf("Promoting %s %s to %s", model, v, target)
+		if r.Outcome == OutcomeRolledBack {
+			s = fmt.Sprintf("Rolling back %s %s to %s", model, target, v)
+		}
+	case r.Outcome == OutcomePromoted:
+		s = fmt.Sprintf("%s %s promoted to %s", model, v, target)
+		if prev != "" {
+			s += " (was " + prev + ")"
+		}
+		s += r.checkSummary()
+	case r.Outcome == OutcomeRolledBack:
+		s = fmt.Sprintf("%s %s rolled back to %s", model, target, v)
+		if prev != "" {
+			s += " (was " + prev + ")"
+		}
+	case r.Outcome == OutcomeBlocked:
+		s = fmt.Sprintf("%s %s blocked for %s", model, v, target) + r.checkSummary()
+	case r.Outcome == OutcomeConflict:
+		s = fmt.Sprintf("%s %s: %s moved since the plan; nothing changed", model, v, target)
+	default:
+		s = fmt.Sprintf("%s %s to %s failed", model, v, target)
+		if r.Error != "" {
+			s += ": " + plainText(r.Error, MaxStatusLine)
+		}
+	}
+	return plainText(strings.Join(strings.Fields(s), " "), MaxStatusLine)
+}
+
+// checkSummary is ": 3/3 checks passed" or ": 1 of 3 checks failed (val_auc)".
+func (r *Report) checkSummary() string {
+	if r.Plan == nil || len(r.Plan.Checks) == 0 {
+		return ""
+	}
+	pass, fail, _ := r.counts()
+	n := len(r.Plan.Checks)
+	if fail == 0 {
+		return fmt.Sprintf(": %d/%d checks passed", pass, n)
+	}
+	var names []string
+	for _, c := range r.Plan.Checks {
+		if n := plainText(c.Name, 30); c.Status == checks.StatusFail && !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	return fmt.Sprintf(": %d of %d checks failed (%s)", fail, n, strings.Join(names, ", "))
+}
