@@ -85,7 +85,9 @@ func TestLockSerializesConcurrentApplies(t *testing.T) {
 			return s
 		}
 		a, b := newSvc("A"), newSvc("B")
-		req := func(v string) Request { return Request{Model: "m", Version: v, Target: checks.Target{Alias: "champion"}} }
+		req := func(v string) Request {
+			return Request{Model: "m", Version: v, Target: checks.Target{Alias: "champion"}}
+		}
 		planA, err := a.Plan(t.Context(), req("2"))
 		if err != nil {
 			t.Fatal(err)
