@@ -247,6 +247,7 @@ func (r *runner) rollback(ctx context.Context) int {
 		RunURL:          r.gh.RunURL(),
 		Commit:          r.gh.SHA,
 		Action:          promote.ActionRollback,
+		Approvals:       r.approvals(policy),
 	}
 	code := r.planAndApply(ctx, svc, req, rep)
 	if cfg.Force && code == ExitOK {

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 
+	"github.com/mlreg/mlreg-action/internal/approval"
+	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/promote"
@@ -60,7 +63,7 @@ func (r *runner) notifySettings() notify.Settings {
 	}
 	s := notify.Settings{
 		Key:         notify.Key{Model: cfg.ModelName, Alias: cfg.TargetAlias, Stage: stage},
-		Event:       notify.Event{Name: r.gh.EventName, SHA: r.gh.SHA},
+		Event:       r.event(),
 		Comment:     cfg.PRComment,
 		Deployment:  cfg.Deployment,
 		Environment: cfg.DeploymentEnvironment,
@@ -69,25 +72,8 @@ func (r *runner) notifySettings() notify.Settings {
 	if r.mlflow != nil {
 		s.Store = mlflowTags{c: r.mlflow}
 	}
-	if r.gh.EventPath != "" {
-		b, err := os.ReadFile(r.gh.EventPath)
-		if err != nil {
-			r.out.Warningf("failed to read the event payload: %v", err)
-		} else {
-			s.Event.Payload = b
-		}
-	}
-	wantGitHub := cfg.PRComment != notify.ModeNever || cfg.Deployment != notify.ModeNever
-	if cfg.GitHubToken != "" && r.gh.Repository != "" && wantGitHub {
-		gh, err := notify.NewGitHub(notify.GitHubOptions{
-			Token:      cfg.GitHubToken,
-			APIURL:     r.gh.APIURL,
-			Repository: r.gh.Repository,
-			HTTPClient: r.env.HTTPClient,
-		})
-		if err != nil {
-			r.out.Warningf("GitHub reports are off: %v", err)
-		} else {
+	if cfg.PRComment != notify.ModeNever || cfg.Deployment != notify.ModeNever {
+		if gh := r.github("GitHub reports are off"); gh != nil {
 			s.GitHub = gh
 		}
 	}
@@ -106,6 +92,64 @@ func (r *runner) notifySettings() notify.Settings {
 		}
 	}
 	return s
+}
+
+// event is the run's trigger, its payload read once.
+func (r *runner) event() notify.Event {
+	if r.ev != nil {
+		return *r.ev
+	}
+	ev := notify.Event{Name: r.gh.EventName, SHA: r.gh.SHA}
+	if r.gh.EventPath != "" {
+		b, err := os.ReadFile(r.gh.EventPath)
+		if err != nil {
+			r.out.Warningf("failed to read the event payload: %v", err)
+		} else {
+			ev.Payload = b
+		}
+	}
+	r.ev = &ev
+	return ev
+}
+
+// github is the GitHub API client of the run, built once; nil without a
+// token or a repository (on a laptop), or when it cannot be built, which is
+// a warning that starts with off.
+func (r *runner) github(off string) *notify.GitHub {
+	if r.ghClient != nil || r.ghErr != nil {
+		if r.ghErr != nil {
+			r.out.Warningf("%s: %v", off, r.ghErr)
+		}
+		return r.ghClient
+	}
+	if r.cfg.GitHubToken == "" || r.gh.Repository == "" {
+		return nil
+	}
+	r.ghClient, r.ghErr = notify.NewGitHub(notify.GitHubOptions{
+		Token:      r.cfg.GitHubToken,
+		APIURL:     r.gh.APIURL,
+		Repository: r.gh.Repository,
+		HTTPClient: r.env.HTTPClient,
+	})
+	if r.ghErr != nil {
+		r.out.Warningf("%s: %v", off, r.ghErr)
+	}
+	return r.ghClient
+}
+
+// approvals checks a policy's approval sections through GitHub (it asks
+// only when a matching rule has one); nil, which fails every approval check
+// and says why, without a policy, a token or a repository.
+func (r *runner) approvals(p *checks.Policy) checks.ApprovalChecker {
+	if p == nil {
+		return nil
+	}
+	gh := r.github("approvals cannot be checked")
+	if gh == nil {
+		return nil
+	}
+	runID, _ := strconv.ParseInt(r.gh.RunID, 10, 64)
+	return &approval.Checker{GH: gh, RunID: runID, Actor: r.gh.Actor, Event: r.event()}
 }
 
 // mlflowTags backs notify.TagStore with the MLflow client: Slack message

@@ -167,6 +167,9 @@ type runner struct {
 	gh        githubRun
 	groupOpen bool
 	mlflow    *mlflow.Client
+	ev        *notify.Event  // event(): read once
+	ghClient  *notify.GitHub // github(): built once
+	ghErr     error
 }
 
 func (r *runner) phase(name string) {
@@ -326,6 +329,7 @@ func (r *runner) promote(ctx context.Context) int {
 		Actor:           r.actor(),
 		RunURL:          r.gh.RunURL(),
 		Commit:          r.gh.SHA,
+		Approvals:       r.approvals(policy),
 	}
 	return r.planAndApply(ctx, r.service(), req, rep)
 }

@@ -465,7 +465,7 @@ func (e *evaluator) approval(r *Rule) ([]Check, error) {
 	a := r.Approval
 	var qs []ApprovalQuery
 	if a.EnvironmentReviews != nil {
-		qs = append(qs, ApprovalQuery{Kind: ApprovalEnvironmentReviews, Min: a.EnvironmentReviews.Min})
+		qs = append(qs, ApprovalQuery{Kind: ApprovalEnvironmentReviews, Min: a.EnvironmentReviews.Min, Environment: a.EnvironmentReviews.Environment})
 	}
 	if a.PullRequestReviews != nil {
 		qs = append(qs, ApprovalQuery{Kind: ApprovalPullRequestReviews, Min: a.PullRequestReviews.Min, ExcludeActor: a.PullRequestReviews.ExcludeActor})

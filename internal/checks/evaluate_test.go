@@ -615,7 +615,7 @@ func TestEvaluate(t *testing.T) {
 
 func TestEvaluateApprovals(t *testing.T) {
 	t.Parallel()
-	rules := rulesOf(t, "    approval:\n      environment-reviews: {min: 1}\n      pull-request-reviews: {min: 2, exclude-actor: true}\n")
+	rules := rulesOf(t, "    approval:\n      environment-reviews: {min: 1, environment: production}\n      pull-request-reviews: {min: 2, exclude-actor: true}\n")
 	fake := &fakeApprovals{res: map[string]ApprovalResult{
 		ApprovalEnvironmentReviews: {Count: 1, Approvers: []string{"alice"}, Detail: "environment production, run 123"},
 		ApprovalPullRequestReviews: {Count: 1, Approvers: []string{"bob"}, Detail: "pull request #7"},
@@ -640,7 +640,7 @@ func TestEvaluateApprovals(t *testing.T) {
 		t.Errorf("Evaluate() (-want +got):\n%s", diff)
 	}
 	wantQ := []ApprovalQuery{
-		{Kind: ApprovalEnvironmentReviews, Min: 1},
+		{Kind: ApprovalEnvironmentReviews, Min: 1, Environment: "production"},
 		{Kind: ApprovalPullRequestReviews, Min: 2, ExcludeActor: true},
 	}
 	if diff := cmp.Diff(wantQ, fake.queries); diff != "" {

@@ -893,9 +893,14 @@ func (p *parser) approval(n *yaml.Node) *Approval {
 	}
 	a := &Approval{Line: n.Line}
 	if f, ok := fields.get(ApprovalEnvironmentReviews); ok {
-		if fl, ok := p.mapping(f.val, ApprovalEnvironmentReviews, []string{"min"}); ok {
-			if n, ok := p.minApprovals(f.val, fl); ok {
-				a.EnvironmentReviews = &EnvironmentReviews{Min: n}
+		if fl, ok := p.mapping(f.val, ApprovalEnvironmentReviews, []string{"min", "environment"}); ok {
+			n, okMin := p.minApprovals(f.val, fl)
+			env, okEnv := "", true
+			if fe, ok := fl.get("environment"); ok {
+				env, okEnv = p.nonEmptyStr(fe.val, "environment")
+			}
+			if okMin && okEnv {
+				a.EnvironmentReviews = &EnvironmentReviews{Min: n, Environment: env}
 			}
 		}
 	}

@@ -412,6 +412,18 @@ var badCases = []badCase{
 		schema: true,
 	},
 	{
+		name:   "approval environment empty",
+		src:    head + "    approval:\n      environment-reviews: {min: 1, environment: \" \"}\n",
+		want:   []wantErr{{7, 50, `environment must not be empty`}},
+		schema: false, // the schema's minLength lets a blank through
+	},
+	{
+		name:   "approval environment not a string",
+		src:    head + "    approval:\n      environment-reviews: {min: 1, environment: [prod]}\n",
+		want:   []wantErr{{7, 50, `environment must be a string, got a sequence`}},
+		schema: true,
+	},
+	{
 		name:   "empty approval",
 		src:    head + "    approval: {}\n",
 		want:   []wantErr{{6, 15, `approval must set environment-reviews or pull-request-reviews`}},

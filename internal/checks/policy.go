@@ -148,7 +148,8 @@ type Approval struct {
 
 // EnvironmentReviews requires approvals of the workflow run's environment.
 type EnvironmentReviews struct {
-	Min int
+	Min         int
+	Environment string // only approvals of this environment count; "" = any environment of the run
 }
 
 // PullRequestReviews requires approving reviews on the pull request that

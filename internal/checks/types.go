@@ -66,7 +66,8 @@ type Subject struct {
 type ApprovalQuery struct {
 	Kind         string // "environment-reviews" or "pull-request-reviews"
 	Min          int
-	ExcludeActor bool
+	ExcludeActor bool   // pull-request-reviews: the actor's approval does not count
+	Environment  string // environment-reviews: only this environment's approvals count ("" = any)
 }
 
 // ApprovalResult is what an ApprovalChecker found.

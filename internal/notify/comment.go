@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -63,8 +64,24 @@ type eventPayload struct {
 // payload for pull_request, pull_request_target and issue_comment (on a pull
 // request) events, whose GITHUB_SHA is a merge commit no pull request holds;
 // from the payload or else the head commit for workflow_run; from the commit
-// for every other event. It returns nil when there is none.
+// for every other event. It returns nil when there is none. The answer for
+// an event is remembered, so a run asks GitHub once (a failure is not).
 func (g *GitHub) FindPullRequest(ctx context.Context, ev Event) (*PullRequest, error) {
+	g.prMu.Lock()
+	defer g.prMu.Unlock()
+	for _, l := range g.prSeen {
+		if l.ev.Name == ev.Name && l.ev.SHA == ev.SHA && bytes.Equal(l.ev.Payload, ev.Payload) {
+			return l.pr, nil
+		}
+	}
+	pr, err := g.findPullRequest(ctx, ev)
+	if err == nil { // a failure is asked again
+		g.prSeen = append(g.prSeen, prLookup{ev: ev, pr: pr})
+	}
+	return pr, err
+}
+
+func (g *GitHub) findPullRequest(ctx context.Context, ev Event) (*PullRequest, error) {
 	var p eventPayload
 	if len(ev.Payload) > 0 {
 		if err := json.Unmarshal(ev.Payload, &p); err != nil {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -19,6 +20,16 @@ import (
 type GitHub struct {
 	c           *github.Client
 	owner, repo string
+
+	// The pull request of the run's event is looked up once: the approval
+	// check and the PR comment both need it.
+	prMu   sync.Mutex
+	prSeen []prLookup
+}
+
+type prLookup struct {
+	ev Event
+	pr *PullRequest
 }
 
 // GitHubOptions configure NewGitHub.

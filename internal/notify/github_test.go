@@ -386,9 +386,9 @@ func TestDeploymentLifecycle(t *testing.T) {
 		t.Errorf("previous holder's deployment is %s, want inactive", st.State())
 	}
 
-	// A no-op rerun creates no second deployment.
+	// A no-op rerun (a new process, so a new client) creates no second deployment.
 	inPlace := report(basePlan(), notify.OutcomeInPlace)
-	res = notify.Send(t.Context(), inPlace, settings(gh, ev, champion))
+	res = notify.Send(t.Context(), inPlace, settings(newGitHub(t, f, nil), ev, champion))
 	if res.Deployment != nil || len(res.Errors) != 0 || len(f.Deployments()) != 2 {
 		t.Errorf("rerun: deployment %+v errors %v, %d deployments", res.Deployment, res.Errors, len(f.Deployments()))
 	}

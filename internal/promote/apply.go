@@ -3,6 +3,7 @@ package promote
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/mlreg/mlreg-action/internal/mlflow"
@@ -174,6 +175,8 @@ func (s *Service) record(plan *Plan, prev string, now time.Time) Record {
 	for _, c := range plan.Checks {
 		approvers = append(approvers, c.Approvers...)
 	}
+	slices.Sort(approvers) // one reviewer may approve both the environment and the pull request
+	approvers = slices.Compact(approvers)
 	return Record{
 		Approvers:       approvers,
 		Version:         plan.Candidate.Version,
