@@ -390,6 +390,10 @@ func explain(tool string, sc *scenario, seq []reqRecord) []string {
 			if tool == toolPython {
 				why = "audit: last promotion on the registered model"
 			}
+		case ep == "POST registered-models/create" && tool == toolOurs:
+			why = "take the promotion lock (registered model mlreg-lock.<model>): serializes apply and record across runs"
+		case ep == "DELETE registered-models/delete" && tool == toolOurs:
+			why = "release the promotion lock"
 		default:
 			why = "(unexpected)"
 		}
