@@ -39,10 +39,22 @@ func (c *Client) GetRun(ctx context.Context, runID string) (*Run, error) {
 // GetMetricHistory returns every logged value of metric key in run runID,
 // following page tokens, in the server's order (timestamp, step, value).
 func (c *Client) GetMetricHistory(ctx context.Context, runID, key string) ([]Metric, error) {
-	var (
-		out   []Metric
-		token string
-	)
+	var out []Metric
+	err := c.MetricHistoryPages(ctx, runID, key, func(page []Metric) error {
+		out = append(out, page...)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// MetricHistoryPages calls fn with each page of the history of metric key in
+// run runID, in the server's order, so a long history (MLflow pages hold at
+// most 25,000 points) need not be held whole. fn must not keep the slice.
+func (c *Client) MetricHistoryPages(ctx context.Context, runID, key string, fn func([]Metric) error) error {
+	var token string
 	for page := 0; ; page++ {
 		q := url.Values{
 			"run_id":      {runID},
@@ -54,14 +66,16 @@ func (c *Client) GetMetricHistory(ctx context.Context, runID, key string) ([]Met
 		}
 		var res metricHistoryResponse
 		if err := c.get(ctx, "/metrics/get-history", q, &res); err != nil {
-			return nil, fmt.Errorf("failed to get history of metric %q of run %q: %w", key, runID, err)
+			return fmt.Errorf("failed to get history of metric %q of run %q: %w", key, runID, err)
 		}
-		out = append(out, res.Metrics...)
+		if err := fn(res.Metrics); err != nil {
+			return err
+		}
 		if res.NextPageToken == "" {
-			return out, nil
+			return nil
 		}
 		if res.NextPageToken == token || page+1 >= maxPages {
-			return nil, fmt.Errorf("failed to get history of metric %q of run %q: pagination does not advance", key, runID)
+			return fmt.Errorf("failed to get history of metric %q of run %q: pagination does not advance", key, runID)
 		}
 		token = res.NextPageToken
 	}

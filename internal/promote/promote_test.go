@@ -141,8 +141,8 @@ func (m *memRegistry) GetRun(_ context.Context, id string) (*mlflow.Run, error) 
 	return r, nil
 }
 
-func (m *memRegistry) GetMetricHistory(context.Context, string, string) ([]mlflow.Metric, error) {
-	return nil, nil
+func (m *memRegistry) MetricHistoryPages(context.Context, string, string, func([]mlflow.Metric) error) error {
+	return nil
 }
 
 func (m *memRegistry) GetLoggedModel(context.Context, string) (*mlflow.LoggedModel, error) {

@@ -21,7 +21,7 @@ type Registry interface {
 	SetModelVersionTag(ctx context.Context, name, version, key, value string) error
 	SetRegisteredModelTag(ctx context.Context, name, key, value string) error
 	GetRun(ctx context.Context, runID string) (*mlflow.Run, error)
-	GetMetricHistory(ctx context.Context, runID, key string) ([]mlflow.Metric, error)
+	MetricHistoryPages(ctx context.Context, runID, key string, fn func([]mlflow.Metric) error) error
 	GetLoggedModel(ctx context.Context, modelID string) (*mlflow.LoggedModel, error)
 }
 

@@ -95,31 +95,51 @@ func (m *metricSource) Metric(ctx context.Context, q checks.MetricQuery) (float6
 		}
 		return 0, false, nil
 	}
-	hist, err := m.reg.GetMetricHistory(ctx, m.run.Info.RunID, q.Key)
+	// A long history is read a page at a time, keeping only the selected
+	// points (24 bytes each) rather than every decoded metric.
+	var sel []point
+	err = m.reg.MetricHistoryPages(ctx, m.run.Info.RunID, q.Key, func(page []mlflow.Metric) error {
+		sel = appendPoints(sel, page, q)
+		return nil
+	})
 	if err != nil {
 		return 0, false, fmt.Errorf("failed to get history of metric %q of run %s: %w", q.Key, m.run.Info.RunID, err)
 	}
-	return pick(hist, q)
+	return aggregate(sel, q)
 }
 
-// pick selects the metric values matching the query and aggregates them. The
-// series is ordered by step, then timestamp, so "last" is the latest value.
-func pick(ms []mlflow.Metric, q checks.MetricQuery) (float64, bool, error) {
-	var sel []mlflow.Metric
+// point is one selected value of a metric's series.
+type point struct {
+	step, timestamp int64
+	value           float64
+}
+
+func appendPoints(sel []point, ms []mlflow.Metric, q checks.MetricQuery) []point {
 	for _, mt := range ms {
 		if mt.Key == q.Key && (q.Dataset == "" || mt.DatasetName == q.Dataset) {
-			sel = append(sel, mt)
+			sel = append(sel, point{step: mt.Step, timestamp: mt.Timestamp, value: mt.Value})
 		}
 	}
+	return sel
+}
+
+// pick selects the metric values matching the query and aggregates them.
+func pick(ms []mlflow.Metric, q checks.MetricQuery) (float64, bool, error) {
+	return aggregate(appendPoints(nil, ms, q), q)
+}
+
+// aggregate orders the series by step, then timestamp, so "last" is the
+// latest value, and aggregates it as the query asks.
+func aggregate(sel []point, q checks.MetricQuery) (float64, bool, error) {
 	if len(sel) == 0 {
 		return 0, false, nil
 	}
-	slices.SortStableFunc(sel, func(a, b mlflow.Metric) int {
-		return cmp.Or(cmp.Compare(a.Step, b.Step), cmp.Compare(a.Timestamp, b.Timestamp))
+	slices.SortStableFunc(sel, func(a, b point) int {
+		return cmp.Or(cmp.Compare(a.step, b.step), cmp.Compare(a.timestamp, b.timestamp))
 	})
 	vals := make([]float64, len(sel))
-	for i, mt := range sel {
-		vals[i] = mt.Value
+	for i, p := range sel {
+		vals[i] = p.value
 	}
 	v, err := checks.AggregateValues(vals, cmp.Or(q.Aggregate, "last"))
 	if err != nil {
