@@ -28,7 +28,11 @@ type Error struct {
 	Line   int
 	Column int
 	Msg    string
+	Err    error // the cause, when the file could not be read
 }
+
+// Unwrap returns the cause, e.g. fs.ErrNotExist for a missing file.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Error returns "file:line:col: msg", leaving out the parts that are unknown.
 func (e *Error) Error() string {
@@ -73,18 +77,24 @@ func (es Errors) Unwrap() []error {
 	return out
 }
 
-// LoadFile reads and parses the policy file at path.
+// LoadFile reads and parses the policy file at path. A file that cannot be
+// read is an *Error too (without a position): like a bad policy, it is a
+// problem of the configuration, not of the registry.
 func LoadFile(path string) (*Policy, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("failed to read policy file %q: %w", path, err)
+		return nil, readError(path, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxPolicySize+1))
 	if err != nil {
-		return nil, fmt.Errorf("failed to read policy file %q: %w", path, err)
+		return nil, readError(path, err)
 	}
 	return Parse(path, data)
+}
+
+func readError(path string, err error) *Error {
+	return &Error{Msg: fmt.Sprintf("failed to read policy file %q: %v", path, err), Err: err}
 }
 
 // Parse parses a version 1 policy file. file names it in errors. On failure
@@ -125,23 +135,27 @@ func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
 
 var yamlLineErr = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-func (p *parser) syntaxError(err error) {
+func (p *parser) syntaxError(data []byte, err error) {
 	msg := err.Error()
 	e := &Error{File: p.file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
 	if m := yamlLineErr.FindStringSubmatch(msg); m != nil {
 		e.Line, _ = strconv.Atoi(m[1])
 		e.Msg = "invalid YAML: " + m[2]
 	}
+	e.Line, e.Column = syntaxPosition(data, e.Line, strings.TrimPrefix(e.Msg, "invalid YAML: "))
 	p.errs = append(p.errs, e)
 }
 
 func (p *parser) parse(data []byte) *Policy {
+	// Problems of the whole file point at its first line, so that every
+	// problem has a line to annotate.
 	if len(data) > MaxPolicySize {
-		p.errorf(nil, "policy file is larger than 1 MiB (%d bytes)", MaxPolicySize)
+		p.errs = append(p.errs, &Error{File: p.file, Line: 1, Column: 1,
+			Msg: fmt.Sprintf("policy file is larger than 1 MiB (%d bytes)", MaxPolicySize)})
 		return nil
 	}
-	if !utf8.Valid(data) {
-		p.errorf(nil, "policy file is not valid UTF-8")
+	if e := p.encodingError(data); e != nil {
+		p.errs = append(p.errs, e)
 		return nil
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
@@ -151,7 +165,7 @@ func (p *parser) parse(data []byte) *Policy {
 			p.errs = append(p.errs, &Error{File: p.file, Line: 1, Column: 1, Msg: "policy file is empty"})
 			return nil
 		}
-		p.syntaxError(err)
+		p.syntaxError(data, err)
 		return nil
 	}
 	var next yaml.Node
@@ -160,7 +174,7 @@ func (p *parser) parse(data []byte) *Policy {
 		p.errorf(&next, "policy file must hold exactly one YAML document; remove the second one")
 		return nil
 	case !errors.Is(err, io.EOF):
-		p.syntaxError(err)
+		p.syntaxError(data, err)
 		return nil
 	}
 	p.rejectAliases(&doc)
@@ -383,6 +397,10 @@ func (p *parser) number(n *yaml.Node, what string) (float64, bool) {
 		return 0, false
 	}
 	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") {
+		if outOfRange(n) {
+			p.errorf(n, "%s must be a finite number, got %s (out of range)", what, n.Value)
+			return 0, false
+		}
 		p.errorf(n, "%s must be a number, got %s", what, describe(n))
 		return 0, false
 	}

@@ -448,8 +448,9 @@ var badCases = []badCase{
 	{
 		name: "YAML syntax error",
 		src:  "version: 1\nrules:\n  - name: r\n   applies-to: {alias: champion}\n",
-		// yaml.v3 reports the line of the enclosing construct.
-		want: []wantErr{{2, 0, `invalid YAML: did not find expected '-' indicator`}},
+		// The line of the enclosing construct (yaml.v3 says 2: its parser
+		// errors give 0-based lines).
+		want: []wantErr{{3, 0, `invalid YAML: did not find expected '-' indicator`}},
 	},
 	{
 		name: "YAML tab indentation",
@@ -459,12 +460,12 @@ var badCases = []badCase{
 	{
 		name: "not UTF-8",
 		src:  "version: 1\nrules: \xff\n",
-		want: []wantErr{{0, 0, `policy file is not valid UTF-8`}},
+		want: []wantErr{{2, 8, `policy file is not valid UTF-8 (byte 0xFF)`}},
 	},
 	{
 		name: "larger than 1 MiB",
 		src:  head + strings.Repeat("#", MaxPolicySize),
-		want: []wantErr{{0, 0, `policy file is larger than 1 MiB (1048576 bytes)`}},
+		want: []wantErr{{1, 1, `policy file is larger than 1 MiB (1048576 bytes)`}},
 	},
 	{
 		name: "every problem at once",
@@ -809,7 +810,7 @@ func TestLoadFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = LoadFile(big)
-	if err == nil || !strings.Contains(err.Error(), big+": policy file is larger than 1 MiB") {
+	if err == nil || !strings.Contains(err.Error(), big+":1:1: policy file is larger than 1 MiB") {
 		t.Errorf("LoadFile(big) error = %v", err)
 	}
 }
