@@ -118,7 +118,8 @@ type Client struct {
 	base        string // scheme://host[:port][/prefix], no trailing slash, no user info
 	basePath    string // the URL path of base, e.g. "" or "/mlflow"
 	hc          *http.Client
-	auth        string // Authorization header value, "" for none
+	auth        string   // Authorization header value, "" for none
+	secrets     []string // credentials to cut from what the server says (see redact)
 	userAgent   string
 	workspace   string
 	maxRetries  int
@@ -172,6 +173,7 @@ func New(opts Options) (*Client, error) {
 	case opts.Token != "":
 		c.auth = "Bearer " + opts.Token
 	}
+	c.secrets = credentials(c.auth, opts.Token, pass)
 	if c.maxRetries == 0 {
 		c.maxRetries = defaultMaxRetries
 	}
@@ -327,9 +329,11 @@ func (c *Client) do(ctx context.Context, cl call) error {
 			}
 			retry = retryableTransport(cl.policy, err, sent)
 		case res.status >= 200 && res.status < 300:
-			return decode(cl, path, res.body)
+			return c.decode(cl, path, res.body)
 		default:
-			apiErr := newError(cl.method, path, res.status, res.header, res.body)
+			// Redacted before newError cuts the message short, which could
+			// leave the start of a credential that no longer matches.
+			apiErr := newError(cl.method, path, res.status, res.header, c.redactBody(res.body))
 			_, hasRetryAfter = parseRetryAfter(res.header.Get("Retry-After"), time.Now())
 			retry = retryableStatus(cl.policy, res.status, hasRetryAfter)
 			wait = apiErr.RetryAfter
@@ -414,13 +418,22 @@ func (c *Client) roundTrip(ctx context.Context, method, target, path string, pay
 }
 
 // decode unmarshals a 2xx body into cl.out.
-func decode(cl call, path string, body []byte) error {
+func (c *Client) decode(cl call, path string, body []byte) error {
 	if cl.out == nil {
 		return nil
 	}
+	if i := invalidUTF8(body); i >= 0 {
+		return fmt.Errorf("failed to decode response of %s %s: the body is not valid UTF-8 (byte %d of %d)",
+			cl.method, path, i, len(body))
+	}
 	if err := json.Unmarshal(body, cl.out); err != nil {
 		return fmt.Errorf("failed to decode response of %s %s (body starts %q): %w",
-			cl.method, path, truncate(string(body), 80), err)
+			cl.method, path, truncate(c.redact(string(body)), 80), err)
+	}
+	if v, ok := cl.out.(validator); ok {
+		if err := v.validate(); err != nil {
+			return fmt.Errorf("invalid response of %s %s: %w", cl.method, path, err)
+		}
 	}
 	return nil
 }

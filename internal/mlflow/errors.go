@@ -191,11 +191,19 @@ func stripTags(s string) string {
 
 // truncate caps s at n runes, marking the cut with an ellipsis.
 func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
+	// Walk n runes only: s may be a body of many megabytes.
+	i := 0
+	for range n {
+		if i >= len(s) {
+			return s
+		}
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+	}
+	if i >= len(s) {
 		return s
 	}
-	r := []rune(s)
-	return string(r[:n]) + "…"
+	return s[:i] + "…"
 }
 
 // IsPermissionDenied reports whether err is (or wraps) a 403 or PERMISSION_DENIED answer.
