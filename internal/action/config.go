@@ -188,7 +188,7 @@ func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 		}
 	}
 	if c.RollbackTo != "" {
-		if _, err := strconv.ParseUint(c.RollbackTo, 10, 64); err != nil {
+		if n, err := strconv.ParseUint(c.RollbackTo, 10, 64); err != nil || n == 0 {
 			errs = append(errs, fmt.Errorf("input rollback-to: want a version number, got %q", c.RollbackTo))
 		}
 	}

@@ -180,6 +180,9 @@ func (r *Request) Validate() error {
 	var errs []error
 	if strings.TrimSpace(r.Model) == "" {
 		errs = append(errs, invalidf("input model-name is required"))
+	} else if strings.ContainsAny(r.Model, "/:") {
+		// As in RegisterRequest.Validate: MLflow refuses such names in every call.
+		errs = append(errs, invalidf("input model-name: %q may not contain '/' or ':' (MLflow 3.11+)", r.Model))
 	}
 	if r.Target.Alias == "" && r.Target.Stage == "" {
 		errs = append(errs, invalidf("set target-alias or target-stage (or both)"))
@@ -196,6 +199,8 @@ func (r *Request) Validate() error {
 	}
 	v := r.Version
 	switch {
+	case versionRE.MatchString(v) && strings.Trim(v, "0") == "":
+		errs = append(errs, invalidf("input version: version numbers start at 1, got %q", v))
 	case v == "" || v == "latest" || versionRE.MatchString(v):
 	case strings.HasPrefix(v, "@"):
 		if err := ValidateAlias(v[1:]); err != nil && !strings.EqualFold(v[1:], "latest") {
@@ -204,7 +209,9 @@ func (r *Request) Validate() error {
 	default:
 		errs = append(errs, invalidf("input version: want a version number, latest or @alias, got %q", v))
 	}
-	if e := r.ExpectedCurrent; e != "" && e != "none" && !versionRE.MatchString(e) {
+	if e := r.ExpectedCurrent; versionRE.MatchString(e) && strings.Trim(e, "0") == "" {
+		errs = append(errs, invalidf("input expected-current-version: version numbers start at 1 (none means unheld), got %q", e))
+	} else if e != "" && e != "none" && !versionRE.MatchString(e) {
 		errs = append(errs, invalidf("input expected-current-version: want a version number or none, got %q", e))
 	}
 	return errors.Join(errs...)
