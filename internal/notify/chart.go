@@ -127,11 +127,12 @@ func axisRange(vs []float64) (lo, hi float64) {
 	for _, v := range vs[1:] {
 		lo, hi = math.Min(lo, v), math.Max(hi, v)
 	}
-	pad := (hi - lo) * 0.25
+	pad := hi*0.25 - lo*0.25 // not (hi-lo)*0.25, which overflows for values near ±MaxFloat64
 	if pad == 0 {
 		pad = math.Max(math.Abs(hi)*0.05, 1e-6)
 	}
-	lo, hi = lo-pad, hi+pad
+	// The axis stays finite: Mermaid cannot draw ±Inf.
+	lo, hi = math.Max(lo-pad, -math.MaxFloat64), math.Min(hi+pad, math.MaxFloat64)
 	if lo < 0 && vs[0] >= 0 && allNonNegative(vs) {
 		lo = 0
 	}

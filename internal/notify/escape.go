@@ -7,7 +7,7 @@ import (
 )
 
 // clean makes text from the registry or the repository safe to lay out: line
-// breaks and tabs become spaces, and control characters and bidirectional
+// breaks (Unicode's line and paragraph separators too) and tabs become spaces, and control characters and bidirectional
 // overrides (which can reorder what a reader sees) are dropped.
 func clean(s string) string {
 	if !utf8.ValidString(s) {
@@ -17,7 +17,7 @@ func clean(s string) string {
 	b.Grow(len(s))
 	for _, r := range s {
 		switch {
-		case r == '\n' || r == '\r' || r == '\t':
+		case r == '\n' || r == '\r' || r == '\t' || r == '\u2028' || r == '\u2029':
 			b.WriteByte(' ')
 		case unicode.IsControl(r):
 		case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r == 0x200E, r == 0x200F, r == 0x061C:
@@ -120,18 +120,27 @@ func slackURL(u string) string {
 }
 
 // codeSpan renders our own short text (a plan move) as a Markdown code span
-// that cannot end early or split a table cell.
+// that cannot end early or split a table cell. A move holds registry text
+// too (the version numbers): when it holds anything but what alias, stage
+// and version names are made of, it is escaped as text instead, since a
+// code span can escape nothing and would show <tags> and @mentions raw.
 func codeSpan(s string) string {
+	for _, r := range s {
+		if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !strings.ContainsRune(" :@→_-().+", r) {
+			return mdN(s, 300)
+		}
+	}
 	return "`" + strings.NewReplacer("`", "ˋ", "|", "\\|").Replace(clean(s)) + "`"
 }
 
 // mermaidText keeps letters, digits and a few safe punctuation marks, so a
-// label cannot end its quotes, start a comment or an entity in a chart.
+// label cannot end its quotes, start a comment or an entity in a chart, or
+// spell a mention (no @).
 func mermaidText(s string, n int) string {
 	var b strings.Builder
 	for _, r := range clean(s) {
 		switch {
-		case unicode.IsLetter(r), unicode.IsDigit(r), unicode.IsMark(r), strings.ContainsRune(" _-.:/()@+,", r):
+		case unicode.IsLetter(r), unicode.IsDigit(r), unicode.IsMark(r), strings.ContainsRune(" _-.:/()+,", r):
 			b.WriteRune(r)
 		default:
 			b.WriteByte(' ')

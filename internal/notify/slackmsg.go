@@ -116,13 +116,33 @@ func (r *Report) SlackBlocks() []slack.Block {
 	if r.PlanDigest != "" {
 		footer += " · plan digest `" + short(r.PlanDigest) + "`"
 	}
-	if len(links) > 0 {
+	if joined := fitLinks(links, slackMaxContext); joined != "" {
 		// Links are ours (tracking URI and run URL), so they are not verbatim.
-		ctx = append(ctx, slack.NewTextBlockObject(slack.MarkdownType, truncate(strings.Join(links, " · "), slackMaxContext), false, false))
+		ctx = append(ctx, slack.NewTextBlockObject(slack.MarkdownType, joined, false, false))
 	}
 	ctx = append(ctx, mrkdwn(footer))
 	blocks = append(blocks, slack.NewContextBlock("", ctx...))
 	return blocks
+}
+
+// fitLinks joins the links that fit in n characters, leaving out whole
+// links: a link cut short (a long model name in its URL) would leave an
+// unclosed <url|text> that Slack shows as raw text.
+func fitLinks(links []string, n int) string {
+	var out []string
+	size := 0
+	for _, l := range links {
+		add := utf8.RuneCountInString(l)
+		if len(out) > 0 {
+			add += len(" · ")
+		}
+		if size+add > n {
+			continue
+		}
+		out = append(out, l)
+		size += add
+	}
+	return strings.Join(out, " · ")
 }
 
 // slackCheckLine is one check: icon, name, value, bound, champion, delta, reason.
