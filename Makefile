@@ -7,7 +7,7 @@ GO ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 export MLREG_MLFLOW := $(abspath $(VENV))/bin/mlflow
 
-.PHONY: help build venv test unit demo bench bench-smoke fmt vet clean
+.PHONY: help build venv test unit fuzz demo bench bench-smoke fmt vet clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -33,6 +33,17 @@ unit: ## unit tests only (no MLflow server)
 
 test: venv vet ## everything: unit, integration against a real MLflow server, end to end
 	$(GO) test -race -count=1 -shuffle=on -timeout=20m ./...
+
+# Fuzz targets as package:Target; -fuzz takes one target of one package per run.
+FUZZTIME ?= 20s
+FUZZ_TARGETS := checks:FuzzParse notify:FuzzMarkdown notify:FuzzSlack notify:FuzzStatusLine
+
+fuzz: ## run each fuzz target for $(FUZZTIME) (crashers land in internal/<pkg>/testdata/fuzz/)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "==> $$name (./internal/$$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./internal/$$pkg; \
+	done
 
 bench: venv build ## side by side with a Python MlflowClient script on SQLite and PostgreSQL (~20 min; see BENCHMARKS.md)
 	$(GO) run ./bench/cmd/mlreg-bench -md bin/bench-results.md -json bin/bench-results.json $(BENCH_FLAGS)
