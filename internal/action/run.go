@@ -285,12 +285,8 @@ func (r *runner) loadPolicy() (*checks.Policy, error) {
 		r.out.Warningf("policy: none: promoting %s WITHOUT ANY CHECKS; set a policy file to gate promotions", r.cfg.ModelName)
 		return nil, nil
 	}
-	p, err := checks.LoadFile(r.path(r.cfg.Policy))
-	if err != nil {
-		return nil, err
-	}
-	p.File = r.cfg.Policy // report the path as the user wrote it
-	return p, nil
+	// Errors and reports name the path as the user wrote it.
+	return checks.LoadFileAs(r.path(r.cfg.Policy), r.cfg.Policy)
 }
 
 func (r *runner) newReport() *notify.Report {

@@ -80,17 +80,21 @@ func (es Errors) Unwrap() []error {
 // LoadFile reads and parses the policy file at path. A file that cannot be
 // read is an *Error too (without a position): like a bad policy, it is a
 // problem of the configuration, not of the registry.
-func LoadFile(path string) (*Policy, error) {
+func LoadFile(path string) (*Policy, error) { return LoadFileAs(path, path) }
+
+// LoadFileAs is LoadFile naming the file name in errors and in the policy:
+// the path as the user wrote it, when path was resolved against a workspace.
+func LoadFileAs(path, name string) (*Policy, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, readError(path, err)
+		return nil, readError(name, err)
 	}
 	defer f.Close()
 	data, err := io.ReadAll(io.LimitReader(f, MaxPolicySize+1))
 	if err != nil {
-		return nil, readError(path, err)
+		return nil, readError(name, err)
 	}
-	return Parse(path, data)
+	return Parse(name, data)
 }
 
 func readError(path string, err error) *Error {

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 
 	"github.com/google/go-github/v60/github"
@@ -85,7 +87,7 @@ func (g *GitHub) findPullRequest(ctx context.Context, ev Event) (*PullRequest, e
 	var p eventPayload
 	if len(ev.Payload) > 0 {
 		if err := json.Unmarshal(ev.Payload, &p); err != nil {
-			return nil, fmt.Errorf("failed to parse the event payload: %w", err)
+			return nil, fmt.Errorf("failed to parse the event payload: %w", payloadError(err))
 		}
 	}
 	sha := ev.SHA
@@ -127,6 +129,29 @@ func (g *GitHub) findPullRequest(ctx context.Context, ev Event) (*PullRequest, e
 		return nil, nil
 	}
 	return g.pullRequestForCommit(ctx, sha)
+}
+
+// payloadError says which field of the event payload has the wrong type,
+// instead of encoding/json's Go type names.
+func payloadError(err error) error {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		return err
+	}
+	field := strings.TrimPrefix(te.Field, ".")
+	if field == "" {
+		return fmt.Errorf("the payload is a JSON %s, want an object", te.Value)
+	}
+	want := "an object"
+	switch te.Type.Kind() {
+	case reflect.Int, reflect.Int64:
+		want = "a number"
+	case reflect.String:
+		want = "a string"
+	case reflect.Slice:
+		want = "an array"
+	}
+	return fmt.Errorf("%s is a JSON %s, want %s", field, te.Value, want)
 }
 
 // pullRequestForCommit prefers an open pull request whose head is the
