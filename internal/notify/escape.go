@@ -130,6 +130,9 @@ func codeSpan(s string) string {
 			return mdN(s, 300)
 		}
 	}
+	if breakMentions(s) != s { // @channel, @here, @everyone spelt out
+		return mdN(s, 300)
+	}
 	return "`" + strings.NewReplacer("`", "ˋ", "|", "\\|").Replace(clean(s)) + "`"
 }
 
