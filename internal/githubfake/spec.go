@@ -2,7 +2,6 @@ package githubfake
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/mlreg/mlreg-action/internal/testutil"
 )
 
 // SpecPath is the trimmed description, relative to the module root.
@@ -34,7 +34,7 @@ func LoadSpec() (*openapi3.T, error) {
 }
 
 func loadSpec() (*openapi3.T, error) {
-	root, err := moduleRoot()
+	root, err := testutil.RepoRoot()
 	if err != nil {
 		return nil, err
 	}
@@ -76,25 +76,6 @@ func SpecOperations(doc *openapi3.T) []string {
 	}
 	sort.Strings(ops)
 	return ops
-}
-
-// moduleRoot walks up from the working directory (a package directory under
-// go test) to the directory holding go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("failed to get working directory: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("failed to find the module root (go.mod)")
-		}
-		dir = parent
-	}
 }
 
 // sample builds a value that satisfies s: required properties only, the

@@ -21,6 +21,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/mlreg/mlreg-action/internal/testutil"
 	"io"
 	"net"
 	"net/http"
@@ -328,7 +329,7 @@ func RequireServer(t testing.TB, s *Server) *Server {
 func mlflowBinary() (string, error) {
 	bin := os.Getenv(EnvMLflow)
 	if bin == "" {
-		root, err := repoRoot()
+		root, err := testutil.RepoRoot()
 		if err != nil {
 			return "", fmt.Errorf("%w: %w (set %s)", ErrNoMLflow, err, EnvMLflow)
 		}
@@ -342,24 +343,6 @@ func mlflowBinary() (string, error) {
 		return "", fmt.Errorf("%w at %s: not an executable file", ErrNoMLflow, bin)
 	}
 	return bin, nil
-}
-
-// repoRoot walks up from the working directory to the directory that contains go.mod.
-func repoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("failed to get working directory: %w", err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("failed to find go.mod above the working directory")
-		}
-		dir = parent
-	}
 }
 
 func freePort() (int, error) {

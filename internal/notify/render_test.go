@@ -3,19 +3,18 @@ package notify_test
 import (
 	"encoding/json"
 	"flag"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
-	"github.com/google/go-cmp/cmp"
 	"github.com/slack-go/slack"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/notify")
@@ -153,23 +152,7 @@ func reports() map[string]*notify.Report {
 
 func golden(t *testing.T, name, got string) {
 	t.Helper()
-	path := filepath.Join("..", "..", "testdata", "notify", name)
-	if *update {
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./internal/notify -update)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got); run go test ./internal/notify -update if the change is right:\n%s", name, diff)
-	}
+	testutil.Golden(t, filepath.Join("..", "..", "testdata", "notify", name), got, *update, "go test ./internal/notify -update")
 }
 
 func TestMarkdownGolden(t *testing.T) {
