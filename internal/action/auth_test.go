@@ -44,11 +44,7 @@ func TestAuthorizationWithBasicAuth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := admin.RunArtifactSource(ctx, run, "model")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := admin.CreateVersion(ctx, model, src, run, nil); err != nil {
+	if _, err := admin.CreateRunVersion(ctx, model, run, nil); err != nil {
 		t.Fatal(err)
 	}
 	// The server's default_permission is READ (basic_auth.ini), so the new user

@@ -65,11 +65,7 @@ func TestConcurrentPromotionsOnPostgres(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		src, err := f.RunArtifactSource(ctx, run, "model")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := f.CreateVersion(ctx, model, src, run, nil); err != nil {
+		if _, err := f.CreateRunVersion(ctx, model, run, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

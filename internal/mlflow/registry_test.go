@@ -240,9 +240,9 @@ func TestRequestEncoding(t *testing.T) {
 			want: captured{Method: "GET", Path: api + "/runs/get", Query: url.Values{"run_id": {"abc"}}},
 		},
 		{
-			name: "GetMetricHistory",
+			name: "MetricHistoryPages",
 			call: func(ctx context.Context, c *Client) error {
-				_, err := c.GetMetricHistory(ctx, "abc", "val loss")
+				_, err := metricHistory(ctx, c, "abc", "val loss")
 				return err
 			},
 			resp: `{"metrics": []}`,
@@ -530,14 +530,24 @@ func TestSearchModelVersionsPagination(t *testing.T) {
 	}
 }
 
-func TestGetMetricHistoryPagination(t *testing.T) {
+// metricHistory collects every page of a metric's history.
+func metricHistory(ctx context.Context, c *Client, runID, key string) ([]Metric, error) {
+	var out []Metric
+	err := c.MetricHistoryPages(ctx, runID, key, func(page []Metric) error {
+		out = append(out, page...)
+		return nil
+	})
+	return out, err
+}
+
+func TestMetricHistoryPagination(t *testing.T) {
 	t.Parallel()
 	var items []string
 	for i := range 5 {
 		items = append(items, fmt.Sprintf(`{"key": "loss", "value": %d.5, "step": %d}`, i, i))
 	}
 	c, queries := pagedServer(t, api+"/metrics/get-history", "metrics", items, 2)
-	got, err := c.GetMetricHistory(t.Context(), "r1", "loss")
+	got, err := metricHistory(t.Context(), c, "r1", "loss")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -578,7 +588,7 @@ func TestPaginationMustAdvance(t *testing.T) {
 		{
 			name: "metric history",
 			call: func(ctx context.Context, c *Client) error {
-				_, err := c.GetMetricHistory(ctx, "r", "k")
+				_, err := metricHistory(ctx, c, "r", "k")
 				return err
 			},
 			body: `{"metrics": [{"key": "k", "value": 1}], "next_page_token": "same"}`,

@@ -36,20 +36,6 @@ func (c *Client) GetRun(ctx context.Context, runID string) (*Run, error) {
 	return res.Run, nil
 }
 
-// GetMetricHistory returns every logged value of metric key in run runID,
-// following page tokens, in the server's order (timestamp, step, value).
-func (c *Client) GetMetricHistory(ctx context.Context, runID, key string) ([]Metric, error) {
-	var out []Metric
-	err := c.MetricHistoryPages(ctx, runID, key, func(page []Metric) error {
-		out = append(out, page...)
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
 // MetricHistoryPages calls fn with each page of the history of metric key in
 // run runID, in the server's order, so a long history (MLflow pages hold at
 // most 25,000 points) need not be held whole. fn must not keep the slice.

@@ -496,6 +496,16 @@ func (f *Fixtures) CreateVersion(ctx context.Context, model, source, runID strin
 	return out.ModelVersion.Version, nil
 }
 
+// CreateRunVersion registers the model logged at "model" in runID's artifacts
+// as a new version of model (source RunArtifactSource(runID, "model")).
+func (f *Fixtures) CreateRunVersion(ctx context.Context, model, runID string, tags map[string]string) (string, error) {
+	src, err := f.RunArtifactSource(ctx, runID, "model")
+	if err != nil {
+		return "", err
+	}
+	return f.CreateVersion(ctx, model, src, runID, tags)
+}
+
 // SetAlias points alias at version (moving it if it is set).
 func (f *Fixtures) SetAlias(ctx context.Context, model, alias, version string) error {
 	body := map[string]any{"name": model, "alias": alias, "version": version}

@@ -58,11 +58,7 @@ func newPromoted(ctx context.Context, f *mlflowtest.Fixtures, experimentID, mode
 		want string
 		dst  *string
 	}{{p.ChampionRun, "1", &p.Champion}, {p.CandidateRun, "2", &p.Candidate}} {
-		src, err := f.RunArtifactSource(ctx, v.run, "model")
-		if err != nil {
-			return nil, err
-		}
-		got, err := f.CreateVersion(ctx, model, src, v.run, map[string]string{"dataset_version": "bench-2026-01"})
+		got, err := f.CreateRunVersion(ctx, model, v.run, map[string]string{"dataset_version": "bench-2026-01"})
 		if err != nil {
 			return nil, err
 		}
