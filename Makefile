@@ -21,7 +21,8 @@ venv: $(VENV_STAMP) ## Python virtual environment with the pinned mlflow server,
 
 $(VENV_STAMP):
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check "mlflow[auth]==$(MLFLOW_VERSION)" psycopg2-binary==$(PSYCOPG2_VERSION)
+	@echo "==> first run: installing mlflow==$(MLFLOW_VERSION) into $(VENV) (about 2 minutes, ~860 MB)"
+	$(VENV)/bin/pip install --progress-bar on --disable-pip-version-check "mlflow[auth]==$(MLFLOW_VERSION)" psycopg2-binary==$(PSYCOPG2_VERSION)
 	touch $@
 
 vet: ## gofmt and go vet
