@@ -1,7 +1,6 @@
 package checks
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -137,55 +136,11 @@ func (p *parser) errorf(n *yaml.Node, format string, args ...any) {
 	p.errs = append(p.errs, e)
 }
 
-var yamlLineErr = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-func (p *parser) syntaxError(data []byte, err error) {
-	msg := err.Error()
-	e := &Error{File: p.file, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
-	if m := yamlLineErr.FindStringSubmatch(msg); m != nil {
-		e.Line, _ = strconv.Atoi(m[1])
-		e.Msg = "invalid YAML: " + m[2]
-	}
-	e.Line, e.Column = syntaxPosition(data, e.Line, strings.TrimPrefix(e.Msg, "invalid YAML: "))
-	p.errs = append(p.errs, e)
-}
-
 func (p *parser) parse(data []byte) *Policy {
-	// Problems of the whole file point at its first line, so that every
-	// problem has a line to annotate.
-	if len(data) > MaxPolicySize {
-		p.errs = append(p.errs, &Error{File: p.file, Line: 1, Column: 1,
-			Msg: fmt.Sprintf("policy file is larger than 1 MiB (%d bytes)", MaxPolicySize)})
+	root, errs := DecodeDocument(p.file, "policy file", data)
+	p.errs = append(p.errs, errs...)
+	if root == nil {
 		return nil
-	}
-	if e := p.encodingError(data); e != nil {
-		p.errs = append(p.errs, e)
-		return nil
-	}
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
-		if errors.Is(err, io.EOF) {
-			p.errs = append(p.errs, &Error{File: p.file, Line: 1, Column: 1, Msg: "policy file is empty"})
-			return nil
-		}
-		p.syntaxError(data, err)
-		return nil
-	}
-	var next yaml.Node
-	switch err := dec.Decode(&next); {
-	case err == nil:
-		p.errorf(&next, "policy file must hold exactly one YAML document; remove the second one")
-		return nil
-	case !errors.Is(err, io.EOF):
-		p.syntaxError(data, err)
-		return nil
-	}
-	p.rejectAliases(&doc)
-
-	root := &doc
-	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
-		root = root.Content[0]
 	}
 	fields, ok := p.mapping(root, "the policy", []string{"version", "rules"})
 	if !ok {
@@ -221,18 +176,6 @@ func (p *parser) parse(data []byte) *Policy {
 		}
 	}
 	return pol
-}
-
-// rejectAliases reports every YAML alias: they are not needed in a policy,
-// and refusing them rules out alias bombs.
-func (p *parser) rejectAliases(n *yaml.Node) {
-	if n.Kind == yaml.AliasNode {
-		p.errorf(n, "YAML aliases are not allowed (*%s): write the value out", n.Value)
-		return
-	}
-	for _, c := range n.Content {
-		p.rejectAliases(c)
-	}
 }
 
 // field is one key/value pair of a mapping.
@@ -589,31 +532,42 @@ func (p *parser) appliesTo(n *yaml.Node) AppliesTo {
 	return a
 }
 
-// aliasRe is MLflow's alias rule ^[\w\-]+$ with Python's Unicode \w.
+// aliasRe is MLflow's alias rule ^[\w\-]+$ with Python's Unicode \w, and
+// versionAliasRe its reserved ^[vV]\d+$ with Python's Unicode \d.
 var (
 	aliasRe        = regexp.MustCompile(`^[\p{L}\p{N}_-]+$`)
-	versionAliasRe = regexp.MustCompile(`^[vV][0-9]+$`)
+	versionAliasRe = regexp.MustCompile(`^[vV]\p{Nd}+$`)
 )
 
 // alias checks an alias name the way MLflow does when setting one.
 func (p *parser) alias(n *yaml.Node, s string) (string, bool) {
+	if err := CheckAlias(s); err != nil {
+		p.errorf(n, "%v", err)
+		return "", false
+	}
+	return s, true
+}
+
+// CheckAlias applies MLflow's rules for an alias name
+// (mlflow/utils/validation.py: _validate_model_alias_name and
+// _validate_model_alias_name_reserved), so that a bad name is an error
+// before any request.
+func CheckAlias(s string) error {
 	switch {
 	case s == "":
-		p.errorf(n, "alias must not be empty")
+		return errors.New("alias must not be empty")
 	case strings.HasPrefix(s, "@"):
-		p.errorf(n, "alias %q: write the alias without \"@\" (%s)", s, strings.TrimPrefix(s, "@"))
+		return fmt.Errorf("alias %q: write the alias without \"@\" (%s)", s, strings.TrimPrefix(s, "@"))
 	case utf8.RuneCountInString(s) > 255:
-		p.errorf(n, "alias is longer than 255 characters")
+		return errors.New("alias is longer than 255 characters")
 	case !aliasRe.MatchString(s):
-		p.errorf(n, "alias %q is not a valid MLflow alias: use only letters, digits, \"_\" and \"-\"", s)
+		return fmt.Errorf("alias %q is not a valid MLflow alias: use only letters, digits, \"_\" and \"-\"", s)
 	case strings.EqualFold(s, "latest"):
-		p.errorf(n, "alias %q is reserved by MLflow", s)
+		return fmt.Errorf("alias %q is reserved by MLflow", s)
 	case versionAliasRe.MatchString(s):
-		p.errorf(n, "alias %q is reserved by MLflow for version references", s)
-	default:
-		return s, true
+		return fmt.Errorf("alias %q is reserved by MLflow for version references", s)
 	}
-	return "", false
+	return nil
 }
 
 func (p *parser) stage(n *yaml.Node, s string) (string, bool) {

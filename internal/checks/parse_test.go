@@ -299,6 +299,13 @@ var badCases = []badCase{
 		schema: true,
 	},
 	{
+		// MLflow's ^[vV]\d+$ is a Python str pattern: \d is any Unicode decimal digit.
+		name:   "reserved version alias with Arabic-Indic digits",
+		src:    "version: 1\nrules:\n  - name: r\n    applies-to:\n      alias: v\u0661\u0662\n",
+		want:   []wantErr{{5, 14, "alias \"v\u0661\u0662\" is reserved by MLflow for version references"}},
+		schema: true,
+	},
+	{
 		name:   "alias written with @",
 		src:    "version: 1\nrules:\n  - name: r\n    applies-to:\n      alias: \"@champion\"\n",
 		want:   []wantErr{{5, 14, `alias "@champion": write the alias without "@" (champion)`}},

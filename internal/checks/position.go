@@ -36,19 +36,19 @@ func position(data []byte, off int) (line, col int) {
 // encodingError reports the first byte that is not UTF-8, or the first
 // character YAML does not allow (control characters; YAML 1.2, 5.1), at its
 // line and column. yaml.v3 reports the second kind without a position.
-func (p *parser) encodingError(data []byte) *Error {
+func encodingError(file, kind string, data []byte) *Error {
 	for i := 0; i < len(data); {
 		r, size := utf8.DecodeRune(data[i:])
 		msg := ""
 		switch {
 		case r == utf8.RuneError && size <= 1:
-			msg = fmt.Sprintf("policy file is not valid UTF-8 (byte 0x%02X)", data[i])
+			msg = fmt.Sprintf("%s is not valid UTF-8 (byte 0x%02X)", kind, data[i])
 		case !yamlAllowed(r):
 			msg = fmt.Sprintf("invalid YAML: control characters are not allowed (U+%04X)", r)
 		}
 		if msg != "" {
 			line, col := position(data, i)
-			return &Error{File: p.file, Line: line, Column: col, Msg: msg}
+			return &Error{File: file, Line: line, Column: col, Msg: msg}
 		}
 		i += size
 	}

@@ -1,8 +1,11 @@
 package mlflow
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
+	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -66,4 +69,26 @@ func invalidUTF8(body []byte) int {
 		i += size
 	}
 	return -1
+}
+
+// CheckModelName applies MLflow's rules for a registered model name
+// (mlflow/utils/validation.py _validate_model_name, which every registry
+// call runs): not blank (in Python's sense of white space), no "/" or ":", and, since a name may be used as a
+// path, not "." and not starting with "..".
+func CheckModelName(name string) error {
+	switch {
+	case strings.TrimFunc(name, pyIsSpace) == "":
+		return errors.New("model name must not be empty")
+	case strings.ContainsAny(name, "/:"):
+		return fmt.Errorf("model name %q may not contain '/' or ':'", truncate(name, 80))
+	case name == "." || strings.HasPrefix(name, ".."):
+		return fmt.Errorf("model name %q is not a valid MLflow name: MLflow may treat names as paths, so \".\" and names starting with \"..\" are refused", truncate(name, 80))
+	}
+	return nil
+}
+
+// pyIsSpace is Python's str.isspace: Go's unicode.IsSpace plus the
+// information separators U+001C to U+001F.
+func pyIsSpace(r rune) bool {
+	return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f)
 }
