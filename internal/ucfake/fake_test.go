@@ -332,4 +332,3 @@ func TestSearchPagesAndFilters(t *testing.T) {
 		t.Errorf("run_id search (-want +got):\n%s", diff)
 	}
 }
-
