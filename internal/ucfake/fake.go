@@ -215,7 +215,8 @@ func New(t testing.TB, opts Options) *Server {
 			r.Out.Header.Del("Authorization") // the harness server has no auth
 		}}
 	}
-	s.srv = httptest.NewServer(http.HandlerFunc(s.serve))
+	s.srv = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	s.srv.Start()
 	t.Cleanup(s.srv.Close)
 	return s
 }
