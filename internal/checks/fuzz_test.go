@@ -41,6 +41,24 @@ func (fuzzApprovals) Approvals(_ context.Context, q ApprovalQuery) (ApprovalResu
 	return ApprovalResult{Count: len(q.Environment) % 3, Approvers: []string{"octocat"}, Detail: "fuzz"}, nil
 }
 
+// fuzzExtraSeeds are broken policies beyond badCases: YAML oddities.
+var fuzzExtraSeeds = []string{
+	"",
+	"version: 1\nrules:\n  - *a\n",
+	"version: 1\nrules: &a [*a]\n",
+	"version: 1\nrules: !!binary AAAA\n",
+	"version: 1\nrules:\n  - name: r\n    applies-to: {alias: champion}\n    metrics: {m: {min: 1e400}}\n",
+	"version: 1\nrules:\n  - name: r\n    applies-to: {alias: champion, models: ['[']}\n",
+	"version: 1\nrules:\n  - name: r\n    applies-to: {stage: production}\n    run: {max-age: 1d1h}\n",
+	"version: 1\nrules:\n  - {name: r, applies-to: {alias: champion}, approval: {environment-reviews: {min: 1, environment: prod}}}\n",
+	"version: 1\x00\nrules: []\n",
+	"\xef\xbb\xbfversion: 1\nrules: []\n",
+	"%YAML 1.2\n%YAML 1.2\n---\nversion: 1\n",
+	"version: 1\r\nrules:\r\n\t- x\r\n",
+	"? [a, b]\n: c\n",
+	"version: 1\nrules: [" + strings.Repeat("[", 200) + "\n",
+}
+
 // fuzzSeeds are the repository's example policies and some broken ones.
 func fuzzSeeds(f *testing.F) {
 	files, err := filepath.Glob(filepath.Join("..", "..", "testdata", "policies", "*.yml"))
@@ -57,22 +75,7 @@ func fuzzSeeds(f *testing.F) {
 	for _, c := range badCases {
 		f.Add([]byte(c.src))
 	}
-	for _, s := range []string{
-		"",
-		"version: 1\nrules:\n  - *a\n",
-		"version: 1\nrules: &a [*a]\n",
-		"version: 1\nrules: !!binary AAAA\n",
-		"version: 1\nrules:\n  - name: r\n    applies-to: {alias: champion}\n    metrics: {m: {min: 1e400}}\n",
-		"version: 1\nrules:\n  - name: r\n    applies-to: {alias: champion, models: ['[']}\n",
-		"version: 1\nrules:\n  - name: r\n    applies-to: {stage: production}\n    run: {max-age: 1d1h}\n",
-		"version: 1\nrules:\n  - {name: r, applies-to: {alias: champion}, approval: {environment-reviews: {min: 1, environment: prod}}}\n",
-		"version: 1\x00\nrules: []\n",
-		"\xef\xbb\xbfversion: 1\nrules: []\n",
-		"%YAML 1.2\n%YAML 1.2\n---\nversion: 1\n",
-		"version: 1\r\nrules:\r\n\t- x\r\n",
-		"? [a, b]\n: c\n",
-		"version: 1\nrules: [" + strings.Repeat("[", 200) + "\n",
-	} {
+	for _, s := range fuzzExtraSeeds {
 		f.Add([]byte(s))
 	}
 }

@@ -318,7 +318,10 @@ func (p *parser) str(n *yaml.Node, what string) (string, bool) {
 	if n.Kind == yaml.AliasNode {
 		return "", false
 	}
-	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" {
+	// A plain date (2026-01-01) is a YAML 1.1 timestamp to yaml.v3 but a
+	// string in YAML 1.2, as editors read it against the JSON Schema: take
+	// its text.
+	if n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!str" && n.ShortTag() != "!!timestamp") {
 		hint := ""
 		if n.Kind == yaml.ScalarNode && n.ShortTag() != "!!null" {
 			hint = fmt.Sprintf(" (quote it if you mean the string %q)", n.Value)
@@ -562,7 +565,7 @@ func CheckAlias(s string) error {
 		return errors.New("alias is longer than 255 characters")
 	case !aliasRe.MatchString(s):
 		return fmt.Errorf("alias %q is not a valid MLflow alias: use only letters, digits, \"_\" and \"-\"", s)
-	case strings.EqualFold(s, "latest"):
+	case asciiEqualFold(s, "latest"):
 		return fmt.Errorf("alias %q is reserved by MLflow", s)
 	case versionAliasRe.MatchString(s):
 		return fmt.Errorf("alias %q is reserved by MLflow for version references", s)
@@ -796,8 +799,8 @@ func (p *parser) run(n *yaml.Node) *RunRule {
 	rr := &RunRule{Line: n.Line}
 	if f, ok := fields.get("status"); ok {
 		if s, ok := p.str(f.val, "run status"); ok {
-			if u := strings.ToUpper(s); slices.Contains(runStatuses, u) {
-				rr.Status = u
+			if i := slices.IndexFunc(runStatuses, func(st string) bool { return asciiEqualFold(s, st) }); i >= 0 {
+				rr.Status = runStatuses[i]
 			} else {
 				p.errorf(f.val, "run status must be one of %s, got %q", strings.Join(runStatuses, ", "), s)
 			}
@@ -837,7 +840,9 @@ func parseMaxAge(s string) (time.Duration, error) {
 		rest = m[2]
 	}
 	if rest != "" {
-		if strings.HasPrefix(rest, "+") || (rest != s && strings.HasPrefix(rest, "-")) {
+		// time.ParseDuration takes a lone "0" without a unit; after a day count it is a typo.
+		if strings.HasPrefix(rest, "+") || (rest != s && strings.Trim(rest, "0123456789") == "") ||
+			(rest != s && strings.HasPrefix(rest, "-")) {
 			return 0, errors.New(syntax)
 		}
 		d, err := time.ParseDuration(rest)
@@ -913,6 +918,29 @@ func (p *parser) minApprovals(n *yaml.Node, fl fieldList) (int, bool) {
 		return 0, false
 	}
 	return v, true
+}
+
+// asciiEqualFold reports whether s and t are equal ignoring the case of
+// ASCII letters only. MLflow compares stage names and the reserved alias
+// "latest" after Python's str.lower(), which maps no other letter onto them;
+// strings.EqualFold would also take "ſ" for "s" and "K" (Kelvin) for "k".
+func asciiEqualFold(s, t string) bool {
+	if len(s) != len(t) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		a, b := s[i], t[i]
+		if 'A' <= a && a <= 'Z' {
+			a += 'a' - 'A'
+		}
+		if 'A' <= b && b <= 'Z' {
+			b += 'a' - 'A'
+		}
+		if a != b {
+			return false
+		}
+	}
+	return true
 }
 
 // suggest returns the candidate closest to s when it is close enough to be

@@ -240,9 +240,10 @@ var badCases = []badCase{
 		schema: true,
 	},
 	{
-		name: "zero days",
-		src:  head + "    run:\n      max-age: 0d\n",
-		want: []wantErr{{7, 16, `max-age "0d" must be positive`}},
+		name:   "zero days",
+		src:    head + "    run:\n      max-age: 0d\n",
+		want:   []wantErr{{7, 16, `max-age "0d" must be positive`}},
+		schema: true,
 	},
 	{
 		name:   "duration as a number",
@@ -315,6 +316,24 @@ var badCases = []badCase{
 		name:   "alias too long",
 		src:    "version: 1\nrules:\n  - name: r\n    applies-to:\n      alias: " + strings.Repeat("a", 256) + "\n",
 		want:   []wantErr{{5, 14, `alias is longer than 255 characters`}},
+		schema: true,
+	},
+	{
+		name:   "stage with a capital I with a dot",
+		src:    head + "    require-source:\n      stages: [PRODUCTİON]\n",
+		want:   []wantErr{{7, 16, `stage must be one of Staging, Production, Archived, None (any case), got "PRODUCTİON"`}},
+		schema: true,
+	},
+	{
+		name:   "run status with a long s",
+		src:    head + "    run:\n      status: finiſhed\n",
+		want:   []wantErr{{7, 15, `run status must be one of RUNNING, SCHEDULED, FINISHED, FAILED, KILLED, got "finiſhed"`}},
+		schema: true,
+	},
+	{
+		name:   "unitless zero after days",
+		src:    head + "    run:\n      max-age: 7d0\n",
+		want:   []wantErr{{7, 16, `max-age "7d0" is not a duration`}},
 		schema: true,
 	},
 	{
@@ -422,7 +441,7 @@ var badCases = []badCase{
 		name:   "approval environment empty",
 		src:    head + "    approval:\n      environment-reviews: {min: 1, environment: \" \"}\n",
 		want:   []wantErr{{7, 50, `environment must not be empty`}},
-		schema: false, // the schema's minLength lets a blank through
+		schema: true,
 	},
 	{
 		name:   "approval environment not a string",
@@ -448,9 +467,10 @@ var badCases = []badCase{
 		want: []wantErr{{1, 1, `policy file is empty`}},
 	},
 	{
-		name: "two documents",
-		src:  head + "---\nversion: 1\n",
-		want: []wantErr{{6, 1, `policy file must hold exactly one YAML document; remove the second one`}},
+		name:   "two documents",
+		src:    head + "---\nversion: 1\n",
+		want:   []wantErr{{6, 1, `policy file must hold exactly one YAML document; remove the second one`}},
+		schema: true,
 	},
 	{
 		name: "YAML syntax error",
@@ -662,6 +682,11 @@ var goodCases = []struct {
 			Run:             &RunRule{Status: "FINISHED", MaxAge: 36 * time.Hour, Line: 5},
 			OnMissingMetric: OnMissingFail, OnFirstDeploy: OnFirstDeployPass,
 		}},
+	},
+	{
+		name: "a plain date is a string; lateſt is not the reserved alias latest",
+		src:  "version: 1\nrules:\n  - name: 2026-01-01\n    applies-to: {alias: lateſt}\n",
+		want: []*Rule{{Name: "2026-01-01", Line: 3, AppliesTo: AppliesTo{Alias: "lateſt"}, OnMissingMetric: OnMissingFail, OnFirstDeploy: OnFirstDeployPass}},
 	},
 	{
 		name: "an unused anchor is fine",

@@ -235,16 +235,16 @@ func MetricQueries(rules []*Rule) []MetricQuery {
 	return out
 }
 
-var stages = map[string]string{
-	"none":       "None",
-	"staging":    "Staging",
-	"production": "Production",
-	"archived":   "Archived",
-}
+var stages = []string{"None", "Staging", "Production", "Archived"}
 
 // CanonicalStage returns the canonical spelling of an MLflow stage name
-// given in any case ("production" → "Production").
+// given in any case ("production" → "Production"). As in MLflow, only ASCII
+// letters fold: "PRODUCTİON" is not a stage.
 func CanonicalStage(s string) (string, bool) {
-	c, ok := stages[strings.ToLower(s)]
-	return c, ok
+	for _, st := range stages {
+		if asciiEqualFold(s, st) {
+			return st, true
+		}
+	}
+	return "", false
 }

@@ -1,16 +1,12 @@
 package checks
 
 import (
-	"bytes"
-	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-	"gopkg.in/yaml.v3"
 )
 
 var policySchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
@@ -18,30 +14,24 @@ var policySchema = sync.OnceValues(func() (*jsonschema.Schema, error) {
 	return c.Compile(filepath.Join("..", "..", "schema", "mlreg-policy.schema.json"))
 })
 
-// yamlToJSON turns a policy into the JSON value an editor validates.
-func yamlToJSON(data []byte) (any, error) {
-	var v any
-	if err := yaml.Unmarshal(data, &v); err != nil {
-		return nil, fmt.Errorf("failed to decode YAML: %w", err)
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("failed to encode JSON: %w", err)
-	}
-	return jsonschema.UnmarshalJSON(bytes.NewReader(b))
-}
-
+// validateSchema validates every YAML document of data against the schema,
+// as an editor does (see editorView).
 func validateSchema(t *testing.T, data []byte) error {
 	t.Helper()
 	sch, err := policySchema()
 	if err != nil {
 		t.Fatalf("failed to compile schema: %v", err)
 	}
-	v, err := yamlToJSON(data)
+	docs, err := editorView(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sch.Validate(v)
+	for _, d := range docs {
+		if err := sch.Validate(d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func TestExamplePolicies(t *testing.T) {

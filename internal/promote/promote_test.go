@@ -1,12 +1,9 @@
 package promote
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,139 +12,6 @@ import (
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 )
-
-// memRegistry is an in-memory Registry for unit tests of resolution and
-// planning. Integration tests in internal/action run against a real server.
-type memRegistry struct {
-	mu       sync.Mutex
-	model    string
-	versions map[string]*mlflow.ModelVersion
-	aliases  map[string]string
-	runs     map[string]*mlflow.Run
-	modelTag map[string]string
-	calls    []string
-}
-
-var _ Registry = (*memRegistry)(nil)
-
-func newMem(model string, vers ...mlflow.ModelVersion) *memRegistry {
-	m := &memRegistry{model: model, versions: map[string]*mlflow.ModelVersion{}, aliases: map[string]string{},
-		runs: map[string]*mlflow.Run{}, modelTag: map[string]string{}}
-	for i := range vers {
-		v := vers[i]
-		v.Name = model
-		m.versions[v.Version] = &v
-		if v.RunID != "" {
-			m.runs[v.RunID] = &mlflow.Run{Info: mlflow.RunInfo{RunID: v.RunID, Status: "FINISHED", EndTime: 1}}
-		}
-	}
-	return m
-}
-
-func (m *memRegistry) call(s string) { m.mu.Lock(); m.calls = append(m.calls, s); m.mu.Unlock() }
-
-var errNotFound = &mlflow.Error{StatusCode: 404, Code: "RESOURCE_DOES_NOT_EXIST", Message: "not found"}
-
-func (m *memRegistry) GetRegisteredModel(_ context.Context, name string) (*mlflow.RegisteredModel, error) {
-	m.call("GetRegisteredModel")
-	if name != m.model {
-		return nil, errNotFound
-	}
-	rm := &mlflow.RegisteredModel{Name: name}
-	for a, v := range m.aliases {
-		rm.Aliases = append(rm.Aliases, mlflow.AliasRef{Alias: a, Version: v})
-	}
-	for k, v := range m.modelTag {
-		rm.Tags = append(rm.Tags, mlflow.Tag{Key: k, Value: v})
-	}
-	return rm, nil
-}
-
-func (m *memRegistry) GetModelVersion(_ context.Context, name, version string) (*mlflow.ModelVersion, error) {
-	m.call("GetModelVersion " + version)
-	mv, ok := m.versions[version]
-	if !ok || name != m.model {
-		return nil, errNotFound
-	}
-	c := *mv
-	for a, v := range m.aliases {
-		if v == version {
-			c.Aliases = append(c.Aliases, a)
-		}
-	}
-	return &c, nil
-}
-
-func (m *memRegistry) LatestVersion(ctx context.Context, name string) (*mlflow.ModelVersion, error) {
-	best := 0
-	for v := range m.versions {
-		if n, _ := strconv.Atoi(v); n > best {
-			best = n
-		}
-	}
-	if best == 0 {
-		return nil, errNotFound
-	}
-	return m.GetModelVersion(ctx, name, strconv.Itoa(best))
-}
-
-func (m *memRegistry) GetModelVersionByAlias(ctx context.Context, name, alias string) (*mlflow.ModelVersion, error) {
-	v, ok := m.aliases[alias]
-	if !ok {
-		return nil, fmt.Errorf("alias %s: %w", alias, mlflow.ErrAliasNotFound)
-	}
-	return m.GetModelVersion(ctx, name, v)
-}
-
-func (m *memRegistry) GetLatestVersions(_ context.Context, _ string, stages []string) ([]mlflow.ModelVersion, error) {
-	var out []mlflow.ModelVersion
-	for _, mv := range m.versions {
-		if mv.CurrentStage == stages[0] {
-			out = append(out, *mv)
-		}
-	}
-	return out, nil
-}
-
-func (m *memRegistry) SetAlias(_ context.Context, _, alias, version string) error {
-	m.call("SetAlias " + alias + "=" + version)
-	m.aliases[alias] = version
-	return nil
-}
-
-func (m *memRegistry) TransitionStage(_ context.Context, _, version, stage string, _ bool) (*mlflow.ModelVersion, error) {
-	m.versions[version].CurrentStage = stage
-	return m.versions[version], nil
-}
-
-func (m *memRegistry) SetModelVersionTag(_ context.Context, _, version, key, value string) error {
-	m.call("SetModelVersionTag " + version + " " + key)
-	mv := m.versions[version]
-	mv.Tags = append(mv.Tags, mlflow.Tag{Key: key, Value: value})
-	return nil
-}
-
-func (m *memRegistry) SetRegisteredModelTag(_ context.Context, _, key, value string) error {
-	m.call("SetRegisteredModelTag " + key)
-	m.modelTag[key] = value
-	return nil
-}
-
-func (m *memRegistry) GetRun(_ context.Context, id string) (*mlflow.Run, error) {
-	r, ok := m.runs[id]
-	if !ok {
-		return nil, errNotFound
-	}
-	return r, nil
-}
-
-func (m *memRegistry) MetricHistoryPages(context.Context, string, string, func([]mlflow.Metric) error) error {
-	return nil
-}
-
-func (m *memRegistry) GetLoggedModel(context.Context, string) (*mlflow.LoggedModel, error) {
-	return nil, errNotFound
-}
 
 func withAUC(reg *memRegistry, version string, auc float64) {
 	run := "run" + version
