@@ -25,6 +25,8 @@ type memRegistry struct {
 	aliases  map[string]string
 	runs     map[string]*mlflow.Run
 	modelTag map[string]string
+	history  map[string][]mlflow.Metric     // by "<run id>/<key>"
+	logged   map[string]*mlflow.LoggedModel // by model id
 	calls    []string
 }
 
@@ -141,19 +143,24 @@ func (m *memRegistry) GetRun(_ context.Context, id string) (*mlflow.Run, error) 
 	return r, nil
 }
 
-func (m *memRegistry) MetricHistoryPages(context.Context, string, string, func([]mlflow.Metric) error) error {
-	return nil
+func (m *memRegistry) MetricHistoryPages(_ context.Context, runID, key string, fn func([]mlflow.Metric) error) error {
+	m.call("MetricHistoryPages " + runID + " " + key)
+	return fn(m.history[runID+"/"+key])
 }
 
-func (m *memRegistry) GetLoggedModel(context.Context, string) (*mlflow.LoggedModel, error) {
-	return nil, errNotFound
+func (m *memRegistry) GetLoggedModel(_ context.Context, id string) (*mlflow.LoggedModel, error) {
+	lm, ok := m.logged[id]
+	if !ok {
+		return nil, errNotFound
+	}
+	return lm, nil
 }
 
 func withAUC(reg *memRegistry, version string, auc float64) {
 	run := "run" + version
 	reg.versions[version].RunID = run
 	reg.runs[run] = &mlflow.Run{Info: mlflow.RunInfo{RunID: run, Status: "FINISHED", EndTime: 1},
-		Data: mlflow.RunData{Metrics: []mlflow.Metric{{Key: "val_auc", Value: auc}}}}
+		Data: mlflow.RunData{Metrics: []mlflow.Metric{{Key: "val_auc", Value: mlflow.MetricValue(auc)}}}}
 }
 
 func TestResolveVersion(t *testing.T) {
