@@ -9,7 +9,10 @@ import (
 // AggregateValues reduces a metric's history to one value as a metric rule's
 // aggregate says: last (also for ""), min, max or mean. vals must be in
 // history order (MLflow's get-history order: timestamp, then step). A NaN
-// anywhere in the history makes min, max and mean NaN, so it can never pass.
+// anywhere in the history makes min, max and mean NaN, so it can never pass;
+// last reads the last value only. ±Inf are ordered as the extremes they are:
+// max over a history holding +Inf is +Inf, min is not changed by it, and a
+// mean is ±Inf (NaN when the history holds both).
 func AggregateValues(vals []float64, how string) (float64, error) {
 	if len(vals) == 0 {
 		return 0, errors.New("failed to aggregate metric history: no values")

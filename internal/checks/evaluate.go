@@ -164,9 +164,9 @@ func (e *evaluator) metric(r *Rule, m *MetricRule) ([]Check, error) {
 	if err != nil {
 		return nil, err
 	}
-	candProblem := valueProblem(cv, cFound, "", cand, q)
+	candProblem := problemOf(cv, cFound, "", cand, q)
 	base := Check{Rule: r.Name, Name: metricName(m), Value: formatValue(cv, cFound), Line: m.Line}
-	if candProblem == "" {
+	if candProblem.ok() {
 		base.CandidateNum = ptr(cv)
 	}
 	var out []Check
@@ -182,7 +182,7 @@ func (e *evaluator) metric(r *Rule, m *MetricRule) ([]Check, error) {
 		}
 		c.Bound = strings.Join(bounds, ", ")
 		switch {
-		case candProblem != "":
+		case !candProblem.ok():
 			missing(&c, r, candProblem)
 		case m.Min != nil && cv < *m.Min:
 			c.Status = StatusFail
@@ -224,7 +224,7 @@ func tolerance(a, b float64) float64 {
 	return 1e-12 * math.Max(math.Abs(a), math.Abs(b))
 }
 
-func (e *evaluator) vsChampion(r *Rule, m *MetricRule, base Check, cv float64, candProblem string) (Check, error) {
+func (e *evaluator) vsChampion(r *Rule, m *MetricRule, base Check, cv float64, candProblem valueProblem) (Check, error) {
 	c := base
 	c.Kind = KindVsChampion
 	vs := m.VsChampion
@@ -242,7 +242,7 @@ func (e *evaluator) vsChampion(r *Rule, m *MetricRule, base Check, cv float64, c
 	champ, label := e.champion(r)
 	var (
 		hv           float64
-		champProblem string
+		champProblem valueProblem
 	)
 	if champ != nil {
 		var hFound bool
@@ -252,13 +252,13 @@ func (e *evaluator) vsChampion(r *Rule, m *MetricRule, base Check, cv float64, c
 			return c, err
 		}
 		c.Champion = formatValue(hv, hFound)
-		champProblem = valueProblem(hv, hFound, "champion", champ, m.Query())
-		if champProblem == "" {
+		champProblem = problemOf(hv, hFound, "champion", champ, m.Query())
+		if champProblem.ok() {
 			c.ChampionNum = ptr(hv)
 		}
 	}
 	switch {
-	case candProblem != "": // even on a first deploy: missing values never pass
+	case !candProblem.ok(): // even on a first deploy: missing values never pass
 		missing(&c, r, candProblem)
 		return c, nil
 	case champ == nil:
@@ -269,7 +269,7 @@ func (e *evaluator) vsChampion(r *Rule, m *MetricRule, base Check, cv float64, c
 			c.Reason += " (on-first-deploy: fail)"
 		}
 		return c, nil
-	case champProblem != "":
+	case !champProblem.ok():
 		missing(&c, r, champProblem)
 		return c, nil
 	}
@@ -324,35 +324,75 @@ func vsBound(vs *VsChampion, sign float64) string {
 	return ""
 }
 
-// missing marks a check whose value is missing or not finite, as the
-// rule's on-missing-metric says.
-func missing(c *Check, r *Rule, problem string) {
-	c.Reason = problem
-	if r.OnMissingMetric == OnMissingSkip {
+// missing marks a check whose value cannot be compared. A missing value
+// fails, or is skipped when the rule says on-missing-metric: skip. A NaN or
+// infinite value is not missing: it always fails.
+func missing(c *Check, r *Rule, problem valueProblem) {
+	c.Reason = problem.reason
+	c.Status = StatusFail
+	if problem.missing && r.OnMissingMetric == OnMissingSkip {
 		c.Status = StatusSkip
 		c.Reason += " (on-missing-metric: skip)"
-		return
 	}
-	c.Status = StatusFail
 }
 
-// valueProblem says why a metric value cannot be compared, or "" when it can.
-func valueProblem(v float64, found bool, who string, s *Subject, q MetricQuery) string {
-	prefix := ""
-	if who != "" {
-		prefix = subjectName(who, s) + " "
-	}
+// valueProblem says why a metric value cannot be compared.
+type valueProblem struct {
+	reason  string // "" when the value can be compared
+	missing bool   // the metric does not exist (otherwise it is NaN or infinite)
+}
+
+func (p valueProblem) ok() bool { return p.reason == "" }
+
+// problemOf says why metric value v of subject s cannot be compared, if it
+// cannot: it is missing, NaN or infinite. who is "" for the candidate.
+func problemOf(v float64, found bool, who string, s *Subject, q MetricQuery) valueProblem {
 	switch {
 	case !found:
 		what := fmt.Sprintf("metric %q", q.Key)
 		if q.Dataset != "" {
 			what += fmt.Sprintf(" (dataset %q)", q.Dataset)
 		}
-		return fmt.Sprintf("%s not found on %s", what, subjectName(orDefault(who, "candidate"), s))
+		return valueProblem{reason: fmt.Sprintf("%s not found on %s", what, subjectName(orDefault(who, "candidate"), s)), missing: true}
 	case math.IsNaN(v) || math.IsInf(v, 0):
-		return prefix + "value is " + formatNumber(v)
+		reason := valueLabel(q) + " is " + formatNumber(v)
+		if who != "" {
+			reason = subjectName(who, s) + " " + reason
+		}
+		if hint := nonFiniteHint(v, q.Aggregate); hint != "" {
+			reason += " (" + hint + ")"
+		}
+		return valueProblem{reason: reason}
 	}
-	return ""
+	return valueProblem{}
+}
+
+// valueLabel names the value a query reads: "val_auc", "val_auc (dataset
+// holdout)", "max of latency_p95_ms".
+func valueLabel(q MetricQuery) string {
+	s := q.Key
+	if q.Dataset != "" {
+		s += " (dataset " + q.Dataset + ")"
+	}
+	if q.Aggregate != "" && q.Aggregate != AggregateLast {
+		s = q.Aggregate + " of " + s
+	}
+	return s
+}
+
+// nonFiniteHint says where a non-finite aggregate comes from (see
+// AggregateValues): min and max are NaN only when the history holds a NaN;
+// a mean is NaN also when it holds both +Inf and -Inf.
+func nonFiniteHint(v float64, aggregate string) string {
+	switch {
+	case aggregate != AggregateMin && aggregate != AggregateMax && aggregate != AggregateMean:
+		return ""
+	case math.IsNaN(v) && aggregate == AggregateMean:
+		return "its history holds a NaN, or both +Inf and -Inf"
+	case math.IsNaN(v):
+		return "its history holds a NaN"
+	}
+	return "its history holds " + formatNumber(v)
 }
 
 func orDefault(s, def string) string {

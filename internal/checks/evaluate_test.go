@@ -137,21 +137,21 @@ func TestEvaluate(t *testing.T) {
 			body:    "    metrics:\n      val_auc: {max: 1}\n",
 			cand:    map[string][]float64{"val_auc": one(math.NaN())},
 			verdict: VerdictFail,
-			want:    []Check{{Rule: "r", Kind: KindMetric, Name: "val_auc", Value: "NaN", Bound: "<= 1", Status: StatusFail, Reason: "value is NaN", Line: 7}},
+			want:    []Check{{Rule: "r", Kind: KindMetric, Name: "val_auc", Value: "NaN", Bound: "<= 1", Status: StatusFail, Reason: "val_auc is NaN", Line: 7}},
 		},
 		{
 			name:    "+Inf does not pass a floor",
 			body:    "    metrics:\n      val_auc: {min: 0.9}\n",
 			cand:    map[string][]float64{"val_auc": one(math.Inf(1))},
 			verdict: VerdictFail,
-			want:    []Check{{Rule: "r", Kind: KindMetric, Name: "val_auc", Value: "+Inf", Bound: ">= 0.9", Status: StatusFail, Reason: "value is +Inf", Line: 7}},
+			want:    []Check{{Rule: "r", Kind: KindMetric, Name: "val_auc", Value: "+Inf", Bound: ">= 0.9", Status: StatusFail, Reason: "val_auc is +Inf", Line: 7}},
 		},
 		{
 			name:    "-Inf does not pass a ceiling",
 			body:    "    metrics:\n      loss: {max: 0.25}\n",
 			cand:    map[string][]float64{"loss": one(math.Inf(-1))},
 			verdict: VerdictFail,
-			want:    []Check{{Rule: "r", Kind: KindMetric, Name: "loss", Value: "-Inf", Bound: "<= 0.25", Status: StatusFail, Reason: "value is -Inf", Line: 7}},
+			want:    []Check{{Rule: "r", Kind: KindMetric, Name: "loss", Value: "-Inf", Bound: "<= 0.25", Status: StatusFail, Reason: "loss is -Inf", Line: 7}},
 		},
 		{
 			name:    "missing metric fails",
@@ -168,12 +168,13 @@ func TestEvaluate(t *testing.T) {
 				Reason: `metric "val_auc" not found on candidate v15 (on-missing-metric: skip)`, Line: 7}},
 		},
 		{
-			name:    "NaN skipped under on-missing-metric: skip",
+			// NaN is not missing: on-missing-metric: skip does not skip it.
+			name:    "NaN fails under on-missing-metric: skip",
 			body:    "    metrics:\n      val_auc: {min: 0.9}\n    on-missing-metric: skip\n",
 			cand:    map[string][]float64{"val_auc": one(math.NaN())},
-			verdict: VerdictPass,
-			want: []Check{{Rule: "r", Kind: KindMetric, Name: "val_auc", Value: "NaN", Bound: ">= 0.9", Status: StatusSkip,
-				Reason: "value is NaN (on-missing-metric: skip)", Line: 7}},
+			verdict: VerdictFail,
+			want: []Check{{Rule: "r", Kind: KindMetric, Name: "val_auc", Value: "NaN", Bound: ">= 0.9", Status: StatusFail,
+				Reason: "val_auc is NaN", Line: 7}},
 		},
 		{
 			name:    "vs-champion min-improvement passes, with absolute floor",
@@ -377,7 +378,7 @@ func TestEvaluate(t *testing.T) {
 			champ:   map[string][]float64{"auc": one(math.NaN())},
 			verdict: VerdictFail,
 			want: []Check{{Rule: "r", Kind: KindVsChampion, Name: "auc", Value: "0.9", Bound: "delta >= -1", Champion: "NaN", Status: StatusFail,
-				Reason: "champion v12 value is NaN", CandidateNum: f64(0.9), Line: 7}},
+				Reason: "champion v12 auc is NaN", CandidateNum: f64(0.9), Line: 7}},
 		},
 		{
 			name:    "candidate missing fails both the bound and the comparison",
@@ -437,6 +438,90 @@ func TestEvaluate(t *testing.T) {
 				{Rule: "max", Kind: KindMetric, Name: "lat (max)", Value: "45", Bound: "<= 40", Status: StatusFail, Reason: "45 > max 40", CandidateNum: f64(45), Line: 10},
 				{Rule: "min", Kind: KindMetric, Name: "lat (min)", Value: "30", Bound: ">= 31", Status: StatusFail, Reason: "30 < min 31", CandidateNum: f64(30), Line: 14},
 				{Rule: "mean", Kind: KindMetric, Name: "lat (mean)", Value: "35", Bound: "<= 40", Status: StatusPass, CandidateNum: f64(35), Line: 18},
+			},
+		},
+		{
+			// A NaN in the history makes min, max and mean NaN; last reads the
+			// last point only; ±Inf takes part in min and max as the extreme it is.
+			name: "aggregates over a history with NaN and infinities",
+			policy: "version: 1\nrules:\n" +
+				"  - name: last\n    applies-to: {alias: champion}\n    metrics:\n      loss: {max: 0.5}\n" +
+				"  - name: max\n    applies-to: {alias: champion}\n    metrics:\n      loss: {max: 0.5, aggregate: max}\n" +
+				"  - name: min\n    applies-to: {alias: champion}\n    metrics:\n      loss: {max: 0.5, aggregate: min}\n" +
+				"  - name: mean\n    applies-to: {alias: champion}\n    metrics:\n      loss: {max: 0.5, aggregate: mean}\n" +
+				"  - name: inf\n    applies-to: {alias: champion}\n    metrics:\n" +
+				"      lat: {max: 40, aggregate: max, dataset: holdout}\n      acc: {min: 0.2, aggregate: min}\n      mixed: {min: 0, aggregate: mean}\n",
+			cand: map[string][]float64{
+				"loss":        {0.9, math.NaN(), 0.3},
+				"lat@holdout": {30, math.Inf(1), 20},
+				"acc":         {0.3, math.Inf(1), 0.25},
+				"mixed":       {math.Inf(1), 1, math.Inf(-1)},
+			},
+			verdict: VerdictFail,
+			want: []Check{
+				{Rule: "last", Kind: KindMetric, Name: "loss", Value: "0.3", Bound: "<= 0.5", Status: StatusPass, CandidateNum: f64(0.3), Line: 6},
+				{Rule: "max", Kind: KindMetric, Name: "loss (max)", Value: "NaN", Bound: "<= 0.5", Status: StatusFail,
+					Reason: "max of loss is NaN (its history holds a NaN)", Line: 10},
+				{Rule: "min", Kind: KindMetric, Name: "loss (min)", Value: "NaN", Bound: "<= 0.5", Status: StatusFail,
+					Reason: "min of loss is NaN (its history holds a NaN)", Line: 14},
+				{Rule: "mean", Kind: KindMetric, Name: "loss (mean)", Value: "NaN", Bound: "<= 0.5", Status: StatusFail,
+					Reason: "mean of loss is NaN (its history holds a NaN, or both +Inf and -Inf)", Line: 18},
+				{Rule: "inf", Kind: KindMetric, Name: "lat (dataset holdout, max)", Value: "+Inf", Bound: "<= 40", Status: StatusFail,
+					Reason: "max of lat (dataset holdout) is +Inf (its history holds +Inf)", Line: 22},
+				{Rule: "inf", Kind: KindMetric, Name: "acc (min)", Value: "0.25", Bound: ">= 0.2", Status: StatusPass, CandidateNum: f64(0.25), Line: 23},
+				{Rule: "inf", Kind: KindMetric, Name: "mixed (mean)", Value: "NaN", Bound: ">= 0", Status: StatusFail,
+					Reason: "mean of mixed is NaN (its history holds a NaN, or both +Inf and -Inf)", Line: 24},
+			},
+		},
+		{
+			name:    "candidate NaN fails vs-champion too, showing the champion's value",
+			body:    "    metrics:\n      val_auc:\n        min: 0.5\n        vs-champion: {min-improvement: 0}\n",
+			cand:    map[string][]float64{"val_auc": one(math.NaN())},
+			champ:   map[string][]float64{"val_auc": one(0.9)},
+			verdict: VerdictFail,
+			want: []Check{
+				{Rule: "r", Kind: KindMetric, Name: "val_auc", Value: "NaN", Bound: ">= 0.5", Status: StatusFail, Reason: "val_auc is NaN", Line: 7},
+				{Rule: "r", Kind: KindVsChampion, Name: "val_auc", Value: "NaN", Bound: "delta >= 0", Champion: "0.9", Status: StatusFail,
+					Reason: "val_auc is NaN", ChampionNum: f64(0.9), Line: 7},
+			},
+		},
+		{
+			name:       "candidate -Inf fails vs-champion on a first deploy",
+			body:       "    metrics:\n      loss:\n        direction: minimize\n        vs-champion: {max-regression: 0.1}\n",
+			cand:       map[string][]float64{"loss": one(math.Inf(-1))},
+			noChampion: true,
+			verdict:    VerdictFail,
+			want: []Check{{Rule: "r", Kind: KindVsChampion, Name: "loss", Value: "-Inf", Bound: "delta <= +0.1", Status: StatusFail,
+				Reason: "loss is -Inf", Line: 7}},
+		},
+		{
+			name:    "champion +Inf fails even under on-missing-metric: skip",
+			body:    "    metrics:\n      auc:\n        direction: maximize\n        vs-champion: {min-improvement: 0}\n    on-missing-metric: skip\n",
+			cand:    map[string][]float64{"auc": one(0.9)},
+			champ:   map[string][]float64{"auc": one(math.Inf(1))},
+			verdict: VerdictFail,
+			want: []Check{{Rule: "r", Kind: KindVsChampion, Name: "auc", Value: "0.9", Bound: "delta >= 0", Champion: "+Inf", Status: StatusFail,
+				Reason: "champion v12 auc is +Inf", CandidateNum: f64(0.9), Line: 7}},
+		},
+		{
+			// The comparison is skipped before it reads the champion's NaN.
+			name:    "candidate missing under on-missing-metric: skip skips, champion NaN or not",
+			body:    "    metrics:\n      auc:\n        direction: maximize\n        vs-champion: {min-improvement: 0}\n    on-missing-metric: skip\n",
+			champ:   map[string][]float64{"auc": one(math.NaN())},
+			verdict: VerdictPass,
+			want: []Check{{Rule: "r", Kind: KindVsChampion, Name: "auc", Value: "missing", Bound: "delta >= 0", Champion: "NaN", Status: StatusSkip,
+				Reason: `metric "auc" not found on candidate v15 (on-missing-metric: skip)`, Line: 7}},
+		},
+		{
+			name:    "a NaN metric no check uses changes nothing",
+			body:    "    metrics:\n      val_auc:\n        min: 0.9\n        vs-champion: {min-improvement: 0}\n",
+			cand:    map[string][]float64{"val_auc": one(0.95), "train_loss": one(math.NaN())},
+			champ:   map[string][]float64{"val_auc": one(0.91), "train_loss": one(math.Inf(1))},
+			verdict: VerdictPass,
+			want: []Check{
+				{Rule: "r", Kind: KindMetric, Name: "val_auc", Value: "0.95", Bound: ">= 0.9", Status: StatusPass, CandidateNum: f64(0.95), Line: 7},
+				{Rule: "r", Kind: KindVsChampion, Name: "val_auc", Value: "0.95", Bound: "delta >= 0", Champion: "0.91", Delta: "+0.04",
+					Status: StatusPass, CandidateNum: f64(0.95), ChampionNum: f64(0.91), Line: 7},
 			},
 		},
 		{

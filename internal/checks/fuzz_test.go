@@ -2,6 +2,7 @@ package checks
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"hash/fnv"
 	"math"
@@ -147,8 +148,19 @@ func FuzzParse(f *testing.F) {
 				if err != nil || again.Verdict != res.Verdict || len(again.Checks) != len(res.Checks) {
 					t.Fatalf("Evaluate() is not deterministic: %+v, then %+v (%v)", res, again, err)
 				}
+				// Reports and the plan digest are JSON: NaN and ±Inf must not reach a number field.
+				if _, err := json.Marshal(res); err != nil {
+					t.Fatalf("result does not marshal: %v", err)
+				}
 				failed := false
 				for _, c := range res.Checks {
+					// A non-finite value fails every check that uses it; a skipped
+					// comparison (the candidate's value is missing) uses neither.
+					if nonFinite(c.Value) || (nonFinite(c.Champion) && c.Value != "missing") {
+						if c.Status != StatusFail {
+							t.Errorf("check %+v with a non-finite value is %s, want fail", c, c.Status)
+						}
+					}
 					switch c.Status {
 					case StatusFail:
 						failed = true
@@ -164,3 +176,6 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// nonFinite reports whether a displayed value is NaN or infinite.
+func nonFinite(shown string) bool { return shown == "NaN" || shown == "+Inf" || shown == "-Inf" }

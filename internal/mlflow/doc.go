@@ -21,6 +21,12 @@
 // which MLflow reports as 400 INVALID_PARAMETER_VALUE. Calls wrap errors as
 // "failed to <verb> <object>: ...".
 //
+// # Metric values
+//
+// Metric values are MetricValue: NaN and ±Inf are read in every form MLflow
+// sends them ("NaN", "Infinity", "-Infinity", and ±1.7976931348623157e308
+// from its SQL store), so one diverged epoch never makes a run unreadable.
+//
 // # Retries
 //
 // Failed attempts are retried up to Options.MaxRetries times (default 7) with

@@ -553,7 +553,7 @@ func TestMetricHistoryPagination(t *testing.T) {
 	}
 	var want []Metric
 	for i := range 5 {
-		want = append(want, Metric{Key: "loss", Value: float64(i) + 0.5, Step: int64(i)})
+		want = append(want, Metric{Key: "loss", Value: MetricValue(float64(i) + 0.5), Step: int64(i)})
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("metrics (-want +got):\n%s", diff)

@@ -96,16 +96,17 @@ func (v *ModelVersion) LoggedModelID() string {
 	return rest
 }
 
-// Metric is a metric value (runs and logged models).
+// Metric is a metric value (runs and logged models). Value may be NaN or
+// ±Inf (see MetricValue).
 type Metric struct {
-	Key           string  `json:"key"`
-	Value         float64 `json:"value"`
-	Timestamp     int64   `json:"timestamp,omitempty"`
-	Step          int64   `json:"step,omitempty"`
-	DatasetName   string  `json:"dataset_name,omitempty"`
-	DatasetDigest string  `json:"dataset_digest,omitempty"`
-	ModelID       string  `json:"model_id,omitempty"`
-	RunID         string  `json:"run_id,omitempty"`
+	Key           string      `json:"key"`
+	Value         MetricValue `json:"value"`
+	Timestamp     int64       `json:"timestamp,omitempty"`
+	Step          int64       `json:"step,omitempty"`
+	DatasetName   string      `json:"dataset_name,omitempty"`
+	DatasetDigest string      `json:"dataset_digest,omitempty"`
+	ModelID       string      `json:"model_id,omitempty"`
+	RunID         string      `json:"run_id,omitempty"`
 }
 
 // RunInfo is the info part of a run.

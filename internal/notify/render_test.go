@@ -99,6 +99,23 @@ func reports() map[string]*notify.Report {
 	blocked.Error = "policy not met: fraud-model v15 for @champion: val_auc 0.871 >= 0.9 (0.871 < min 0.9)"
 	out["blocked"] = blocked
 
+	// NaN and infinities, with the reasons checks.Evaluate gives them.
+	p = basePlan()
+	p.Verdict = checks.VerdictFail
+	p.Checks = []checks.Check{
+		{Rule: "production gate", Kind: checks.KindMetric, Name: "val_auc", Value: "NaN", Bound: ">= 0.9", Status: checks.StatusFail, Reason: "val_auc is NaN"},
+		{Rule: "production gate", Kind: checks.KindVsChampion, Name: "val_auc", Value: "NaN", Bound: "delta >= +0.002", Champion: "0.931", Status: checks.StatusFail,
+			Reason: "val_auc is NaN", ChampionNum: f(0.931)},
+		{Rule: "production gate", Kind: checks.KindMetric, Name: "latency_p95_ms (dataset holdout, max)", Value: "+Inf", Bound: "<= 40", Status: checks.StatusFail,
+			Reason: "max of latency_p95_ms (dataset holdout) is +Inf (its history holds +Inf)"},
+		{Rule: "production gate", Kind: checks.KindMetric, Name: "val_loss", Value: "0.21", Bound: "<= 0.25", Status: checks.StatusPass, CandidateNum: f(0.21)},
+		{Rule: "production gate", Kind: checks.KindVsChampion, Name: "val_loss", Value: "0.21", Bound: "delta <= +0.001", Champion: "-Inf", Status: checks.StatusFail,
+			Reason: "champion v12 val_loss is -Inf", CandidateNum: f(0.21)},
+	}
+	nonFinite := report(p, notify.OutcomeBlocked)
+	nonFinite.Error = "policy not met: fraud-model v15 for @champion: val_auc NaN >= 0.9 (val_auc is NaN)"
+	out["non-finite"] = nonFinite
+
 	p = basePlan()
 	p.Targets[0] = promote.TargetPlan{Kind: promote.KindAlias, Name: "champion", Current: "15", InPlace: true}
 	p.Champion = nil
@@ -286,7 +303,7 @@ func truncateForLog(s string) string {
 func TestStatusLineGolden(t *testing.T) {
 	t.Parallel()
 	var b strings.Builder
-	names := []string{"promoted", "first-deploy", "blocked", "in-place", "registry-error", "alias-and-stage-dry-run", "hostile", "many-checks"}
+	names := []string{"promoted", "first-deploy", "blocked", "non-finite", "in-place", "registry-error", "alias-and-stage-dry-run", "hostile", "many-checks"}
 	all := reports()
 	if len(names) != len(all) {
 		t.Fatalf("list every report here: have %d, want %d", len(names), len(all))
@@ -325,4 +342,61 @@ func slackJSON(t *testing.T, text string, blocks []slack.Block) string {
 		t.Fatal(err)
 	}
 	return b.String()
+}
+
+// NaN and infinities read as NaN, +Inf and -Inf in every rendering of a
+// report, and the JSON report file holds them as those strings.
+func TestNonFiniteValuesInEveryReport(t *testing.T) {
+	t.Parallel()
+	r := reports()["non-finite"]
+	state, _ := r.DeploymentState()
+	var slackText strings.Builder
+	for _, b := range r.SlackBlocks() {
+		b, err := json.Marshal(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slackText.Write(b)
+	}
+	file, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		t.Fatalf("JSON report: %v", err)
+	}
+	renderings := map[string]string{
+		"markdown":    r.CommentBody(notify.Key{Model: r.Model, Alias: "champion"}),
+		"slack":       slackText.String(),
+		"text":        r.Text(),
+		"report file": string(file),
+	}
+	for name, got := range renderings {
+		for _, want := range []string{"NaN", "+Inf", "-Inf"} {
+			if !strings.Contains(got, want) {
+				t.Errorf("%s does not show %s:\n%s", name, want, got)
+			}
+		}
+	}
+	// The status line names what failed, within GitHub's 140 characters.
+	line := r.StatusLine(state)
+	if want := ": 4 of 5 checks failed (val_auc is NaN, latency_p95_ms (dataset holdo… is +Inf, champion"; !strings.Contains(line, want) {
+		t.Errorf("status line %q does not contain %q", line, want)
+	}
+	r.Plan.Checks = r.Plan.Checks[3:]
+	if line, want := r.StatusLine(state), ": 1 of 2 checks failed (champion val_loss is -Inf)"; !strings.HasSuffix(line, want) {
+		t.Errorf("status line %q does not end with %q", line, want)
+	}
+	var back struct {
+		Plan struct {
+			Checks []struct {
+				Value    string   `json:"value"`
+				Champion string   `json:"champion"`
+				Num      *float64 `json:"candidate_num"`
+			} `json:"checks"`
+		} `json:"plan"`
+	}
+	if err := json.Unmarshal(file, &back); err != nil {
+		t.Fatal(err)
+	}
+	if c := back.Plan.Checks[0]; c.Value != "NaN" || c.Num != nil {
+		t.Errorf("report file check 0 = %+v, want value \"NaN\" and no candidate_num", c)
+	}
 }

@@ -76,7 +76,8 @@ func (r *Report) StatusLine(state string) string {
 	return plainText(strings.Join(strings.Fields(s), " "), MaxStatusLine)
 }
 
-// checkSummary is ": 3/3 checks passed" or ": 1 of 3 checks failed (val_auc)".
+// checkSummary is ": 3/3 checks passed" or ": 1 of 3 checks failed (val_auc)";
+// a check that failed on a NaN or infinite value says so: "(val_auc is NaN)".
 func (r *Report) checkSummary() string {
 	if r.Plan == nil || len(r.Plan.Checks) == 0 {
 		return ""
@@ -88,9 +89,22 @@ func (r *Report) checkSummary() string {
 	}
 	var names []string
 	for _, c := range r.Plan.Checks {
-		if n := plainText(c.Name, 30); c.Status == checks.StatusFail && !slices.Contains(names, n) {
+		if c.Status != checks.StatusFail {
+			continue
+		}
+		n := plainText(c.Name, 30)
+		switch {
+		case nonFinite(c.Value):
+			n += " is " + c.Value
+		case nonFinite(c.Champion):
+			n = "champion " + n + " is " + c.Champion
+		}
+		if !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}
 	return fmt.Sprintf(": %d of %d checks failed (%s)", fail, n, strings.Join(names, ", "))
 }
+
+// nonFinite reports whether a check's displayed value is NaN or infinite.
+func nonFinite(shown string) bool { return shown == "NaN" || shown == "+Inf" || shown == "-Inf" }

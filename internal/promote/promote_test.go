@@ -17,7 +17,7 @@ func withAUC(reg *memRegistry, version string, auc float64) {
 	run := "run" + version
 	reg.versions[version].RunID = run
 	reg.runs[run] = &mlflow.Run{Info: mlflow.RunInfo{RunID: run, Status: "FINISHED", EndTime: 1},
-		Data: mlflow.RunData{Metrics: []mlflow.Metric{{Key: "val_auc", Value: auc}}}}
+		Data: mlflow.RunData{Metrics: []mlflow.Metric{{Key: "val_auc", Value: mlflow.MetricValue(auc)}}}}
 }
 
 func TestResolveVersion(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"time"
@@ -81,7 +82,7 @@ func (m *metricSource) Metric(ctx context.Context, q checks.MetricQuery) (float6
 		return 0, false, err
 	}
 	if len(logged) > 0 {
-		return pick(logged, q)
+		return m.pickLogged(ctx, logged, q)
 	}
 	if m.run == nil {
 		return 0, false, nil
@@ -90,7 +91,7 @@ func (m *metricSource) Metric(ctx context.Context, q checks.MetricQuery) (float6
 	if agg == "last" && q.Dataset == "" {
 		for _, mt := range m.run.Data.Metrics {
 			if mt.Key == q.Key {
-				return mt.Value, true, nil
+				return float64(mt.Value), true, nil
 			}
 		}
 		return 0, false, nil
@@ -117,15 +118,73 @@ type point struct {
 func appendPoints(sel []point, ms []mlflow.Metric, q checks.MetricQuery) []point {
 	for _, mt := range ms {
 		if mt.Key == q.Key && (q.Dataset == "" || mt.DatasetName == q.Dataset) {
-			sel = append(sel, point{step: mt.Step, timestamp: mt.Timestamp, value: mt.Value})
+			sel = append(sel, point{step: mt.Step, timestamp: mt.Timestamp, value: float64(mt.Value)})
 		}
 	}
 	return sel
 }
 
-// pick selects the metric values matching the query and aggregates them.
-func pick(ms []mlflow.Metric, q checks.MetricQuery) (float64, bool, error) {
+// pickLogged selects the logged model's values matching the query, restores
+// the NaNs the server sent as 0 (see restoreNaN), and aggregates them.
+func (m *metricSource) pickLogged(ctx context.Context, logged []mlflow.Metric, q checks.MetricQuery) (float64, bool, error) {
+	var ms []mlflow.Metric
+	for _, mt := range logged {
+		if mt.Key == q.Key && (q.Dataset == "" || mt.DatasetName == q.Dataset) {
+			ms = append(ms, mt)
+		}
+	}
+	if err := restoreNaN(ctx, m.reg, q.Key, ms); err != nil {
+		return 0, false, fmt.Errorf("failed to read metric %q of logged model %s: %w", q.Key, m.mv.LoggedModelID(), err)
+	}
 	return aggregate(appendPoints(nil, ms, q), q)
+}
+
+// restoreNaN undoes a loss in MLflow's SQL store (SQLite, PostgreSQL, ...;
+// seen on 3.17.2): a NaN logged on a logged model (log_metric with model_id)
+// is saved in logged_model_metrics as 0 without its is_nan flag, so the
+// logged model answers 0.0 for it. The same point is also saved on the run,
+// with the flag, and the run's history answers "NaN". So each 0 among ms
+// (values of metric key) is looked up in its run's history of key: a NaN
+// at the same timestamp and step makes it NaN. A real 0 logged for another
+// dataset in the same millisecond and step cannot be told apart from it and
+// counts as NaN too: a value that may be NaN never passes. Other values are
+// never changed, and nothing is read when there is no 0.
+func restoreNaN(ctx context.Context, reg Registry, key string, ms []mlflow.Metric) error {
+	type at struct {
+		run             string
+		timestamp, step int64
+	}
+	nan := map[at]bool{} // the zeros to look up, and whether the run has a NaN there
+	var runs []string
+	for _, mt := range ms {
+		if mt.Value != 0 || mt.RunID == "" {
+			continue
+		}
+		nan[at{mt.RunID, mt.Timestamp, mt.Step}] = false
+		if !slices.Contains(runs, mt.RunID) {
+			runs = append(runs, mt.RunID)
+		}
+	}
+	for _, run := range runs {
+		err := reg.MetricHistoryPages(ctx, run, key, func(page []mlflow.Metric) error {
+			for _, p := range page {
+				k := at{run, p.Timestamp, p.Step}
+				if _, ok := nan[k]; ok && p.Key == key && math.IsNaN(float64(p.Value)) {
+					nan[k] = true
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("failed to check run %s for NaN: %w", run, err)
+		}
+	}
+	for i, mt := range ms {
+		if mt.Value == 0 && nan[at{mt.RunID, mt.Timestamp, mt.Step}] {
+			ms[i].Value = mlflow.MetricValue(math.NaN())
+		}
+	}
+	return nil
 }
 
 // aggregate orders the series by step, then timestamp, so "last" is the

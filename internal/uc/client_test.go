@@ -100,7 +100,7 @@ func TestRegistryAgainstFakeAndRealTracking(t *testing.T) {
 	var hist []float64
 	if err := reg.MetricHistoryPages(ctx, runID, "loss", func(ms []mlflow.Metric) error {
 		for _, m := range ms {
-			hist = append(hist, m.Value)
+			hist = append(hist, float64(m.Value))
 		}
 		return nil
 	}); err != nil {
@@ -189,7 +189,7 @@ func TestRegistryAgainstFakeAndRealTracking(t *testing.T) {
 func metric(ms []mlflow.Metric, key string) float64 {
 	for _, m := range ms {
 		if m.Key == key {
-			return m.Value
+			return float64(m.Value)
 		}
 	}
 	return -1
