@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mlreg/mlreg-action/internal/github"
 	"github.com/mlreg/mlreg-action/internal/githubfake"
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/promote"
@@ -41,32 +42,32 @@ func (s *sleeper) got() []time.Duration {
 	return append([]time.Duration(nil), s.waits...)
 }
 
-func newGitHub(t *testing.T, f *githubfake.Server, sl *sleeper) *notify.GitHub {
+func newGitHub(t *testing.T, f *githubfake.Server, sl *sleeper) *github.Client {
 	t.Helper()
-	opts := notify.GitHubOptions{Token: f.Token(), APIURL: f.URL(), Repository: "acme/models"}
+	opts := github.Options{Token: f.Token(), APIURL: f.URL(), Repository: "acme/models"}
 	if sl != nil {
 		opts.Sleep = sl.sleep
 	}
-	gh, err := notify.NewGitHub(opts)
+	gh, err := github.NewClient(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return gh
 }
 
-func prEvent(number int, fork bool) notify.Event {
+func prEvent(number int, fork bool) github.Event {
 	head := "acme/models"
 	if fork {
 		head = "contributor/models"
 	}
 	payload := fmt.Sprintf(`{"action":"synchronize","number":%d,"pull_request":{"number":%d,"head":{"sha":%q,"repo":{"full_name":%q}},"base":{"repo":{"full_name":"acme/models"}}}}`,
 		number, number, headSHA, head)
-	return notify.Event{Name: "pull_request", Payload: []byte(payload), SHA: mergeSHA}
+	return github.Event{Name: "pull_request", Payload: []byte(payload), SHA: mergeSHA}
 }
 
 var champion = notify.Key{Model: "fraud-model", Alias: "champion"}
 
-func settings(gh *notify.GitHub, ev notify.Event, k notify.Key) notify.Settings {
+func settings(gh *github.Client, ev github.Event, k notify.Key) notify.Settings {
 	return notify.Settings{Key: k, Event: ev, GitHub: gh, Comment: "auto", Deployment: "auto", Secrets: []string{githubfake.DefaultToken}}
 }
 
@@ -82,7 +83,7 @@ func TestCommentFirstThenEditedInPlace(t *testing.T) {
 	f.AddComment(7, "reviewer", "looks good")
 	gh := newGitHub(t, f, nil)
 	ctx := t.Context()
-	settings := func(gh *notify.GitHub, ev notify.Event, k notify.Key) notify.Settings {
+	settings := func(gh *github.Client, ev github.Event, k notify.Key) notify.Settings {
 		s := settings(gh, ev, k)
 		s.Deployment = "never"
 		return s
@@ -193,7 +194,7 @@ func TestPullRequestFromCommit(t *testing.T) {
 	cases := []struct {
 		name    string
 		pulls   []githubfake.PullRequest
-		ev      notify.Event
+		ev      github.Event
 		mode    string
 		wantPR  int
 		wantErr string
@@ -201,14 +202,14 @@ func TestPullRequestFromCommit(t *testing.T) {
 		{
 			name:   "push of a pull request's head",
 			pulls:  []githubfake.PullRequest{{Number: 3, State: "closed", HeadSHA: "x", MergeCommitSHA: "y", Merged: true, Commits: []string{headSHA}}, {Number: 4, HeadSHA: headSHA}},
-			ev:     notify.Event{Name: "push", SHA: headSHA},
+			ev:     github.Event{Name: "push", SHA: headSHA},
 			mode:   "auto",
 			wantPR: 4,
 		},
 		{
 			name:   "push of the merge commit to the default branch",
 			pulls:  []githubfake.PullRequest{{Number: 5, State: "closed", HeadSHA: headSHA, MergeCommitSHA: mergeSHA, Merged: true}},
-			ev:     notify.Event{Name: "push", SHA: mergeSHA},
+			ev:     github.Event{Name: "push", SHA: mergeSHA},
 			mode:   "auto",
 			wantPR: 5,
 		},
@@ -218,7 +219,7 @@ func TestPullRequestFromCommit(t *testing.T) {
 				{Number: 5, HeadRef: "better-model", HeadSHA: "3333333333333333333333333333333333333333", Fork: true, State: "closed"},
 				{Number: 6, HeadRef: "better-model", HeadSHA: headSHA, Fork: true},
 			},
-			ev: notify.Event{Name: "workflow_run", SHA: mergeSHA, Payload: []byte(`{"workflow_run":{"head_sha":"` + headSHA +
+			ev: github.Event{Name: "workflow_run", SHA: mergeSHA, Payload: []byte(`{"workflow_run":{"head_sha":"` + headSHA +
 				`","head_branch":"better-model","pull_requests":[],"head_repository":{"full_name":"contributor/models","owner":{"login":"contributor"}},"repository":{"full_name":"acme/models"}}}`)},
 			mode:   "auto",
 			wantPR: 6,
@@ -226,35 +227,35 @@ func TestPullRequestFromCommit(t *testing.T) {
 		{
 			name:   "workflow_run of a branch in the repository: the head commit finds it",
 			pulls:  []githubfake.PullRequest{{Number: 14, HeadSHA: headSHA}},
-			ev:     notify.Event{Name: "workflow_run", SHA: mergeSHA, Payload: []byte(`{"workflow_run":{"head_sha":"` + headSHA + `","head_branch":"feature","pull_requests":[],"head_repository":{"full_name":"acme/models","owner":{"login":"acme"}},"repository":{"full_name":"acme/models"}}}`)},
+			ev:     github.Event{Name: "workflow_run", SHA: mergeSHA, Payload: []byte(`{"workflow_run":{"head_sha":"` + headSHA + `","head_branch":"feature","pull_requests":[],"head_repository":{"full_name":"acme/models","owner":{"login":"acme"}},"repository":{"full_name":"acme/models"}}}`)},
 			mode:   "auto",
 			wantPR: 14,
 		},
 		{
 			name:   "workflow_run with its pull request",
-			ev:     notify.Event{Name: "workflow_run", SHA: mergeSHA, Payload: []byte(`{"workflow_run":{"head_sha":"` + headSHA + `","pull_requests":[{"number":8}]}}`)},
+			ev:     github.Event{Name: "workflow_run", SHA: mergeSHA, Payload: []byte(`{"workflow_run":{"head_sha":"` + headSHA + `","pull_requests":[{"number":8}]}}`)},
 			mode:   "auto",
 			wantPR: 8,
 		},
 		{
 			name:   "issue_comment on a pull request",
-			ev:     notify.Event{Name: "issue_comment", SHA: mergeSHA, Payload: []byte(`{"issue":{"number":12,"pull_request":{"url":"https://api.github.com/repos/acme/models/pulls/12"}}}`)},
+			ev:     github.Event{Name: "issue_comment", SHA: mergeSHA, Payload: []byte(`{"issue":{"number":12,"pull_request":{"url":"https://api.github.com/repos/acme/models/pulls/12"}}}`)},
 			mode:   "auto",
 			wantPR: 12,
 		},
 		{
 			name: "issue_comment on an issue",
-			ev:   notify.Event{Name: "issue_comment", SHA: mergeSHA, Payload: []byte(`{"issue":{"number":13}}`)},
+			ev:   github.Event{Name: "issue_comment", SHA: mergeSHA, Payload: []byte(`{"issue":{"number":13}}`)},
 			mode: "auto",
 		},
 		{
 			name: "a commit with no pull request",
-			ev:   notify.Event{Name: "workflow_dispatch", SHA: headSHA},
+			ev:   github.Event{Name: "workflow_dispatch", SHA: headSHA},
 			mode: "auto",
 		},
 		{
 			name:    "a commit with no pull request, pr-comment always",
-			ev:      notify.Event{Name: "schedule", SHA: headSHA},
+			ev:      github.Event{Name: "schedule", SHA: headSHA},
 			mode:    "always",
 			wantErr: "pr-comment: pr-comment is always, but no pull request was found for this run (event schedule, commit 111111111111)",
 		},
@@ -345,7 +346,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 		Statuses: []githubfake.DeploymentStatus{{State: "in_progress"}, {State: "success"}},
 	})
 	gh := newGitHub(t, f, nil)
-	ev := notify.Event{Name: "push", SHA: mergeSHA}
+	ev := github.Event{Name: "push", SHA: mergeSHA}
 	promoted := report(basePlan(), notify.OutcomePromoted)
 	promoted.Applied = &promote.Outcome{Changed: true, Previous: map[string]string{"@champion": "12"}}
 	res := notify.Send(t.Context(), promoted, settings(gh, ev, champion))
@@ -432,7 +433,7 @@ func TestDeploymentStates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := githubfake.New(t, githubfake.Options{})
-			s := settings(newGitHub(t, f, nil), notify.Event{Name: "push", SHA: mergeSHA}, tc.key)
+			s := settings(newGitHub(t, f, nil), github.Event{Name: "push", SHA: mergeSHA}, tc.key)
 			s.Environment = tc.env
 			s.Comment = "never"
 			res := notify.Send(t.Context(), tc.rep, s)
@@ -470,7 +471,7 @@ func TestAutoInactiveForNonProduction(t *testing.T) {
 		p := basePlan()
 		p.Candidate.Version = v
 		p.Targets = []promote.TargetPlan{{Kind: promote.KindStage, Name: "Staging", Current: "13"}}
-		s := settings(gh, notify.Event{Name: "push", SHA: mergeSHA}, staging)
+		s := settings(gh, github.Event{Name: "push", SHA: mergeSHA}, staging)
 		s.Comment = "never"
 		if res := notify.Send(t.Context(), report(p, notify.OutcomePromoted), s); len(res.Errors) != 0 {
 			t.Fatal(res.Errors)
@@ -492,7 +493,7 @@ func TestMissingDeploymentPermission(t *testing.T) {
 	t.Parallel()
 	f := githubfake.New(t, githubfake.Options{})
 	f.Fail("repos/create-deployment", githubfake.NotAccessible("https://docs.github.com/rest/deployments/deployments#create-a-deployment"))
-	s := settings(newGitHub(t, f, nil), notify.Event{Name: "push", SHA: mergeSHA}, champion)
+	s := settings(newGitHub(t, f, nil), github.Event{Name: "push", SHA: mergeSHA}, champion)
 	s.Comment = "never"
 	res := notify.Send(t.Context(), report(basePlan(), notify.OutcomePromoted), s)
 	want := []string{"deployment: failed to create a deployment to fraud-model@champion: 403 Resource not accessible by integration; grant the job `permissions: deployments: write`, or set deployment: never"}

@@ -1,4 +1,4 @@
-package notify
+package github
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 	"reflect"
 	"strings"
 
-	"github.com/google/go-github/v60/github"
+	gogithub "github.com/google/go-github/v60/github"
 )
 
 // Event is what the workflow run tells about its trigger.
@@ -68,7 +68,7 @@ type eventPayload struct {
 // from the payload or else the head commit for workflow_run; from the commit
 // for every other event. It returns nil when there is none. The answer for
 // an event is remembered, so a run asks GitHub once (a failure is not).
-func (g *GitHub) FindPullRequest(ctx context.Context, ev Event) (*PullRequest, error) {
+func (g *Client) FindPullRequest(ctx context.Context, ev Event) (*PullRequest, error) {
 	g.prMu.Lock()
 	defer g.prMu.Unlock()
 	for _, l := range g.prSeen {
@@ -83,7 +83,7 @@ func (g *GitHub) FindPullRequest(ctx context.Context, ev Event) (*PullRequest, e
 	return pr, err
 }
 
-func (g *GitHub) findPullRequest(ctx context.Context, ev Event) (*PullRequest, error) {
+func (g *Client) findPullRequest(ctx context.Context, ev Event) (*PullRequest, error) {
 	var p eventPayload
 	if len(ev.Payload) > 0 {
 		if err := json.Unmarshal(ev.Payload, &p); err != nil {
@@ -157,12 +157,12 @@ func payloadError(err error) error {
 // pullRequestForCommit prefers an open pull request whose head is the
 // commit, then any open one, then the merged pull request whose merge commit
 // it is (a push to the default branch after the merge).
-func (g *GitHub) pullRequestForCommit(ctx context.Context, sha string) (*PullRequest, error) {
-	prs, _, err := g.c.PullRequests.ListPullRequestsWithCommit(ctx, g.owner, g.repo, sha, &github.ListOptions{PerPage: 100})
+func (g *Client) pullRequestForCommit(ctx context.Context, sha string) (*PullRequest, error) {
+	prs, _, err := g.c.PullRequests.ListPullRequestsWithCommit(ctx, g.owner, g.repo, sha, &gogithub.ListOptions{PerPage: 100})
 	if err != nil {
-		return nil, apiError("list the pull requests of commit "+shortSHA(sha), err)
+		return nil, apiError("list the pull requests of commit "+ShortSHA(sha), err)
 	}
-	var open, head, merged *github.PullRequest
+	var open, head, merged *gogithub.PullRequest
 	for _, pr := range prs {
 		switch {
 		case pr.GetState() == "open" && pr.GetHead().GetSHA() == sha && head == nil:
@@ -173,7 +173,7 @@ func (g *GitHub) pullRequestForCommit(ctx context.Context, sha string) (*PullReq
 			merged = pr
 		}
 	}
-	for _, pr := range []*github.PullRequest{head, open, merged} {
+	for _, pr := range []*gogithub.PullRequest{head, open, merged} {
 		if pr != nil {
 			fork := pr.GetHead().GetRepo().GetFullName() != "" && !strings.EqualFold(pr.GetHead().GetRepo().GetFullName(), pr.GetBase().GetRepo().GetFullName())
 			return &PullRequest{Number: pr.GetNumber(), Fork: fork, Source: "commit"}, nil
@@ -184,9 +184,9 @@ func (g *GitHub) pullRequestForCommit(ctx context.Context, sha string) (*PullReq
 
 // pullRequestForBranch finds the open pull request from head ("owner:branch")
 // whose head is the commit.
-func (g *GitHub) pullRequestForBranch(ctx context.Context, head, sha string, fork bool) (*PullRequest, error) {
-	prs, _, err := g.c.PullRequests.List(ctx, g.owner, g.repo, &github.PullRequestListOptions{
-		State: "open", Head: head, ListOptions: github.ListOptions{PerPage: 100},
+func (g *Client) pullRequestForBranch(ctx context.Context, head, sha string, fork bool) (*PullRequest, error) {
+	prs, _, err := g.c.PullRequests.List(ctx, g.owner, g.repo, &gogithub.PullRequestListOptions{
+		State: "open", Head: head, ListOptions: gogithub.ListOptions{PerPage: 100},
 	})
 	if err != nil {
 		return nil, apiError("list the pull requests of "+head, err)
@@ -199,7 +199,8 @@ func (g *GitHub) pullRequestForBranch(ctx context.Context, head, sha string, for
 	return nil, nil
 }
 
-func shortSHA(s string) string {
+// ShortSHA is a commit SHA as people read it: its first 12 characters.
+func ShortSHA(s string) string {
 	if len(s) > 12 {
 		return s[:12]
 	}
@@ -219,9 +220,9 @@ const maxCommentPages = 30
 // UpsertComment writes body as the pull request's comment that starts with
 // marker: edited in place when it exists (left alone when unchanged),
 // created otherwise.
-func (g *GitHub) UpsertComment(ctx context.Context, number int, marker, body string) (*Comment, error) {
-	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
-	var found *github.IssueComment
+func (g *Client) UpsertComment(ctx context.Context, number int, marker, body string) (*Comment, error) {
+	opts := &gogithub.IssueListCommentsOptions{ListOptions: gogithub.ListOptions{PerPage: 100}}
+	var found *gogithub.IssueComment
 	for page := 0; page < maxCommentPages && found == nil; page++ {
 		cs, resp, err := g.c.Issues.ListComments(ctx, g.owner, g.repo, number, opts)
 		if err != nil {
@@ -242,20 +243,15 @@ func (g *GitHub) UpsertComment(ctx context.Context, number int, marker, body str
 		if found.GetBody() == body {
 			return &Comment{ID: found.GetID(), URL: found.GetHTMLURL(), Action: "unchanged"}, nil
 		}
-		c, _, err := g.c.Issues.EditComment(ctx, g.owner, g.repo, found.GetID(), &github.IssueComment{Body: github.String(body)})
+		c, _, err := g.c.Issues.EditComment(ctx, g.owner, g.repo, found.GetID(), &gogithub.IssueComment{Body: gogithub.String(body)})
 		if err != nil {
 			return nil, apiError(fmt.Sprintf("update comment %d on pull request #%d", found.GetID(), number), err)
 		}
 		return &Comment{ID: c.GetID(), URL: c.GetHTMLURL(), Action: "updated"}, nil
 	}
-	c, _, err := g.c.Issues.CreateComment(ctx, g.owner, g.repo, number, &github.IssueComment{Body: github.String(body)})
+	c, _, err := g.c.Issues.CreateComment(ctx, g.owner, g.repo, number, &gogithub.IssueComment{Body: gogithub.String(body)})
 	if err != nil {
 		return nil, apiError(fmt.Sprintf("comment on pull request #%d", number), err)
 	}
 	return &Comment{ID: c.GetID(), URL: c.GetHTMLURL(), Action: "created"}, nil
-}
-
-// CommentBody is the PR comment: the marker line, then the Markdown report.
-func (r *Report) CommentBody(k Key) string {
-	return k.Marker() + "\n" + r.Markdown()
 }

@@ -1,4 +1,11 @@
-package notify
+// Package github is the GitHub REST API as this action uses it: one client
+// built in one place, the run's event and the pull request it belongs to,
+// pull request comments found by a marker, deployments and their statuses,
+// the reviews of a workflow run and of a pull request, and GitHub's rate
+// limits, waited out and reported. Every method takes ctx first and returns
+// domain values, not go-github types; rendering what is sent is the
+// caller's business (internal/notify).
+package github
 
 import (
 	"context"
@@ -12,13 +19,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/go-github/v60/github"
+	gogithub "github.com/google/go-github/v60/github"
 )
 
-// GitHub is the part of GitHub's REST API the reports use. Every method takes
-// ctx first and returns domain values, not go-github types.
-type GitHub struct {
-	c           *github.Client
+// Client is the part of GitHub's REST API the action uses, for one
+// repository.
+type Client struct {
+	c           *gogithub.Client
 	owner, repo string
 
 	// The pull request of the run's event is looked up once: the approval
@@ -32,8 +39,8 @@ type prLookup struct {
 	pr *PullRequest
 }
 
-// GitHubOptions configure NewGitHub.
-type GitHubOptions struct {
+// Options configure NewClient.
+type Options struct {
 	Token      string
 	APIURL     string // GITHUB_API_URL: https://api.github.com, or https://<host>/api/v3 on GHES
 	Repository string // owner/name
@@ -44,9 +51,9 @@ type GitHubOptions struct {
 	MaxWait time.Duration
 }
 
-// NewGitHub builds the client in one place, so a later go-github upgrade
+// NewClient builds the client in one place, so a later go-github upgrade
 // (v87 moved to an options constructor) touches one function.
-func NewGitHub(o GitHubOptions) (*GitHub, error) {
+func NewClient(o Options) (*Client, error) {
 	owner, repo, ok := strings.Cut(o.Repository, "/")
 	if !ok || owner == "" || repo == "" {
 		return nil, fmt.Errorf("failed to parse repository %q: want owner/name", o.Repository)
@@ -61,7 +68,7 @@ func NewGitHub(o GitHubOptions) (*GitHub, error) {
 		next = http.DefaultTransport
 	}
 	hc.Transport = &rateLimitTransport{next: next, sleep: o.Sleep, maxWait: o.MaxWait}
-	c := github.NewClient(&hc).WithAuthToken(o.Token)
+	c := gogithub.NewClient(&hc).WithAuthToken(o.Token)
 	c.UserAgent = "mlreg-action"
 	if api := strings.TrimRight(o.APIURL, "/"); api != "" && api != "https://api.github.com" {
 		u, err := url.Parse(api + "/")
@@ -70,7 +77,7 @@ func NewGitHub(o GitHubOptions) (*GitHub, error) {
 		}
 		c.BaseURL = u
 	}
-	return &GitHub{c: c, owner: owner, repo: repo}, nil
+	return &Client{c: c, owner: owner, repo: repo}, nil
 }
 
 // rateLimitTransport waits out GitHub's rate limits and retries: a 403 or
@@ -165,9 +172,9 @@ func rateLimitWait(resp *http.Response, now time.Time) (time.Duration, bool) {
 // GitHub's message (go-github's own text repeats the method and full URL);
 // rate limits name the reset time. The original error stays in the chain.
 func apiError(verb string, err error) error {
-	var rl *github.RateLimitError
-	var abuse *github.AbuseRateLimitError
-	var er *github.ErrorResponse
+	var rl *gogithub.RateLimitError
+	var abuse *gogithub.AbuseRateLimitError
+	var er *gogithub.ErrorResponse
 	var msg string
 	switch {
 	case errors.As(err, &rl):
@@ -194,22 +201,22 @@ func (e *ghError) Unwrap() error { return e.err }
 
 // statusOf returns the HTTP status of a GitHub error, or 0.
 func statusOf(err error) int {
-	var er *github.ErrorResponse
+	var er *gogithub.ErrorResponse
 	if errors.As(err, &er) && er.Response != nil {
 		return er.Response.StatusCode
 	}
-	var rl *github.RateLimitError
+	var rl *gogithub.RateLimitError
 	if errors.As(err, &rl) && rl.Response != nil {
 		return rl.Response.StatusCode
 	}
 	return 0
 }
 
-// isNotAccessible reports GitHub's 403 for a token that lacks a permission
+// IsNotAccessible reports GitHub's 403 for a token that lacks a permission
 // ("Resource not accessible by integration"), as opposed to a rate limit.
-func isNotAccessible(err error) bool {
-	var rl *github.RateLimitError
-	var abuse *github.AbuseRateLimitError
+func IsNotAccessible(err error) bool {
+	var rl *gogithub.RateLimitError
+	var abuse *gogithub.AbuseRateLimitError
 	if errors.As(err, &rl) || errors.As(err, &abuse) {
 		return false
 	}
