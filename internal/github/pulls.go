@@ -3,63 +3,16 @@ package github
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"reflect"
 	"strings"
 
 	gogithub "github.com/google/go-github/v60/github"
 )
-
-// Event is what the workflow run tells about its trigger.
-type Event struct {
-	Name    string // GITHUB_EVENT_NAME
-	Payload []byte // the JSON at GITHUB_EVENT_PATH; empty outside Actions
-	SHA     string // GITHUB_SHA
-}
 
 // PullRequest is the pull request a run reports to.
 type PullRequest struct {
 	Number int
 	Fork   bool   // its head lives in another repository: the run's token is read-only
 	Source string // "event" (the payload), "commit" (the PRs that hold the commit) or "branch" (a fork's branch)
-}
-
-type eventPayload struct {
-	PullRequest *struct {
-		Number int `json:"number"`
-		Head   struct {
-			Repo *struct {
-				FullName string `json:"full_name"`
-			} `json:"repo"`
-		} `json:"head"`
-		Base struct {
-			Repo *struct {
-				FullName string `json:"full_name"`
-			} `json:"repo"`
-		} `json:"base"`
-	} `json:"pull_request"`
-	Issue *struct {
-		Number      int             `json:"number"`
-		PullRequest json.RawMessage `json:"pull_request"`
-	} `json:"issue"`
-	WorkflowRun *struct {
-		HeadSHA      string `json:"head_sha"`
-		HeadBranch   string `json:"head_branch"`
-		PullRequests []struct {
-			Number int `json:"number"`
-		} `json:"pull_requests"`
-		HeadRepository *struct {
-			FullName string `json:"full_name"`
-			Owner    struct {
-				Login string `json:"login"`
-			} `json:"owner"`
-		} `json:"head_repository"`
-		Repository *struct {
-			FullName string `json:"full_name"`
-		} `json:"repository"`
-	} `json:"workflow_run"`
 }
 
 // FindPullRequest finds the pull request a run belongs to: from the event
@@ -84,11 +37,9 @@ func (g *Client) FindPullRequest(ctx context.Context, ev Event) (*PullRequest, e
 }
 
 func (g *Client) findPullRequest(ctx context.Context, ev Event) (*PullRequest, error) {
-	var p eventPayload
-	if len(ev.Payload) > 0 {
-		if err := json.Unmarshal(ev.Payload, &p); err != nil {
-			return nil, fmt.Errorf("failed to parse the event payload: %w", payloadError(err))
-		}
+	p, err := ev.payload()
+	if err != nil {
+		return nil, err
 	}
 	sha := ev.SHA
 	switch ev.Name {
@@ -129,29 +80,6 @@ func (g *Client) findPullRequest(ctx context.Context, ev Event) (*PullRequest, e
 		return nil, nil
 	}
 	return g.pullRequestForCommit(ctx, sha)
-}
-
-// payloadError says which field of the event payload has the wrong type,
-// instead of encoding/json's Go type names.
-func payloadError(err error) error {
-	var te *json.UnmarshalTypeError
-	if !errors.As(err, &te) {
-		return err
-	}
-	field := strings.TrimPrefix(te.Field, ".")
-	if field == "" {
-		return fmt.Errorf("the payload is a JSON %s, want an object", te.Value)
-	}
-	want := "an object"
-	switch te.Type.Kind() {
-	case reflect.Int, reflect.Int64:
-		want = "a number"
-	case reflect.String:
-		want = "a string"
-	case reflect.Slice:
-		want = "an array"
-	}
-	return fmt.Errorf("%s is a JSON %s, want %s", field, te.Value, want)
 }
 
 // pullRequestForCommit prefers an open pull request whose head is the
@@ -205,53 +133,4 @@ func ShortSHA(s string) string {
 		return s[:12]
 	}
 	return s
-}
-
-// Comment is a pull request comment the report wrote.
-type Comment struct {
-	ID     int64
-	URL    string
-	Action string // created, updated, unchanged
-}
-
-// maxCommentPages bounds the search for the marker (100 comments a page).
-const maxCommentPages = 30
-
-// UpsertComment writes body as the pull request's comment that starts with
-// marker: edited in place when it exists (left alone when unchanged),
-// created otherwise.
-func (g *Client) UpsertComment(ctx context.Context, number int, marker, body string) (*Comment, error) {
-	opts := &gogithub.IssueListCommentsOptions{ListOptions: gogithub.ListOptions{PerPage: 100}}
-	var found *gogithub.IssueComment
-	for page := 0; page < maxCommentPages && found == nil; page++ {
-		cs, resp, err := g.c.Issues.ListComments(ctx, g.owner, g.repo, number, opts)
-		if err != nil {
-			return nil, apiError(fmt.Sprintf("list the comments of pull request #%d", number), err)
-		}
-		for _, c := range cs {
-			if strings.HasPrefix(c.GetBody(), marker) {
-				found = c
-				break
-			}
-		}
-		if resp.NextPage == 0 {
-			break
-		}
-		opts.Page = resp.NextPage
-	}
-	if found != nil {
-		if found.GetBody() == body {
-			return &Comment{ID: found.GetID(), URL: found.GetHTMLURL(), Action: "unchanged"}, nil
-		}
-		c, _, err := g.c.Issues.EditComment(ctx, g.owner, g.repo, found.GetID(), &gogithub.IssueComment{Body: gogithub.String(body)})
-		if err != nil {
-			return nil, apiError(fmt.Sprintf("update comment %d on pull request #%d", found.GetID(), number), err)
-		}
-		return &Comment{ID: c.GetID(), URL: c.GetHTMLURL(), Action: "updated"}, nil
-	}
-	c, _, err := g.c.Issues.CreateComment(ctx, g.owner, g.repo, number, &gogithub.IssueComment{Body: gogithub.String(body)})
-	if err != nil {
-		return nil, apiError(fmt.Sprintf("comment on pull request #%d", number), err)
-	}
-	return &Comment{ID: c.GetID(), URL: c.GetHTMLURL(), Action: "created"}, nil
 }
