@@ -1,3 +1,9 @@
+// Package notify renders one report three ways and delivers it: Markdown for
+// the pull request comment and the job summary, Slack Block Kit for a message
+// kept per promotion, and a plain line for a GitHub deployment status. Send
+// delivers it to each surface (the comment and the deployment through
+// internal/github, Slack through slack-go), each independently: a failure is
+// reported and never undoes or blocks the promotion.
 package notify
 
 import (
