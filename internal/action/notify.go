@@ -9,6 +9,7 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/approval"
 	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/github"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/promote"
@@ -95,11 +96,11 @@ func (r *runner) notifySettings() notify.Settings {
 }
 
 // event is the run's trigger, its payload read once.
-func (r *runner) event() notify.Event {
+func (r *runner) event() github.Event {
 	if r.ev != nil {
 		return *r.ev
 	}
-	ev := notify.Event{Name: r.gh.EventName, SHA: r.gh.SHA}
+	ev := github.Event{Name: r.gh.EventName, SHA: r.gh.SHA}
 	if r.gh.EventPath != "" {
 		b, err := os.ReadFile(r.gh.EventPath)
 		if err != nil {
@@ -115,7 +116,7 @@ func (r *runner) event() notify.Event {
 // github is the GitHub API client of the run, built once; nil without a
 // token or a repository (on a laptop), or when it cannot be built, which is
 // a warning that starts with off.
-func (r *runner) github(off string) *notify.GitHub {
+func (r *runner) github(off string) *github.Client {
 	if r.ghClient != nil || r.ghErr != nil {
 		if r.ghErr != nil {
 			r.out.Warningf("%s: %v", off, r.ghErr)
@@ -125,7 +126,7 @@ func (r *runner) github(off string) *notify.GitHub {
 	if r.cfg.GitHubToken == "" || r.gh.Repository == "" {
 		return nil
 	}
-	r.ghClient, r.ghErr = notify.NewGitHub(notify.GitHubOptions{
+	r.ghClient, r.ghErr = github.NewClient(github.Options{
 		Token:      r.cfg.GitHubToken,
 		APIURL:     r.gh.APIURL,
 		Repository: r.gh.Repository,

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/github"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/promote"
@@ -167,8 +168,8 @@ type runner struct {
 	gh        githubRun
 	groupOpen bool
 	mlflow    *mlflow.Client
-	ev        *notify.Event  // event(): read once
-	ghClient  *notify.GitHub // github(): built once
+	ev        *github.Event  // event(): read once
+	ghClient  *github.Client // github(): built once
 	ghErr     error
 }
 

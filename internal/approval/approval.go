@@ -12,24 +12,24 @@ import (
 	"strings"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
-	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/github"
 )
 
-// GitHub is the part of GitHub's API the checks read; *notify.GitHub has it.
+// GitHub is the part of GitHub's API the checks read; *github.Client has it.
 type GitHub interface {
-	RunApprovals(ctx context.Context, runID int64) ([]notify.EnvironmentApproval, error)
-	PullRequestReviews(ctx context.Context, number int) ([]notify.Review, error)
-	FindPullRequest(ctx context.Context, ev notify.Event) (*notify.PullRequest, error)
+	RunApprovals(ctx context.Context, runID int64) ([]github.EnvironmentApproval, error)
+	PullRequestReviews(ctx context.Context, number int) ([]github.Review, error)
+	FindPullRequest(ctx context.Context, ev github.Event) (*github.PullRequest, error)
 }
 
-var _ GitHub = (*notify.GitHub)(nil)
+var _ GitHub = (*github.Client)(nil)
 
 // Checker implements checks.ApprovalChecker for one workflow run.
 type Checker struct {
 	GH    GitHub
 	RunID int64  // GITHUB_RUN_ID; 0 outside a workflow run
 	Actor string // GITHUB_ACTOR, for exclude-actor
-	Event notify.Event
+	Event github.Event
 }
 
 var _ checks.ApprovalChecker = (*Checker)(nil)

@@ -9,18 +9,18 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/approval"
 	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/github"
 	"github.com/mlreg/mlreg-action/internal/githubfake"
-	"github.com/mlreg/mlreg-action/internal/notify"
 )
 
 const sha = "89abcdef0123456789abcdef0123456789abcdef"
 
 // newChecker points a Checker at a GitHub fake that validates every request
 // and answer against GitHub's OpenAPI description.
-func newChecker(t *testing.T, ev notify.Event) (*approval.Checker, *githubfake.Server) {
+func newChecker(t *testing.T, ev github.Event) (*approval.Checker, *githubfake.Server) {
 	t.Helper()
 	f := githubfake.New(t, githubfake.Options{})
-	gh, err := notify.NewGitHub(notify.GitHubOptions{Token: f.Token(), APIURL: f.URL(),
+	gh, err := github.NewClient(github.Options{Token: f.Token(), APIURL: f.URL(),
 		Repository: githubfake.DefaultOwner + "/" + githubfake.DefaultRepo})
 	if err != nil {
 		t.Fatal(err)
@@ -53,7 +53,7 @@ func TestEnvironmentReviews(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			c, f := newChecker(t, notify.Event{Name: "workflow_dispatch", SHA: sha})
+			c, f := newChecker(t, github.Event{Name: "workflow_dispatch", SHA: sha})
 			f.AddRunApproval(77, githubfake.Approval{User: "alice", State: "approved", Environments: []string{"production"}})
 			f.AddRunApproval(77, githubfake.Approval{User: "alice", State: "approved", Environments: []string{"production"}})
 			f.AddRunApproval(77, githubfake.Approval{User: "bob", State: "approved", Environments: []string{"staging"}})
@@ -76,7 +76,7 @@ func TestEnvironmentReviews(t *testing.T) {
 
 func TestEnvironmentReviewsOutsideARun(t *testing.T) {
 	t.Parallel()
-	c, f := newChecker(t, notify.Event{})
+	c, f := newChecker(t, github.Event{})
 	c.RunID = 0
 	got, err := c.Approvals(t.Context(), checks.ApprovalQuery{Kind: checks.ApprovalEnvironmentReviews, Min: 1})
 	if err != nil {
@@ -94,30 +94,30 @@ func TestPullRequestReviews(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name         string
-		ev           notify.Event
+		ev           github.Event
 		excludeActor bool
 		want         checks.ApprovalResult
 	}{
 		{
 			name:         "push of the merge commit, the actor's approval excluded",
-			ev:           notify.Event{Name: "push", SHA: sha},
+			ev:           github.Event{Name: "push", SHA: sha},
 			excludeActor: true,
 			want:         checks.ApprovalResult{Count: 2, Approvers: []string{"alice", "frank"}, Detail: "pull request #12, not counting octocat (the actor)"},
 		},
 		{
 			name: "the actor's approval counts unless excluded",
-			ev:   notify.Event{Name: "push", SHA: sha},
+			ev:   github.Event{Name: "push", SHA: sha},
 			want: checks.ApprovalResult{Count: 3, Approvers: []string{"alice", "frank", "octocat"}, Detail: "pull request #12"},
 		},
 		{
 			name:         "pull_request event: the payload's pull request",
-			ev:           notify.Event{Name: "pull_request", SHA: "ffff", Payload: []byte(`{"pull_request": {"number": 12, "head": {"repo": {"full_name": "acme/models"}}, "base": {"repo": {"full_name": "acme/models"}}}}`)},
+			ev:           github.Event{Name: "pull_request", SHA: "ffff", Payload: []byte(`{"pull_request": {"number": 12, "head": {"repo": {"full_name": "acme/models"}}, "base": {"repo": {"full_name": "acme/models"}}}}`)},
 			excludeActor: true,
 			want:         checks.ApprovalResult{Count: 2, Approvers: []string{"alice", "frank"}, Detail: "pull request #12, not counting octocat (the actor)"},
 		},
 		{
 			name: "a commit no pull request holds",
-			ev:   notify.Event{Name: "workflow_dispatch", SHA: "0000000000000000000000000000000000000000"},
+			ev:   github.Event{Name: "workflow_dispatch", SHA: "0000000000000000000000000000000000000000"},
 			want: checks.ApprovalResult{Detail: "the commit belongs to no pull request"},
 		},
 	}
@@ -173,7 +173,7 @@ func TestApprovalErrorsNameThePermission(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.kind, func(t *testing.T) {
 			t.Parallel()
-			c, f := newChecker(t, notify.Event{Name: "push", SHA: sha})
+			c, f := newChecker(t, github.Event{Name: "push", SHA: sha})
 			f.AddPullRequest(githubfake.PullRequest{Number: 3, HeadSHA: sha})
 			f.Fail(tc.op, githubfake.NotAccessible("https://docs.github.com/rest"))
 			_, err := c.Approvals(t.Context(), checks.ApprovalQuery{Kind: tc.kind, Min: 1})

@@ -1,17 +1,14 @@
 package notify_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mlreg/mlreg-action/internal/github"
 	"github.com/mlreg/mlreg-action/internal/githubfake"
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/promote"
@@ -22,51 +19,28 @@ const (
 	mergeSHA = "2222222222222222222222222222222222222222"
 )
 
-// sleeper records rate-limit waits instead of sleeping.
-type sleeper struct {
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (s *sleeper) sleep(_ context.Context, d time.Duration) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.waits = append(s.waits, d)
-	return nil
-}
-
-func (s *sleeper) got() []time.Duration {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]time.Duration(nil), s.waits...)
-}
-
-func newGitHub(t *testing.T, f *githubfake.Server, sl *sleeper) *notify.GitHub {
+func newGitHub(t *testing.T, f *githubfake.Server) *github.Client {
 	t.Helper()
-	opts := notify.GitHubOptions{Token: f.Token(), APIURL: f.URL(), Repository: "acme/models"}
-	if sl != nil {
-		opts.Sleep = sl.sleep
-	}
-	gh, err := notify.NewGitHub(opts)
+	gh, err := github.NewClient(github.Options{Token: f.Token(), APIURL: f.URL(), Repository: "acme/models"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return gh
 }
 
-func prEvent(number int, fork bool) notify.Event {
+func prEvent(number int, fork bool) github.Event {
 	head := "acme/models"
 	if fork {
 		head = "contributor/models"
 	}
 	payload := fmt.Sprintf(`{"action":"synchronize","number":%d,"pull_request":{"number":%d,"head":{"sha":%q,"repo":{"full_name":%q}},"base":{"repo":{"full_name":"acme/models"}}}}`,
 		number, number, headSHA, head)
-	return notify.Event{Name: "pull_request", Payload: []byte(payload), SHA: mergeSHA}
+	return github.Event{Name: "pull_request", Payload: []byte(payload), SHA: mergeSHA}
 }
 
 var champion = notify.Key{Model: "fraud-model", Alias: "champion"}
 
-func settings(gh *notify.GitHub, ev notify.Event, k notify.Key) notify.Settings {
+func settings(gh *github.Client, ev github.Event, k notify.Key) notify.Settings {
 	return notify.Settings{Key: k, Event: ev, GitHub: gh, Comment: "auto", Deployment: "auto", Secrets: []string{githubfake.DefaultToken}}
 }
 
@@ -80,9 +54,9 @@ func TestCommentFirstThenEditedInPlace(t *testing.T) {
 	t.Parallel()
 	f := githubfake.New(t, githubfake.Options{})
 	f.AddComment(7, "reviewer", "looks good")
-	gh := newGitHub(t, f, nil)
+	gh := newGitHub(t, f)
 	ctx := t.Context()
-	settings := func(gh *notify.GitHub, ev notify.Event, k notify.Key) notify.Settings {
+	settings := func(gh *github.Client, ev github.Event, k notify.Key) notify.Settings {
 		s := settings(gh, ev, k)
 		s.Deployment = "never"
 		return s
@@ -136,7 +110,7 @@ func outputs(res *notify.Result) map[string]string {
 func TestTwoTargetsKeepTwoComments(t *testing.T) {
 	t.Parallel()
 	f := githubfake.New(t, githubfake.Options{})
-	gh := newGitHub(t, f, nil)
+	gh := newGitHub(t, f)
 	stage := notify.Key{Model: "fraud-model", Stage: "Production"}
 	for range 2 {
 		for _, k := range []notify.Key{champion, stage} {
@@ -164,7 +138,7 @@ func TestTwoTargetsKeepTwoComments(t *testing.T) {
 func TestForkPullRequestIsAWarning(t *testing.T) {
 	t.Parallel()
 	f := githubfake.New(t, githubfake.Options{ReadOnly: true})
-	gh := newGitHub(t, f, nil)
+	gh := newGitHub(t, f)
 	res := notify.Send(t.Context(), validated(), settings(gh, prEvent(9, true), champion))
 	if len(res.Errors) != 0 {
 		t.Errorf("errors = %v, want none: a fork's read-only token is a known limit", res.Errors)
@@ -188,85 +162,45 @@ func TestForkPullRequestIsAWarning(t *testing.T) {
 	}
 }
 
-func TestPullRequestFromCommit(t *testing.T) {
+// The comment goes to the pull request the run belongs to (internal/github
+// finds it); without one, pr-comment auto says so in the log and always is
+// an error.
+func TestCommentOnTheRunsPullRequest(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name    string
-		pulls   []githubfake.PullRequest
-		ev      notify.Event
+		ev      github.Event
 		mode    string
 		wantPR  int
+		wantLog string
 		wantErr string
 	}{
 		{
-			name:   "push of a pull request's head",
-			pulls:  []githubfake.PullRequest{{Number: 3, State: "closed", HeadSHA: "x", MergeCommitSHA: "y", Merged: true, Commits: []string{headSHA}}, {Number: 4, HeadSHA: headSHA}},
-			ev:     notify.Event{Name: "push", SHA: headSHA},
-			mode:   "auto",
-			wantPR: 4,
+			name:    "push of a pull request's head",
+			ev:      github.Event{Name: "push", SHA: headSHA},
+			mode:    "auto",
+			wantPR:  4,
+			wantLog: "on pull request #4 (found from the commit)",
 		},
 		{
-			name:   "push of the merge commit to the default branch",
-			pulls:  []githubfake.PullRequest{{Number: 5, State: "closed", HeadSHA: headSHA, MergeCommitSHA: mergeSHA, Merged: true}},
-			ev:     notify.Event{Name: "push", SHA: mergeSHA},
-			mode:   "auto",
-			wantPR: 5,
-		},
-		{
-			name: "workflow_run of a fork: pull_requests is empty, the fork's branch finds it",
-			pulls: []githubfake.PullRequest{
-				{Number: 5, HeadRef: "better-model", HeadSHA: "3333333333333333333333333333333333333333", Fork: true, State: "closed"},
-				{Number: 6, HeadRef: "better-model", HeadSHA: headSHA, Fork: true},
-			},
-			ev: notify.Event{Name: "workflow_run", SHA: mergeSHA, Payload: []byte(`{"workflow_run":{"head_sha":"` + headSHA +
-				`","head_branch":"better-model","pull_requests":[],"head_repository":{"full_name":"contributor/models","owner":{"login":"contributor"}},"repository":{"full_name":"acme/models"}}}`)},
-			mode:   "auto",
-			wantPR: 6,
-		},
-		{
-			name:   "workflow_run of a branch in the repository: the head commit finds it",
-			pulls:  []githubfake.PullRequest{{Number: 14, HeadSHA: headSHA}},
-			ev:     notify.Event{Name: "workflow_run", SHA: mergeSHA, Payload: []byte(`{"workflow_run":{"head_sha":"` + headSHA + `","head_branch":"feature","pull_requests":[],"head_repository":{"full_name":"acme/models","owner":{"login":"acme"}},"repository":{"full_name":"acme/models"}}}`)},
-			mode:   "auto",
-			wantPR: 14,
-		},
-		{
-			name:   "workflow_run with its pull request",
-			ev:     notify.Event{Name: "workflow_run", SHA: mergeSHA, Payload: []byte(`{"workflow_run":{"head_sha":"` + headSHA + `","pull_requests":[{"number":8}]}}`)},
-			mode:   "auto",
-			wantPR: 8,
-		},
-		{
-			name:   "issue_comment on a pull request",
-			ev:     notify.Event{Name: "issue_comment", SHA: mergeSHA, Payload: []byte(`{"issue":{"number":12,"pull_request":{"url":"https://api.github.com/repos/acme/models/pulls/12"}}}`)},
-			mode:   "auto",
-			wantPR: 12,
-		},
-		{
-			name: "issue_comment on an issue",
-			ev:   notify.Event{Name: "issue_comment", SHA: mergeSHA, Payload: []byte(`{"issue":{"number":13}}`)},
-			mode: "auto",
-		},
-		{
-			name: "a commit with no pull request",
-			ev:   notify.Event{Name: "workflow_dispatch", SHA: headSHA},
-			mode: "auto",
+			name:    "a commit with no pull request",
+			ev:      github.Event{Name: "workflow_dispatch", SHA: mergeSHA},
+			mode:    "auto",
+			wantLog: "pr-comment: no pull request for this run (event workflow_dispatch, commit 222222222222)",
 		},
 		{
 			name:    "a commit with no pull request, pr-comment always",
-			ev:      notify.Event{Name: "schedule", SHA: headSHA},
+			ev:      github.Event{Name: "schedule", SHA: mergeSHA},
 			mode:    "always",
-			wantErr: "pr-comment: pr-comment is always, but no pull request was found for this run (event schedule, commit 111111111111)",
+			wantErr: "pr-comment: pr-comment is always, but no pull request was found for this run (event schedule, commit 222222222222)",
 		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := githubfake.New(t, githubfake.Options{})
-			for _, pr := range tc.pulls {
-				f.AddPullRequest(pr)
-			}
-			s := settings(newGitHub(t, f, nil), tc.ev, champion)
+			f.AddPullRequest(githubfake.PullRequest{Number: 4, HeadSHA: headSHA})
+			s := settings(newGitHub(t, f), tc.ev, champion)
 			s.Comment = tc.mode
 			res := notify.Send(t.Context(), validated(), s)
 			if got := strings.Join(res.Errors, "\n"); got != tc.wantErr {
@@ -282,42 +216,8 @@ func TestPullRequestFromCommit(t *testing.T) {
 			if got != tc.wantPR {
 				t.Errorf("commented on #%d, want #%d", got, tc.wantPR)
 			}
-		})
-	}
-}
-
-func TestRateLimitAnswers(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		name      string
-		fault     githubfake.Fault
-		wantWaits int
-		wantErr   string
-	}{
-		{"secondary limit: 429 with Retry-After", githubfake.RateLimited(http.StatusTooManyRequests, 3*time.Second), 1, ""},
-		{"primary limit: 403 with the reset time", githubfake.RateLimited(http.StatusForbidden, 5*time.Second), 1, ""},
-		{"primary limit an hour away: give up with the reset time", githubfake.RateLimited(http.StatusForbidden, time.Hour), 0,
-			"pr-comment: failed to list the comments of pull request #7: GitHub API rate limit exceeded (resets at "},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			f := githubfake.New(t, githubfake.Options{})
-			f.Fail("issues/list-comments", tc.fault)
-			sl := &sleeper{}
-			res := notify.Send(t.Context(), validated(), settings(newGitHub(t, f, sl), prEvent(7, false), champion))
-			if got := strings.Join(res.Errors, "\n"); (tc.wantErr == "") != (got == "") || !strings.HasPrefix(got, tc.wantErr) {
-				t.Errorf("errors = %q, want prefix %q", got, tc.wantErr)
-			}
-			waits := sl.got()
-			if len(waits) != tc.wantWaits {
-				t.Fatalf("waited %v, want %d waits", waits, tc.wantWaits)
-			}
-			if tc.wantWaits > 0 && (waits[0] < time.Second || waits[0] > 10*time.Second) {
-				t.Errorf("waited %v", waits[0])
-			}
-			if tc.wantErr == "" && len(f.Comments(7)) != 1 {
-				t.Errorf("no comment after the rate limit passed")
+			if log := strings.Join(res.Log, "\n"); !strings.Contains(log, tc.wantLog) {
+				t.Errorf("log %q lacks %q", res.Log, tc.wantLog)
 			}
 		})
 	}
@@ -344,8 +244,8 @@ func TestDeploymentLifecycle(t *testing.T) {
 		Payload:  map[string]any{"tool": "mlreg-action", "model": "fraud-model", "version": "12"},
 		Statuses: []githubfake.DeploymentStatus{{State: "in_progress"}, {State: "success"}},
 	})
-	gh := newGitHub(t, f, nil)
-	ev := notify.Event{Name: "push", SHA: mergeSHA}
+	gh := newGitHub(t, f)
+	ev := github.Event{Name: "push", SHA: mergeSHA}
 	promoted := report(basePlan(), notify.OutcomePromoted)
 	promoted.Applied = &promote.Outcome{Changed: true, Previous: map[string]string{"@champion": "12"}}
 	res := notify.Send(t.Context(), promoted, settings(gh, ev, champion))
@@ -385,10 +285,13 @@ func TestDeploymentLifecycle(t *testing.T) {
 	if st := ds[0]; st.ID != prevID || st.State() != "inactive" {
 		t.Errorf("previous holder's deployment is %s, want inactive", st.State())
 	}
+	if st := ds[0].Statuses[len(ds[0].Statuses)-1]; st.Description != "Replaced: fraud-model v15 promoted to @champion (was v12): 7/7 checks passed" {
+		t.Errorf("previous holder's inactive status says %q", st.Description)
+	}
 
 	// A no-op rerun (a new process, so a new client) creates no second deployment.
 	inPlace := report(basePlan(), notify.OutcomeInPlace)
-	res = notify.Send(t.Context(), inPlace, settings(newGitHub(t, f, nil), ev, champion))
+	res = notify.Send(t.Context(), inPlace, settings(newGitHub(t, f), ev, champion))
 	if res.Deployment != nil || len(res.Errors) != 0 || len(f.Deployments()) != 2 {
 		t.Errorf("rerun: deployment %+v errors %v, %d deployments", res.Deployment, res.Errors, len(f.Deployments()))
 	}
@@ -432,7 +335,7 @@ func TestDeploymentStates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := githubfake.New(t, githubfake.Options{})
-			s := settings(newGitHub(t, f, nil), notify.Event{Name: "push", SHA: mergeSHA}, tc.key)
+			s := settings(newGitHub(t, f), github.Event{Name: "push", SHA: mergeSHA}, tc.key)
 			s.Environment = tc.env
 			s.Comment = "never"
 			res := notify.Send(t.Context(), tc.rep, s)
@@ -459,40 +362,11 @@ func TestDeploymentStates(t *testing.T) {
 	}
 }
 
-// Staging deployments are not production: GitHub's own auto_inactive retires
-// the older one, and no explicit inactive status is sent.
-func TestAutoInactiveForNonProduction(t *testing.T) {
-	t.Parallel()
-	f := githubfake.New(t, githubfake.Options{})
-	gh := newGitHub(t, f, nil)
-	staging := notify.Key{Model: "fraud-model", Stage: "Staging"}
-	for _, v := range []string{"14", "15"} {
-		p := basePlan()
-		p.Candidate.Version = v
-		p.Targets = []promote.TargetPlan{{Kind: promote.KindStage, Name: "Staging", Current: "13"}}
-		s := settings(gh, notify.Event{Name: "push", SHA: mergeSHA}, staging)
-		s.Comment = "never"
-		if res := notify.Send(t.Context(), report(p, notify.OutcomePromoted), s); len(res.Errors) != 0 {
-			t.Fatal(res.Errors)
-		}
-	}
-	var states []string
-	for _, d := range f.Deployments() {
-		states = append(states, d.State())
-	}
-	if diff := cmp.Diff([]string{"inactive", "success"}, states); diff != "" {
-		t.Errorf("states (-want +got):\n%s", diff)
-	}
-	if n := f.Count("repos/list-deployments"); n != 0 {
-		t.Errorf("%d list-deployments calls, want none for a non-production environment", n)
-	}
-}
-
 func TestMissingDeploymentPermission(t *testing.T) {
 	t.Parallel()
 	f := githubfake.New(t, githubfake.Options{})
 	f.Fail("repos/create-deployment", githubfake.NotAccessible("https://docs.github.com/rest/deployments/deployments#create-a-deployment"))
-	s := settings(newGitHub(t, f, nil), notify.Event{Name: "push", SHA: mergeSHA}, champion)
+	s := settings(newGitHub(t, f), github.Event{Name: "push", SHA: mergeSHA}, champion)
 	s.Comment = "never"
 	res := notify.Send(t.Context(), report(basePlan(), notify.OutcomePromoted), s)
 	want := []string{"deployment: failed to create a deployment to fraud-model@champion: 403 Resource not accessible by integration; grant the job `permissions: deployments: write`, or set deployment: never"}

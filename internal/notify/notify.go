@@ -1,3 +1,9 @@
+// Package notify renders one report three ways and delivers it: Markdown for
+// the pull request comment and the job summary, Slack Block Kit for a message
+// kept per promotion, and a plain line for a GitHub deployment status. Send
+// delivers it to each surface (the comment and the deployment through
+// internal/github, Slack through slack-go), each independently: a failure is
+// reported and never undoes or blocks the promotion.
 package notify
 
 import (
@@ -9,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/mlreg/mlreg-action/internal/github"
 	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
@@ -40,9 +47,9 @@ type TagStore interface {
 // Settings say where a report goes.
 type Settings struct {
 	Key   Key
-	Event Event
+	Event github.Event
 	// GitHub is nil when there is no token or no repository.
-	GitHub      *GitHub
+	GitHub      *github.Client
 	Comment     string // pr-comment: auto, always, never
 	Deployment  string // deployment: auto, never
 	Environment string // deployment-environment; "" = Key.Environment()
@@ -54,9 +61,9 @@ type Settings struct {
 
 // Result is what Send did.
 type Result struct {
-	PullRequest *PullRequest
-	Comment     *Comment
-	Deployment  *DeployResult
+	PullRequest *github.PullRequest
+	Comment     *github.Comment
+	Deployment  *github.DeployResult
 	Slack       *SlackRef
 	SlackAction string
 	// Errors are failed notifications, each prefixed by its surface.
@@ -149,6 +156,11 @@ func reports(command string) bool {
 	return false
 }
 
+// CommentBody is the PR comment: the marker line, then the Markdown report.
+func (r *Report) CommentBody(k Key) string {
+	return k.Marker() + "\n" + r.Markdown()
+}
+
 func sendComment(ctx context.Context, r *Report, s Settings, res *Result) error {
 	mode := cmp.Or(s.Comment, ModeAuto)
 	if mode == ModeNever || !reports(r.Command) {
@@ -168,16 +180,16 @@ func sendComment(ctx context.Context, r *Report, s Settings, res *Result) error 
 	if pr == nil {
 		if mode == ModeAlways {
 			return fmt.Errorf("pr-comment is always, but no pull request was found for this run (event %s, commit %s)",
-				cmp.Or(s.Event.Name, "none"), cmp.Or(shortSHA(s.Event.SHA), "none"))
+				cmp.Or(s.Event.Name, "none"), cmp.Or(github.ShortSHA(s.Event.SHA), "none"))
 		}
-		res.logf("pr-comment: no pull request for this run (event %s, commit %s)", cmp.Or(s.Event.Name, "none"), cmp.Or(shortSHA(s.Event.SHA), "none"))
+		res.logf("pr-comment: no pull request for this run (event %s, commit %s)", cmp.Or(s.Event.Name, "none"), cmp.Or(github.ShortSHA(s.Event.SHA), "none"))
 		return nil
 	}
 	res.PullRequest = pr
 	body := redact(r.CommentBody(s.Key), s.Secrets)
 	c, err := s.GitHub.UpsertComment(ctx, pr.Number, s.Key.Marker(), body)
 	if err != nil {
-		if isNotAccessible(err) && pr.Fork {
+		if github.IsNotAccessible(err) && pr.Fork {
 			res.Warnings = append(res.Warnings, fmt.Sprintf(
 				"could not comment on pull request #%d: GitHub answered 403 (Resource not accessible by integration) because "+
 					"the pull request comes from a fork, and a workflow triggered by a fork's pull request gets a read-only GITHUB_TOKEN. "+
@@ -186,7 +198,7 @@ func sendComment(ctx context.Context, r *Report, s Settings, res *Result) error 
 					"The promotion itself is not affected.", pr.Number))
 			return nil
 		}
-		if isNotAccessible(err) {
+		if github.IsNotAccessible(err) {
 			return fmt.Errorf("%w; grant the job `permissions: pull-requests: write`, or set pr-comment: never (a pull request from a fork gets a read-only token: use the workflow_run pattern)", err)
 		}
 		return err
@@ -236,23 +248,25 @@ func sendDeployment(ctx context.Context, r *Report, s Settings, res *Result) err
 	if r.Links.Version != "" {
 		payload["model_version_url"] = r.Links.Version
 	}
-	d, err := s.GitHub.Deploy(ctx, Deployment{
+	final := redact(r.StatusLine(state), s.Secrets)
+	d, err := s.GitHub.Deploy(ctx, github.Deployment{
 		Ref:            s.Event.SHA,
 		Environment:    env,
 		Production:     s.Key.ProductionLike(env),
 		Payload:        payload,
 		InProgress:     redact(r.StatusLine(StateInProgress), s.Secrets),
-		Final:          redact(r.StatusLine(state), s.Secrets),
+		Final:          final,
 		State:          state,
 		LogURL:         r.Links.WorkflowRun,
 		EnvironmentURL: r.Links.Version,
 		Previous:       prev,
+		Replaced:       plainText("Replaced: "+final, MaxStatusLine),
 	})
 	if d != nil {
 		res.Deployment = d
 	}
 	if err != nil {
-		if isNotAccessible(err) {
+		if github.IsNotAccessible(err) {
 			return fmt.Errorf("%w; grant the job `permissions: deployments: write`, or set deployment: never", err)
 		}
 		return err

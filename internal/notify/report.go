@@ -1,6 +1,3 @@
-// Package notify renders one report of a promotion three ways (Markdown for the
-// PR comment and job summary, Slack Block Kit, a deployment status line) and
-// delivers it.
 package notify
 
 import (

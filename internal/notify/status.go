@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/github"
 )
 
 // MaxStatusLine is GitHub's limit for a deployment status description.
@@ -13,10 +14,10 @@ const MaxStatusLine = 140
 
 // Deployment states GitHub accepts that a report maps to.
 const (
-	StateInProgress = "in_progress"
-	StateSuccess    = "success"
-	StateFailure    = "failure"
-	StateError      = "error"
+	StateInProgress = github.StateInProgress
+	StateSuccess    = github.StateSuccess
+	StateFailure    = github.StateFailure
+	StateError      = github.StateError
 )
 
 // DeploymentState is the final deployment state of the report's outcome, and

@@ -1,11 +1,11 @@
-package notify
+package github
 
 import (
 	"context"
 	"fmt"
 	"strings"
 
-	"github.com/google/go-github/v60/github"
+	gogithub "github.com/google/go-github/v60/github"
 )
 
 // EnvironmentApproval is one review of a workflow run's deployment
@@ -36,7 +36,7 @@ type runApproval struct {
 
 // RunApprovals lists the environment reviews of a workflow run. The token
 // needs `actions: read`.
-func (g *GitHub) RunApprovals(ctx context.Context, runID int64) ([]EnvironmentApproval, error) {
+func (g *Client) RunApprovals(ctx context.Context, runID int64) ([]EnvironmentApproval, error) {
 	u := fmt.Sprintf("repos/%s/%s/actions/runs/%d/approvals", g.owner, g.repo, runID)
 	req, err := g.c.NewRequest("GET", u, nil)
 	if err != nil {
@@ -59,9 +59,9 @@ func (g *GitHub) RunApprovals(ctx context.Context, runID int64) ([]EnvironmentAp
 
 // PullRequestReviews lists every review of a pull request, oldest first. The
 // token needs `pull-requests: read`.
-func (g *GitHub) PullRequestReviews(ctx context.Context, number int) ([]Review, error) {
+func (g *Client) PullRequestReviews(ctx context.Context, number int) ([]Review, error) {
 	var out []Review
-	opts := &github.ListOptions{PerPage: 100}
+	opts := &gogithub.ListOptions{PerPage: 100}
 	for {
 		page, resp, err := g.c.PullRequests.ListReviews(ctx, g.owner, g.repo, number, opts)
 		if err != nil {
@@ -78,8 +78,8 @@ func (g *GitHub) PullRequestReviews(ctx context.Context, number int) ([]Review, 
 }
 
 // permissionHint names the permission a 403 "not accessible" lacks.
-func (g *GitHub) permissionHint(err error, permission string) error {
-	if isNotAccessible(err) {
+func (g *Client) permissionHint(err error, permission string) error {
+	if IsNotAccessible(err) {
 		return fmt.Errorf("%w (the job's token needs `permissions: %s`)", err, permission)
 	}
 	return err

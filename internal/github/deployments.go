@@ -1,11 +1,20 @@
-package notify
+package github
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
 
-	"github.com/google/go-github/v60/github"
+	gogithub "github.com/google/go-github/v60/github"
+)
+
+// Deployment states this action sets.
+const (
+	StateInProgress = "in_progress"
+	StateSuccess    = "success"
+	StateFailure    = "failure"
+	StateError      = "error"
+	StateInactive   = "inactive"
 )
 
 // Deployment describes one GitHub deployment of a promotion.
@@ -20,9 +29,10 @@ type Deployment struct {
 	LogURL            string // the workflow run
 	EnvironmentURL    string // the MLflow version page
 	// Previous is the version that held the target before; with Production,
-	// its deployment is marked inactive on success (GitHub's auto_inactive
-	// leaves production environments alone).
-	Previous string
+	// its deployment (the newest whose payload has "tool": "mlreg-action" and
+	// that "version") is marked inactive on success, with the description
+	// Replaced (GitHub's auto_inactive leaves production environments alone).
+	Previous, Replaced string
 }
 
 // DeployResult is what Deploy created.
@@ -34,35 +44,35 @@ type DeployResult struct {
 
 // Deploy creates the deployment (no required status contexts, no auto-merge)
 // and its statuses: in_progress, then the final state with auto_inactive.
-func (g *GitHub) Deploy(ctx context.Context, d Deployment) (*DeployResult, error) {
-	dep, _, err := g.c.Repositories.CreateDeployment(ctx, g.owner, g.repo, &github.DeploymentRequest{
-		Ref:                   github.String(d.Ref),
-		Task:                  github.String("deploy"),
-		AutoMerge:             github.Bool(false),
+func (g *Client) Deploy(ctx context.Context, d Deployment) (*DeployResult, error) {
+	dep, _, err := g.c.Repositories.CreateDeployment(ctx, g.owner, g.repo, &gogithub.DeploymentRequest{
+		Ref:                   gogithub.String(d.Ref),
+		Task:                  gogithub.String("deploy"),
+		AutoMerge:             gogithub.Bool(false),
 		RequiredContexts:      &[]string{},
 		Payload:               d.Payload,
-		Environment:           github.String(d.Environment),
-		Description:           github.String(d.InProgress),
-		TransientEnvironment:  github.Bool(false),
-		ProductionEnvironment: github.Bool(d.Production),
+		Environment:           gogithub.String(d.Environment),
+		Description:           gogithub.String(d.InProgress),
+		TransientEnvironment:  gogithub.Bool(false),
+		ProductionEnvironment: gogithub.Bool(d.Production),
 	})
 	if err != nil {
 		return nil, apiError(fmt.Sprintf("create a deployment to %s", d.Environment), err)
 	}
 	res := &DeployResult{ID: dep.GetID()}
 	status := func(state, desc string) error {
-		req := &github.DeploymentStatusRequest{
-			State:       github.String(state),
-			Description: github.String(desc),
+		req := &gogithub.DeploymentStatusRequest{
+			State:       gogithub.String(state),
+			Description: gogithub.String(desc),
 		}
 		if d.LogURL != "" {
-			req.LogURL = github.String(d.LogURL)
+			req.LogURL = gogithub.String(d.LogURL)
 		}
 		if d.EnvironmentURL != "" {
-			req.EnvironmentURL = github.String(d.EnvironmentURL)
+			req.EnvironmentURL = gogithub.String(d.EnvironmentURL)
 		}
 		if state == StateSuccess {
-			req.AutoInactive = github.Bool(true)
+			req.AutoInactive = gogithub.Bool(true)
 		}
 		if _, _, err := g.c.Repositories.CreateDeploymentStatus(ctx, g.owner, g.repo, res.ID, req); err != nil {
 			return apiError(fmt.Sprintf("set deployment %d to %s", res.ID, state), err)
@@ -87,9 +97,9 @@ func (g *GitHub) Deploy(ctx context.Context, d Deployment) (*DeployResult, error
 
 // inactivatePrevious marks the newest earlier deployment of the environment
 // that deployed the previous holder as inactive.
-func (g *GitHub) inactivatePrevious(ctx context.Context, d Deployment, self int64) (int64, error) {
-	deps, _, err := g.c.Repositories.ListDeployments(ctx, g.owner, g.repo, &github.DeploymentsListOptions{
-		Environment: d.Environment, Task: "deploy", ListOptions: github.ListOptions{PerPage: 30},
+func (g *Client) inactivatePrevious(ctx context.Context, d Deployment, self int64) (int64, error) {
+	deps, _, err := g.c.Repositories.ListDeployments(ctx, g.owner, g.repo, &gogithub.DeploymentsListOptions{
+		Environment: d.Environment, Task: "deploy", ListOptions: gogithub.ListOptions{PerPage: 30},
 	})
 	if err != nil {
 		return 0, apiError("list the deployments of "+d.Environment, err)
@@ -98,9 +108,9 @@ func (g *GitHub) inactivatePrevious(ctx context.Context, d Deployment, self int6
 		if dep.GetID() == self || payloadVersion(dep.Payload) != d.Previous {
 			continue
 		}
-		if _, _, err := g.c.Repositories.CreateDeploymentStatus(ctx, g.owner, g.repo, dep.GetID(), &github.DeploymentStatusRequest{
-			State:       github.String("inactive"),
-			Description: github.String(plainText("Replaced: "+d.Final, MaxStatusLine)),
+		if _, _, err := g.c.Repositories.CreateDeploymentStatus(ctx, g.owner, g.repo, dep.GetID(), &gogithub.DeploymentStatusRequest{
+			State:       gogithub.String(StateInactive),
+			Description: gogithub.String(d.Replaced),
 		}); err != nil {
 			return 0, apiError(fmt.Sprintf("mark deployment %d inactive", dep.GetID()), err)
 		}
