@@ -602,7 +602,10 @@ func TestFaultRegisterCreate(t *testing.T) {
 	}
 	runCells(t, names, func(t *testing.T, i int) {
 		tc := cases[i]
-		_, run, f := newRun(t, mlflowtest.RunSpec{Metrics: map[string]float64{"val_auc": 0.9}})
+		exp, run, f := newRun(t, mlflowtest.RunSpec{Metrics: map[string]float64{"val_auc": 0.9}})
+		if _, err := f.CreateNamedLoggedModel(t.Context(), exp, run, "model"); err != nil {
+			t.Fatal(err)
+		}
 		model := mlflowtest.UniqueName(t, "reg")
 		p := faultproxy.New(t, srv.URL)
 		p.Add(faultproxy.Rule{Method: "POST", Path: "/model-versions/create", Fault: tc.fault})

@@ -36,6 +36,7 @@ func (r *runner) register(ctx context.Context) int {
 		RunLink: func(exp, run string) string {
 			return fmt.Sprintf("%s/#/experiments/%s/runs/%s", base, exp, run)
 		},
+		Logf: r.out.Infof,
 	})
 	r.phase("notify")
 	defer r.endPhase()
@@ -63,6 +64,9 @@ func (r *runner) register(ctx context.Context) int {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### 📦 %s v%s registered\n\n| | |\n|---|---|\n", notify.MD(mv.Name), notify.MD(mv.Version))
 	fmt.Fprintf(&b, "| Source | %s |\n", notify.MD(mv.Source))
+	if res.Resolution != "" {
+		fmt.Fprintf(&b, "| Requested | %s: %s |\n", notify.MD(res.Requested), notify.MD(res.Resolution))
+	}
 	if mv.RunID != "" {
 		fmt.Fprintf(&b, "| Run | [%s](%s) |\n", notify.MD(mv.RunID), notify.RunURL(base, mv.RunID))
 	}

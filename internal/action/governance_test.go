@@ -28,10 +28,15 @@ func newRun(t *testing.T, spec mlflowtest.RunSpec) (string, string, *mlflowtest.
 
 func TestRegisterFromRun(t *testing.T) {
 	t.Parallel()
-	_, run, f := newRun(t, mlflowtest.RunSpec{
+	exp, run, f := newRun(t, mlflowtest.RunSpec{
 		Metrics:  map[string]float64{"val_auc": 0.9},
 		Datasets: []mlflowtest.DatasetSpec{{Name: "fraud-train", Context: "training"}},
 	})
+	// The run's model, as MLflow 3's log_model(name="model") records it.
+	id, err := f.CreateNamedLoggedModel(t.Context(), exp, run, "model")
+	if err != nil {
+		t.Fatal(err)
+	}
 	model := mlflowtest.UniqueName(t, "reg")
 	res := runAction(t, map[string]string{
 		"command": "register", "model-name": model, "run-id": run, "artifact-path": "model",
@@ -47,8 +52,12 @@ func TestRegisterFromRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if mv["source"] != "runs:/"+run+"/model" || mv["run_id"] != run || mv["description"] != "first cut" || mv["status"] != "READY" {
-		t.Errorf("version = %v", mv)
+	if mv["source"] != "models:/"+id || mv["run_id"] != run || mv["description"] != "first cut" || mv["status"] != "READY" {
+		t.Errorf("version = %v, want source models:/%s", mv, id)
+	}
+	if !strings.Contains(res.stdout, "source runs:/"+run+"/model: the run's artifacts hold no MLmodel") ||
+		!strings.Contains(res.summary, "| Requested | runs:/"+run+"/model: ") {
+		t.Errorf("the log and the summary do not say which source was chosen:\n%s\n%s", res.stdout, res.summary)
 	}
 	if link, _ := mv["run_link"].(string); !strings.Contains(link, "/#/experiments/") || !strings.HasSuffix(link, "/runs/"+run) {
 		t.Errorf("run_link = %q", link)
@@ -107,7 +116,10 @@ func TestRegisterFromLoggedModel(t *testing.T) {
 
 func TestRegisterRefusals(t *testing.T) {
 	t.Parallel()
-	_, running, _ := newRun(t, mlflowtest.RunSpec{Status: "RUNNING"})
+	exp, running, f := newRun(t, mlflowtest.RunSpec{Status: "RUNNING"})
+	if _, err := f.CreateNamedLoggedModel(t.Context(), exp, running, "model"); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name   string
 		inputs map[string]string

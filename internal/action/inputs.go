@@ -42,7 +42,7 @@ var Inputs = []Input{
 	{Name: "fail-on-notify-error", Default: "false", Bool: true, Desc: "A failed notification fails the step (the promotion itself is never undone)"},
 	{Name: "timeout", Default: "5m", Desc: "Deadline for the whole step, retries included"},
 	{Name: "run-id", Desc: "register: the MLflow run that holds the model"},
-	{Name: "artifact-path", Desc: "register: the model's artifact path in the run (runs:/<run-id>/<artifact-path>)"},
+	{Name: "artifact-path", Desc: "register: the model's path in the run (runs:/<run-id>/<artifact-path>): its artifact path, or the name MLflow 3's log_model gave it"},
 	{Name: "source", Desc: "register: a model source URI instead of run-id + artifact-path, e.g. models:/m-<id>"},
 	{Name: "description", Desc: "register: description of the new version"},
 	{Name: "tags", Desc: "register: extra tags, key=value, one per line"},

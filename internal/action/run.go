@@ -344,6 +344,9 @@ func (r *runner) planAndApply(ctx context.Context, svc *promote.Service, req pro
 	rep.Plan, rep.PlanDigest = plan, plan.Digest
 	rep.Target = notify.TargetLabel(plan)
 	rep.Links.Version = notify.VersionURL(rep.TrackingURI, plan.Model, plan.Candidate.Version)
+	if plan.Prompt {
+		rep.Links.Version = notify.PromptURL(rep.TrackingURI, plan.Model, plan.Candidate.Version)
+	}
 	rep.Links.Run = notify.RunURL(rep.TrackingURI, plan.Candidate.RunID)
 	r.logPlan(plan)
 
@@ -395,8 +398,12 @@ func failedSummary(p *promote.Plan) string {
 }
 
 func (r *runner) logPlan(p *promote.Plan) {
-	r.out.Infof("candidate: %s v%s (run %s, %s)", p.Model, p.Candidate.Version, cmp.Or(p.Candidate.RunID, "none"),
-		cmp.Or(p.Candidate.Status, "READY"))
+	if p.Prompt {
+		r.out.Infof("candidate: prompt %s v%s (%s)", p.Model, p.Candidate.Version, cmp.Or(p.Candidate.Status, "READY"))
+	} else {
+		r.out.Infof("candidate: %s v%s (run %s, %s)", p.Model, p.Candidate.Version, cmp.Or(p.Candidate.RunID, "none"),
+			cmp.Or(p.Candidate.Status, "READY"))
+	}
 	for _, m := range p.Moves() {
 		r.out.Infof("plan: %s", m)
 	}
@@ -493,7 +500,13 @@ func (r *runner) outputs(rep *notify.Report) [][2]string {
 	verdict, version, previous, digest, modelURI, aliasURI := "", "", "", "", "", ""
 	if p := rep.Plan; p != nil {
 		verdict, version, digest = p.Verdict, p.Candidate.Version, p.Digest
-		modelURI = fmt.Sprintf("models:/%s/%s", p.Model, version)
+		// MLflow's URI schemes: prompts:/<name>/<version> loads a prompt version
+		// (mlflow.genai.load_prompt), models:/<name>/<version> a model version.
+		scheme := "models"
+		if p.Prompt {
+			scheme = "prompts"
+		}
+		modelURI = fmt.Sprintf("%s:/%s/%s", scheme, p.Model, version)
 		if len(p.Targets) > 0 {
 			previous = p.Targets[0].Current
 			if previous == version {
@@ -501,7 +514,7 @@ func (r *runner) outputs(rep *notify.Report) [][2]string {
 			}
 		}
 		if r.cfg.TargetAlias != "" {
-			aliasURI = fmt.Sprintf("models:/%s@%s", p.Model, r.cfg.TargetAlias)
+			aliasURI = fmt.Sprintf("%s:/%s@%s", scheme, p.Model, r.cfg.TargetAlias)
 		}
 	}
 	if rep.Applied != nil && len(r.cfg.TargetAlias+r.cfg.TargetStage) > 0 && rep.Plan != nil && len(rep.Plan.Targets) > 0 {

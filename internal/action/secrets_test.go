@@ -251,8 +251,11 @@ func TestSecretsNeverShow(t *testing.T) {
 	t.Parallel()
 	model, f := newModel(t, auc(0.91), auc(0.95))
 	w := newSecretWorld(t, f)
-	_, run, _ := newRun(t, mlflowtest.RunSpec{Metrics: map[string]float64{"val_auc": 0.97},
+	exp, run, rf := newRun(t, mlflowtest.RunSpec{Metrics: map[string]float64{"val_auc": 0.97},
 		Tags: map[string]string{"dataset_version": "2026-11"}, EndTime: fixedNow.Add(-time.Hour)})
+	if _, err := rf.CreateNamedLoggedModel(t.Context(), exp, run, "model"); err != nil {
+		t.Fatal(err)
+	}
 	steps := []struct {
 		name    string
 		webhook bool

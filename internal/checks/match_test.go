@@ -136,3 +136,66 @@ rules:
 		t.Errorf("MetricQueries() (-want +got):\n%s", diff)
 	}
 }
+
+func TestMatchKind(t *testing.T) {
+	t.Parallel()
+	pol, err := Parse("policy.yml", []byte(`version: 1
+rules:
+  - name: any production
+    applies-to: {alias: production}
+  - name: model production
+    applies-to: {alias: production, kind: model}
+  - name: prompt production
+    applies-to: {alias: production, kind: prompt}
+  - name: support prompts
+    applies-to: {alias: production, kind: prompt, models: ["support-*"]}
+  - name: prompt staging
+    applies-to: {stage: Staging, kind: prompt}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name    string
+		model   string
+		kind    string
+		target  Target
+		want    []string
+		wantErr string
+	}{
+		{name: "a model gets the rules without kind and kind: model", model: "support-bot", kind: EntityModel,
+			target: Target{Alias: "production"}, want: []string{"any production", "model production"}},
+		{name: "no kind is a model", model: "support-bot", target: Target{Alias: "production"},
+			want: []string{"any production", "model production"}},
+		{name: "a prompt gets only kind: prompt rules", model: "support-bot", kind: EntityPrompt,
+			target: Target{Alias: "production"}, want: []string{"prompt production", "support prompts"}},
+		{name: "globs apply to prompts", model: "sales-bot", kind: EntityPrompt,
+			target: Target{Alias: "production"}, want: []string{"prompt production"}},
+		{name: "a prompt rule does not govern models", model: "fraud", kind: EntityModel, target: Target{Stage: "Staging"},
+			wantErr: `no policy rule applies to model "fraud" at stage Staging in policy.yml: add a rule whose applies-to matches it (fail closed)`},
+		{name: "a model rule does not govern prompts", model: "support-bot", kind: EntityPrompt, target: Target{Alias: "shadow"},
+			wantErr: `no policy rule applies to prompt "support-bot" at @shadow in policy.yml: add a rule whose applies-to matches it with kind: prompt (fail closed)`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rules, err := pol.MatchKind(tc.model, tc.kind, tc.target)
+			if tc.wantErr != "" {
+				if err == nil || err.Error() != tc.wantErr || !errors.Is(err, ErrNoRule) {
+					t.Fatalf("MatchKind() error = %v, want %q (ErrNoRule)", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("MatchKind() error: %v", err)
+			}
+			var got []string
+			for _, r := range rules {
+				got = append(got, r.Name)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("MatchKind() rules (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

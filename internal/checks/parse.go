@@ -277,7 +277,7 @@ var keyHomes = map[string]string{
 	"name": "a rule", "applies-to": "a rule", "require-source": "a rule", "metrics": "a rule",
 	"tags": "a rule", "run": "a rule", "approval": "a rule",
 	"on-missing-metric": "a rule", "on-first-deploy": "a rule",
-	"alias": "applies-to", "stage": "applies-to", "models": "applies-to",
+	"alias": "applies-to", "stage": "applies-to", "models": "applies-to", "kind": "applies-to",
 	"aliases": "require-source", "stages": "require-source",
 	"direction": "a metric (metrics.<name>)", "vs-champion": "a metric (metrics.<name>)",
 	"dataset": "a metric (metrics.<name>)", "aggregate": "a metric (metrics.<name>)",
@@ -480,15 +480,29 @@ func (p *parser) rule(n *yaml.Node, names map[string]int) *Rule {
 	} else {
 		r.AppliesTo = p.appliesTo(f.val)
 	}
+	prompt := r.AppliesTo.Kind == EntityPrompt
 	for _, f := range fields.list {
 		switch f.key.Value {
 		case "require-source":
 			r.RequireSource = p.requireSource(f.val)
 		case "metrics":
+			if prompt {
+				// MLflow keeps no metrics for a prompt version: a run or logged model that
+				// loads a prompt lists it in its mlflow.linkedPrompts tag, and one version may
+				// be linked to any number of runs, none of which is its evaluation.
+				p.errorf(f.key, "metrics cannot be checked in a rule for prompts (applies-to kind: prompt): "+
+					"MLflow links no evaluation metrics to a prompt version; check its tags instead")
+				continue
+			}
 			r.Metrics = p.metrics(f.val)
 		case "tags":
 			r.Tags = p.tags(f.val)
 		case "run":
+			if prompt {
+				p.errorf(f.key, "run cannot be checked in a rule for prompts (applies-to kind: prompt): "+
+					"a prompt version has no run; check its tags instead")
+				continue
+			}
 			r.Run = p.run(f.val)
 		case "approval":
 			r.Approval = p.approval(f.val)
@@ -507,7 +521,7 @@ func (p *parser) rule(n *yaml.Node, names map[string]int) *Rule {
 
 func (p *parser) appliesTo(n *yaml.Node) AppliesTo {
 	var a AppliesTo
-	fields, ok := p.mapping(n, "applies-to", []string{"alias", "stage", "models"})
+	fields, ok := p.mapping(n, "applies-to", []string{"alias", "stage", "models", "kind"})
 	if !ok {
 		return a
 	}
@@ -531,6 +545,11 @@ func (p *parser) appliesTo(n *yaml.Node) AppliesTo {
 	}
 	if f, ok := fields.get("models"); ok {
 		a.Models = p.stringList(f.val, "models", p.glob)
+	}
+	if f, ok := fields.get("kind"); ok {
+		if s, ok := p.enum(f.val, "kind", EntityModel, EntityPrompt); ok {
+			a.Kind = s
+		}
 	}
 	return a
 }

@@ -264,6 +264,31 @@ var badCases = []badCase{
 		schema: true,
 	},
 	{
+		name: "metric rule for prompts",
+		src: "version: 1\nrules:\n  - name: p\n    applies-to:\n      alias: production\n      kind: prompt\n" +
+			"    tags: {reviewed: \"true\"}\n    metrics:\n      accuracy: {min: 0.9}\n",
+		want:   []wantErr{{8, 5, "metrics cannot be checked in a rule for prompts (applies-to kind: prompt): MLflow links no evaluation metrics to a prompt version"}},
+		schema: true,
+	},
+	{
+		name:   "run rule for prompts",
+		src:    "version: 1\nrules:\n  - name: p\n    applies-to: {alias: production, kind: prompt}\n    run: {status: FINISHED}\n",
+		want:   []wantErr{{5, 5, "run cannot be checked in a rule for prompts (applies-to kind: prompt): a prompt version has no run"}},
+		schema: true,
+	},
+	{
+		name:   "unknown kind",
+		src:    "version: 1\nrules:\n  - name: p\n    applies-to: {alias: production, kind: prompts}\n",
+		want:   []wantErr{{4, 43, `kind must be one of model, prompt, got "prompts" (did you mean "prompt"?)`}},
+		schema: true,
+	},
+	{
+		name:   "kind at the wrong level",
+		src:    head + "    kind: prompt\n",
+		want:   []wantErr{{6, 5, `unknown key "kind" in rule ("kind" belongs under applies-to)`}},
+		schema: true,
+	},
+	{
 		name:   "applies-to with neither alias nor stage",
 		src:    "version: 1\nrules:\n  - name: r\n    applies-to:\n      models: [a]\n",
 		want:   []wantErr{{5, 7, `applies-to must set alias or stage`}},
@@ -634,6 +659,26 @@ var goodCases = []struct {
 	src  string
 	want []*Rule
 }{
+	{
+		name: "prompt rule with tags, require-source and approval",
+		src: "version: 1\nrules:\n  - name: p\n    applies-to: {alias: production, kind: prompt, models: [\"support-*\"]}\n" +
+			"    require-source: {aliases: [staging]}\n    tags:\n      reviewed: \"true\"\n" +
+			"    approval: {pull-request-reviews: {min: 1}}\n",
+		want: []*Rule{{
+			Name: "p", Line: 3, AppliesTo: AppliesTo{Alias: "production", Models: []string{"support-*"}, Kind: EntityPrompt},
+			RequireSource:   &RequireSource{Aliases: []string{"staging"}, Line: 5},
+			Tags:            []*TagRule{{Key: "reviewed", Line: 7, Want: TagEquals, Value: "true"}},
+			Approval:        &Approval{PullRequestReviews: &PullRequestReviews{Min: 1}, Line: 8},
+			OnMissingMetric: OnMissingFail, OnFirstDeploy: OnFirstDeployPass,
+		}},
+	},
+	{
+		name: "explicit kind model",
+		src:  "version: 1\nrules:\n  - name: s\n    applies-to: {stage: Production, kind: model}\n    metrics: {acc: {min: 0.5}}\n",
+		want: []*Rule{{Name: "s", Line: 3, AppliesTo: AppliesTo{Stage: "Production", Kind: EntityModel},
+			Metrics:         []*MetricRule{{Key: "acc", Line: 5, Min: f64(0.5), Direction: DirectionMaximize, Aggregate: AggregateLast}},
+			OnMissingMetric: "fail", OnFirstDeploy: "pass"}},
+	},
 	{
 		name: "defaults and canonical stage",
 		src:  "version: 1\nrules:\n  - name: s\n    applies-to: {stage: PRODUCTION}\n",

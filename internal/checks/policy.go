@@ -52,6 +52,13 @@ const (
 	TagEquals  = "equals"
 )
 
+// What a rule governs (AppliesTo.Kind): MLflow models, or the prompts of
+// MLflow 3's Prompt Registry (registered models tagged mlflow.prompt.is_prompt).
+const (
+	EntityModel  = "model"
+	EntityPrompt = "prompt"
+)
+
 // Approval kinds (ApprovalQuery.Kind).
 const (
 	ApprovalEnvironmentReviews = "environment-reviews"
@@ -90,6 +97,7 @@ type AppliesTo struct {
 	Alias  string   // without "@"
 	Stage  string   // canonical: Staging, Production, Archived, None
 	Models []string // path.Match globs; empty means every model
+	Kind   string   // EntityModel or EntityPrompt; "" (not set) is EntityModel
 }
 
 // RequireSource lists where the candidate must come from: it must hold one
@@ -159,14 +167,25 @@ type PullRequestReviews struct {
 	ExcludeActor bool // the actor's own approval does not count
 }
 
-// Match returns the rules that govern promoting model to t, in file order.
-//
-// A rule matches when its models globs match (no globs: every model) and its
-// alias equals t.Alias or its stage equals t.Stage. A target with both an
-// alias and a stage gets the rules of either, and each of the two must be
-// governed by at least one rule. Otherwise Match fails closed with an error
-// wrapping ErrNoRule.
+// Match returns the rules that govern promoting model (an MLflow model, not a
+// prompt) to t, in file order. See MatchKind.
 func (p *Policy) Match(model string, t Target) ([]*Rule, error) {
+	return p.MatchKind(model, EntityModel, t)
+}
+
+// MatchKind returns the rules that govern promoting model, of kind
+// EntityModel or EntityPrompt, to t, in file order.
+//
+// A rule matches when its kind is kind (a rule that names none governs
+// models only), its models globs match (no globs: every name) and its alias
+// equals t.Alias or its stage equals t.Stage. A target with both an alias and
+// a stage gets the rules of either, and each of the two must be governed by
+// at least one rule. Otherwise MatchKind fails closed with an error wrapping
+// ErrNoRule.
+func (p *Policy) MatchKind(model, kind string, t Target) ([]*Rule, error) {
+	if kind == "" {
+		kind = EntityModel
+	}
 	alias := strings.TrimPrefix(t.Alias, "@")
 	stage := t.Stage
 	if c, ok := CanonicalStage(stage); ok {
@@ -180,7 +199,7 @@ func (p *Policy) Match(model string, t Target) ([]*Rule, error) {
 		aliasHit, stageHit bool
 	)
 	for _, r := range p.Rules {
-		if !r.AppliesTo.matchesModel(model) {
+		if r.AppliesTo.kind() != kind || !r.AppliesTo.matchesModel(model) {
 			continue
 		}
 		switch {
@@ -200,10 +219,21 @@ func (p *Policy) Match(model string, t Target) ([]*Rule, error) {
 		missing = append(missing, "stage "+stage)
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("%w to model %q at %s in %s: add a rule whose applies-to matches it (fail closed)",
-			ErrNoRule, model, strings.Join(missing, " and "), p.File)
+		hint := ""
+		if kind == EntityPrompt {
+			hint = " with kind: prompt"
+		}
+		return nil, fmt.Errorf("%w to %s %q at %s in %s: add a rule whose applies-to matches it%s (fail closed)",
+			ErrNoRule, kind, model, strings.Join(missing, " and "), p.File, hint)
 	}
 	return out, nil
+}
+
+func (a AppliesTo) kind() string {
+	if a.Kind == "" {
+		return EntityModel
+	}
+	return a.Kind
 }
 
 func (a AppliesTo) matchesModel(model string) bool {

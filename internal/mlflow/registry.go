@@ -205,14 +205,20 @@ func QuoteFilterValue(s string) (string, error) {
 
 // LatestVersion returns the version of name with the highest version number
 // (not what the reserved alias "latest" resolves to, which is per stage).
-// When the model has no versions (or does not exist), the error satisfies
-// IsNotFound. The result carries no aliases (see SearchModelVersions).
+// name may be a prompt: MLflow's version search leaves prompt versions out
+// unless the filter names the prompt tag, so an empty answer is asked again
+// with it. When the model has no versions (or does not exist), the error
+// satisfies IsNotFound. The result carries no aliases (see SearchModelVersions).
 func (c *Client) LatestVersion(ctx context.Context, name string) (*ModelVersion, error) {
 	q, err := QuoteFilterValue(name)
 	if err != nil {
 		return nil, fmt.Errorf("failed to find latest version of registered model %q: %w", name, err)
 	}
-	vs, err := c.SearchModelVersions(ctx, "name="+q, []string{"version_number DESC"}, 1)
+	order := []string{"version_number DESC"}
+	vs, err := c.SearchModelVersions(ctx, "name="+q, order, 1)
+	if err == nil && len(vs) == 0 {
+		vs, err = c.SearchModelVersions(ctx, "name="+q+" AND tags.`"+PromptTagKey+"` = 'true'", order, 1)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to find latest version of registered model %q: %w", name, err)
 	}

@@ -260,6 +260,27 @@ func TestRequestEncoding(t *testing.T) {
 			resp: `{"model": {"info": {"model_id": "m-a/b c"}}}`,
 			want: captured{Method: "GET", Path: api + "/logged-models/m-a%2Fb%20c"},
 		},
+		{
+			name: "ListArtifacts",
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.ListArtifacts(ctx, "abc", "model")
+				return err
+			},
+			resp: `{"root_uri": "mlflow-artifacts:/1/abc/artifacts", "files": [{"path": "model/MLmodel", "file_size": 521}]}`,
+			want: captured{Method: "GET", Path: api + "/artifacts/list", Query: url.Values{"run_id": {"abc"}, "path": {"model"}}},
+		},
+		{
+			name: "SearchLoggedModels",
+			call: func(ctx context.Context, c *Client) error {
+				_, err := c.SearchLoggedModels(ctx, []string{"7"}, "name = 'model'")
+				return err
+			},
+			resp: `{"models": []}`,
+			want: captured{
+				Method: "POST", Path: api + "/logged-models/search", ContentType: "application/json",
+				Body: map[string]any{"experiment_ids": []any{"7"}, "filter": "name = 'model'", "max_results": float64(100)},
+			},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -612,18 +633,33 @@ func TestPaginationMustAdvance(t *testing.T) {
 
 func TestLatestVersion(t *testing.T) {
 	t.Parallel()
+	const promptFilter = " AND tags.`mlflow.prompt.is_prompt` = 'true'"
 	cases := []struct {
 		name         string
 		model        string
-		resp         string
-		wantFilter   string
+		resp         map[string]string // filter → answer; any other filter gets {}
+		wantFilters  []string
 		wantVersion  string
 		wantNotFound bool
 		wantErr      string
 	}{
-		{name: "found", model: "m", resp: `{"model_versions": [{"name": "m", "version": "12"}]}`, wantFilter: "name='m'", wantVersion: "12"},
-		{name: "quote in name", model: "bob's", resp: `{"model_versions": [{"name": "bob's", "version": "2"}]}`, wantFilter: `name="bob's"`, wantVersion: "2"},
-		{name: "no versions", model: "m", resp: `{}`, wantFilter: "name='m'", wantNotFound: true, wantErr: `failed to find latest version of registered model "m"`},
+		{
+			name: "found", model: "m", resp: map[string]string{"name='m'": `{"model_versions": [{"name": "m", "version": "12"}]}`},
+			wantFilters: []string{"name='m'"}, wantVersion: "12",
+		},
+		{
+			name: "quote in name", model: "bob's", resp: map[string]string{`name="bob's"`: `{"model_versions": [{"name": "bob's", "version": "2"}]}`},
+			wantFilters: []string{`name="bob's"`}, wantVersion: "2",
+		},
+		{
+			// MLflow's search leaves prompt versions out unless the filter names the prompt tag.
+			name: "prompt", model: "support", resp: map[string]string{"name='support'" + promptFilter: `{"model_versions": [{"name": "support", "version": "4"}]}`},
+			wantFilters: []string{"name='support'", "name='support'" + promptFilter}, wantVersion: "4",
+		},
+		{
+			name: "no versions", model: "m",
+			wantFilters: []string{"name='m'", "name='m'" + promptFilter}, wantNotFound: true, wantErr: `failed to find latest version of registered model "m"`,
+		},
 		{name: "unquotable name", model: `a'b"c`, wantErr: "both quote characters"},
 	}
 	for _, tc := range cases {
@@ -634,10 +670,15 @@ func TestLatestVersion(t *testing.T) {
 				filters []string
 			)
 			srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+				f := r.URL.Query().Get("filter")
 				mu.Lock()
-				filters = append(filters, r.URL.Query().Get("filter"))
+				filters = append(filters, f)
 				mu.Unlock()
-				writeJSON(w, http.StatusOK, tc.resp)
+				resp, ok := tc.resp[f]
+				if !ok {
+					resp = `{}`
+				}
+				writeJSON(w, http.StatusOK, resp)
 			})
 			c, _ := newTestClient(t, srv.URL, nil)
 			mv, err := c.LatestVersion(t.Context(), tc.model)
@@ -658,11 +699,7 @@ func TestLatestVersion(t *testing.T) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
-			var want []string
-			if tc.wantFilter != "" {
-				want = []string{tc.wantFilter}
-			}
-			if diff := cmp.Diff(want, filters); diff != "" {
+			if diff := cmp.Diff(tc.wantFilters, filters); diff != "" {
 				t.Errorf("filters (-want +got):\n%s", diff)
 			}
 		})

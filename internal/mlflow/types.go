@@ -25,6 +25,11 @@ const (
 	RunKilled   = "KILLED"
 )
 
+// PromptTagKey is the tag MLflow's Prompt Registry sets to "true" on a prompt
+// (a registered model) and on each of its versions (mlflow/prompt/constants.py
+// IS_PROMPT_TAG_KEY). The value is compared without regard to case, as MLflow does.
+const PromptTagKey = "mlflow.prompt.is_prompt"
+
 // Tag is a key/value pair as MLflow sends it.
 type Tag struct {
 	Key   string `json:"key"`
@@ -50,6 +55,9 @@ type RegisteredModel struct {
 
 // Tag returns the value of the registered model tag key, and whether it is set.
 func (m *RegisteredModel) Tag(key string) (string, bool) { return findTag(m.Tags, key) }
+
+// IsPrompt reports whether the registered model is a prompt of MLflow's Prompt Registry.
+func (m *RegisteredModel) IsPrompt() bool { return promptTagged(m.Tags) }
 
 // AliasVersion returns the version the alias points to, or "" when unset.
 func (m *RegisteredModel) AliasVersion(alias string) string {
@@ -82,6 +90,11 @@ type ModelVersion struct {
 
 // Tag returns the value of the version tag key, and whether it is set.
 func (v *ModelVersion) Tag(key string) (string, bool) { return findTag(v.Tags, key) }
+
+// IsPrompt reports whether the version is a prompt version. MLflow's Prompt
+// Registry writes the prompt tag on every version it creates, and MLflow's
+// server recognises a new prompt version by that version tag alone.
+func (v *ModelVersion) IsPrompt() bool { return promptTagged(v.Tags) }
 
 // LoggedModelID returns the MLflow 3 logged model id when the version's source
 // is a logged model URI (models:/m-<id>), or model_id when the server sent it.
@@ -154,11 +167,23 @@ type RunInputs struct {
 	DatasetInputs []DatasetInput `json:"dataset_inputs,omitempty"`
 }
 
+// ModelOutput is an MLflow 3 logged model a run produced, at a step.
+type ModelOutput struct {
+	ModelID string `json:"model_id"`
+	Step    int64  `json:"step,omitempty"`
+}
+
+// RunOutputs lists what a run produced (MLflow 3).
+type RunOutputs struct {
+	ModelOutputs []ModelOutput `json:"model_outputs,omitempty"`
+}
+
 // Run is MLflow's Run entity.
 type Run struct {
-	Info   RunInfo   `json:"info"`
-	Data   RunData   `json:"data"`
-	Inputs RunInputs `json:"inputs"`
+	Info    RunInfo    `json:"info"`
+	Data    RunData    `json:"data"`
+	Inputs  RunInputs  `json:"inputs"`
+	Outputs RunOutputs `json:"outputs"`
 }
 
 // Tag returns the value of the run tag key, and whether it is set.
@@ -166,13 +191,14 @@ func (r *Run) Tag(key string) (string, bool) { return findTag(r.Data.Tags, key) 
 
 // LoggedModelInfo is the info part of an MLflow 3 logged model.
 type LoggedModelInfo struct {
-	ModelID      string `json:"model_id"`
-	ExperimentID string `json:"experiment_id,omitempty"`
-	Name         string `json:"name,omitempty"`
-	ArtifactURI  string `json:"artifact_uri,omitempty"`
-	Status       string `json:"status,omitempty"`
-	SourceRunID  string `json:"source_run_id,omitempty"`
-	Tags         []Tag  `json:"tags,omitempty"`
+	ModelID             string `json:"model_id"`
+	ExperimentID        string `json:"experiment_id,omitempty"`
+	Name                string `json:"name,omitempty"`
+	CreationTimestampMs int64  `json:"creation_timestamp_ms,omitempty"`
+	ArtifactURI         string `json:"artifact_uri,omitempty"`
+	Status              string `json:"status,omitempty"`
+	SourceRunID         string `json:"source_run_id,omitempty"`
+	Tags                []Tag  `json:"tags,omitempty"`
 }
 
 // LoggedModelData holds a logged model's params and metrics.
@@ -196,6 +222,26 @@ type CreateModelVersionRequest struct {
 	RunLink     string `json:"run_link,omitempty"`
 	Description string `json:"description,omitempty"`
 	ModelID     string `json:"model_id,omitempty"`
+}
+
+// FileInfo is an artifact as artifacts/list returns it: Path is relative to
+// the run's artifact root (e.g. "model/MLmodel").
+type FileInfo struct {
+	Path     string `json:"path"`
+	IsDir    bool   `json:"is_dir,omitempty"`
+	FileSize int64  `json:"file_size,omitempty"`
+}
+
+// promptTagged reads the prompt tag as MLflow does: the last value of the key
+// wins, and only "true" in any case counts.
+func promptTagged(tags []Tag) bool {
+	v := ""
+	for _, t := range tags {
+		if t.Key == PromptTagKey {
+			v = t.Value
+		}
+	}
+	return strings.EqualFold(v, "true")
 }
 
 func findTag(tags []Tag, key string) (string, bool) {

@@ -28,7 +28,8 @@ func RunPython(ctx context.Context, t testing.TB, script string, env ...string) 
 	python := filepath.Join(filepath.Dir(bin), "python")
 	cmd := exec.CommandContext(ctx, python, "-c", script) //nolint:gosec // test helper runs the venv's Python
 	cmd.Dir = t.TempDir()                                 // mlflow may write ./mlruns or ./mlartifacts
-	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1", "MLFLOW_DISABLE_TELEMETRY=true")
+	cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1", "PYTHONDONTWRITEBYTECODE=1", "MLFLOW_DISABLE_TELEMETRY=true",
+		"GIT_PYTHON_REFRESH=quiet") // keep MLflow from probing Git, slow and irrelevant here
 	cmd.Env = append(cmd.Env, env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

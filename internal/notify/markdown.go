@@ -117,7 +117,7 @@ func (r *Report) Markdown() string {
 	}
 	var links []string
 	if r.Links.Version != "" {
-		label := "MLflow version"
+		label := r.versionLabel()
 		if p != nil {
 			label += " v" + MD(p.Candidate.Version)
 		}

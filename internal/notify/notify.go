@@ -245,6 +245,9 @@ func sendDeployment(ctx context.Context, r *Report, s Settings, res *Result) err
 		"outcome":          r.Outcome,
 		"plan_digest":      r.PlanDigest,
 	}
+	if p.Prompt {
+		payload["kind"] = "prompt"
+	}
 	if r.Links.Version != "" {
 		payload["model_version_url"] = r.Links.Version
 	}

@@ -156,6 +156,28 @@ func reports() map[string]*notify.Report {
 	h.Warnings = []string{"warning " + hostile}
 	out["hostile"] = h
 
+	// A prompt of MLflow's Prompt Registry: the reports say "prompt" and link its prompt page.
+	p = &promote.Plan{
+		Model:     "support-prompt",
+		Prompt:    true,
+		Candidate: promote.VersionRef{Version: "4", Source: "dummy-source", Status: "READY"},
+		Champion:  &promote.VersionRef{Version: "3", Source: "dummy-source"},
+		Targets:   []promote.TargetPlan{{Kind: promote.KindAlias, Name: "production", Current: "3"}},
+		Verdict:   checks.VerdictPass,
+		Rules:     []string{"prompt to production"},
+		Checks: []checks.Check{
+			{Rule: "prompt to production", Kind: checks.KindSource, Name: "require-source", Value: "@staging", Bound: "@staging", Status: checks.StatusPass},
+			{Rule: "prompt to production", Kind: checks.KindTag, Name: "reviewed", Value: "true", Bound: "= true", Status: checks.StatusPass},
+		},
+		PolicyFile:   ".github/mlreg-policy.yml",
+		PolicyDigest: polDig,
+		Digest:       digest,
+	}
+	prompt := report(p, notify.OutcomePromoted)
+	prompt.Links.Version = notify.PromptURL(tracking, p.Model, p.Candidate.Version)
+	prompt.Applied = &promote.Outcome{Changed: true, Moves: []string{"@production: v3 → v4"}, Previous: map[string]string{"@production": "3"}}
+	out["prompt-promoted"] = prompt
+
 	// Many checks: the Slack message must stay within 50 blocks.
 	p = basePlan()
 	p.Checks = nil
@@ -303,7 +325,7 @@ func truncateForLog(s string) string {
 func TestStatusLineGolden(t *testing.T) {
 	t.Parallel()
 	var b strings.Builder
-	names := []string{"promoted", "first-deploy", "blocked", "non-finite", "in-place", "registry-error", "alias-and-stage-dry-run", "hostile", "many-checks"}
+	names := []string{"promoted", "first-deploy", "blocked", "non-finite", "in-place", "registry-error", "alias-and-stage-dry-run", "hostile", "many-checks", "prompt-promoted"}
 	all := reports()
 	if len(names) != len(all) {
 		t.Fatalf("list every report here: have %d, want %d", len(names), len(all))

@@ -52,6 +52,15 @@ func VersionURL(trackingURI, model, version string) string {
 	return fmt.Sprintf("%s/#/models/%s/versions/%s", trackingURI, url.PathEscape(model), url.PathEscape(version))
 }
 
+// PromptURL is MLflow's UI page of a prompt version (the Prompt Registry's
+// route /prompts/:promptName, with the version in its promptVersion query).
+func PromptURL(trackingURI, prompt, version string) string {
+	if trackingURI == "" || version == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/#/prompts/%s?promptVersion=%s", trackingURI, url.PathEscape(prompt), url.QueryEscape(version))
+}
+
 // RunURL is MLflow's UI page of a run (the experiment id is not needed by the UI's redirect).
 func RunURL(trackingURI, runID string) string {
 	if trackingURI == "" || runID == "" {
@@ -69,30 +78,55 @@ func TargetLabel(p *promote.Plan) string {
 	return strings.Join(labels, " + ")
 }
 
-// Headline is the one-line verdict, e.g. "✅ fraud-model v15 promoted to @champion".
+// prompt reports whether the report is about a prompt of MLflow's Prompt Registry.
+func (r *Report) prompt() bool { return r.Plan != nil && r.Plan.Prompt }
+
+// subject names what the report is about: the model's name, or "prompt"
+// and the prompt's name. n bounds the name.
+func (r *Report) subject(n int) string {
+	if r.prompt() {
+		return "prompt " + plainText(r.Model, n)
+	}
+	return plainText(r.Model, n)
+}
+
+// versionLabel is the text of the link to the candidate's MLflow page.
+func (r *Report) versionLabel() string {
+	if r.prompt() {
+		return "MLflow prompt"
+	}
+	return "MLflow version"
+}
+
+// Headline is the one-line verdict, e.g. "✅ fraud-model v15 promoted to
+// @champion", or "✅ prompt support v4 promoted to @production".
 func (r *Report) Headline() string {
 	v := ""
 	if r.Plan != nil {
 		v = " v" + r.Plan.Candidate.Version
 	}
+	model := r.Model
+	if r.prompt() {
+		model = "prompt " + model
+	}
 	switch r.Outcome {
 	case OutcomePromoted:
-		return fmt.Sprintf("✅ %s%s promoted to %s", r.Model, v, r.Target)
+		return fmt.Sprintf("✅ %s%s promoted to %s", model, v, r.Target)
 	case OutcomeRolledBack:
-		return fmt.Sprintf("↩️ %s %s rolled back to%s", r.Model, r.Target, v)
+		return fmt.Sprintf("↩️ %s %s rolled back to%s", model, r.Target, v)
 	case OutcomeInPlace:
-		return fmt.Sprintf("✅ %s%s already in place at %s", r.Model, v, r.Target)
+		return fmt.Sprintf("✅ %s%s already in place at %s", model, v, r.Target)
 	case OutcomeWould:
 		if r.DryRun {
-			return fmt.Sprintf("🧪 %s%s would be promoted to %s (dry run)", r.Model, v, r.Target)
+			return fmt.Sprintf("🧪 %s%s would be promoted to %s (dry run)", model, v, r.Target)
 		}
-		return fmt.Sprintf("✅ %s%s passes the policy for %s", r.Model, v, r.Target)
+		return fmt.Sprintf("✅ %s%s passes the policy for %s", model, v, r.Target)
 	case OutcomeBlocked:
-		return fmt.Sprintf("❌ %s%s does not meet the policy for %s", r.Model, v, r.Target)
+		return fmt.Sprintf("❌ %s%s does not meet the policy for %s", model, v, r.Target)
 	case OutcomeConflict:
-		return fmt.Sprintf("⚠️ %s%s: %s moved since the plan", r.Model, v, r.Target)
+		return fmt.Sprintf("⚠️ %s%s: %s moved since the plan", model, v, r.Target)
 	default:
-		return fmt.Sprintf("⚠️ %s%s: %s failed", r.Model, v, r.Command)
+		return fmt.Sprintf("⚠️ %s%s: %s failed", model, v, r.Command)
 	}
 }
 

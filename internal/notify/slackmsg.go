@@ -100,7 +100,7 @@ func (r *Report) SlackBlocks() []slack.Block {
 	var ctx []slack.MixedElement
 	var links []string
 	if r.Links.Version != "" {
-		label := "MLflow version"
+		label := r.versionLabel()
 		if r.Plan != nil {
 			label += " v" + Mrkdwn(r.Plan.Candidate.Version, 20)
 		}

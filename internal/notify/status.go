@@ -37,7 +37,7 @@ func (r *Report) DeploymentState() (string, bool) {
 // StatusLine renders the report as a deployment status description: one
 // plain line of at most 140 characters. state is the status it describes.
 func (r *Report) StatusLine(state string) string {
-	model := plainText(r.Model, 40)
+	model := r.subject(40)
 	target := plainText(r.Target, 40)
 	v, prev := "", ""
 	if r.Plan != nil {

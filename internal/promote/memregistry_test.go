@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"strconv"
@@ -39,6 +40,10 @@ type memRegistry struct {
 	// others are the registered models other than model, e.g. the lock mlreg-lock.<model>.
 	others map[string]*mlflow.RegisteredModel
 	logged map[string]*mlflow.LoggedModel
+	// artifacts lists a run's artifacts by runID + "/" + path.
+	artifacts map[string][]mlflow.FileInfo
+	// mlflow2: the server has no logged-models API (MLflow 2.x).
+	mlflow2 bool
 	// metricHistory holds a run's metric series (runID + "/" + key); runs
 	// without one answer with the run's latest values.
 	metricHistory map[string][]mlflow.Metric
@@ -600,4 +605,48 @@ func (m *memRegistry) GetLoggedModel(_ context.Context, id string) (*mlflow.Logg
 	}
 	c := *lm
 	return &c, f.lost()
+}
+
+// ListArtifacts lists artifacts[runID + "/" + path]: empty unless a test
+// puts a model logged the MLflow 2 way (with its MLmodel) there.
+func (m *memRegistry) ListArtifacts(_ context.Context, runID, path string) ([]mlflow.FileInfo, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f := m.begin("ListArtifacts", runID+" "+path)
+	if err := f.refused(); err != nil {
+		return nil, err
+	}
+	if _, ok := m.runs[runID]; !ok {
+		return nil, errNotFound
+	}
+	return slices.Clone(m.artifacts[runID+"/"+path]), f.lost()
+}
+
+// SearchLoggedModels answers the one filter register sends, name = '<name>',
+// over the logged models of the experiments given (a logged model without an
+// experiment matches any); without the logged-models API (mlflow2) it
+// answers as MLflow 2.x does.
+func (m *memRegistry) SearchLoggedModels(_ context.Context, experimentIDs []string, filter string) ([]mlflow.LoggedModel, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	f := m.begin("SearchLoggedModels", filter)
+	if err := f.refused(); err != nil {
+		return nil, err
+	}
+	if m.mlflow2 {
+		return nil, &mlflow.Error{StatusCode: 404, Code: mlflow.CodeEndpointNotFound, Message: "not found"}
+	}
+	name, ok := strings.CutPrefix(filter, "name = ")
+	if !ok {
+		return nil, fmt.Errorf("memRegistry: unsupported logged-model filter %q", filter)
+	}
+	name = strings.Trim(name, "'\"")
+	var out []mlflow.LoggedModel
+	for _, id := range slices.Sorted(maps.Keys(m.logged)) {
+		lm := m.logged[id]
+		if lm.Info.Name == name && (lm.Info.ExperimentID == "" || slices.Contains(experimentIDs, lm.Info.ExperimentID)) {
+			out = append(out, *lm)
+		}
+	}
+	return out, f.lost()
 }

@@ -75,7 +75,10 @@ func (t TargetPlan) TagSuffix() string { return t.Kind + "." + t.Name }
 
 // Plan is the resolved promotion: what would move, and the evidence for it.
 type Plan struct {
-	Model        string         `json:"model"`
+	Model string `json:"model"`
+	// Prompt is set when the model is a prompt of MLflow 3's Prompt Registry
+	// (its versions carry the tag mlflow.prompt.is_prompt=true).
+	Prompt       bool           `json:"prompt,omitempty"`
 	Candidate    VersionRef     `json:"candidate"`
 	Champion     *VersionRef    `json:"champion,omitempty"` // the holder the policy compared with
 	Targets      []TargetPlan   `json:"targets"`
@@ -237,7 +240,7 @@ func (s *Service) Plan(ctx context.Context, req Request) (*Plan, error) {
 			ErrNotReady, req.Model, cand.Version, st, cand.StatusMessage)
 	}
 
-	plan := &Plan{Model: req.Model, Candidate: refOf(cand), req: req, candidate: cand}
+	plan := &Plan{Model: req.Model, Prompt: cand.IsPrompt(), Candidate: refOf(cand), req: req, candidate: cand}
 	var champ, stageChamp *mlflow.ModelVersion
 	if a := req.Target.Alias; a != "" {
 		holder, err := s.aliasHolder(ctx, req.Model, a)
@@ -286,7 +289,11 @@ func (s *Service) evaluate(ctx context.Context, plan *Plan, cand, champ, stageCh
 	}
 	plan.PolicyFile = req.Policy.File
 	plan.PolicyDigest = req.Policy.Digest
-	rules, err := req.Policy.Match(req.Model, req.Target)
+	kind := checks.EntityModel
+	if plan.Prompt {
+		kind = checks.EntityPrompt
+	}
+	rules, err := req.Policy.MatchKind(req.Model, kind, req.Target)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}

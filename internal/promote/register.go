@@ -45,6 +45,8 @@ type RegisterRequest struct {
 	// PollInterval is the first wait between READY checks (default 1s; it doubles up to 10s).
 	PollInterval time.Duration
 	Sleep        func(ctx context.Context, d time.Duration) error
+	// Logf, when set, is told which source a runs:/ URI resolved to, and why.
+	Logf func(format string, args ...any)
 }
 
 // Registered is the result of Register.
@@ -54,6 +56,9 @@ type Registered struct {
 	// source: a rerun returns that version instead of a duplicate.
 	Reused bool
 	Polls  int
+	// Requested is the runs:/ URI asked for, and Resolution which source it
+	// resolved to and why; both "" for any other source.
+	Requested, Resolution string
 }
 
 // Validate checks a register request before anything is sent.
@@ -75,21 +80,41 @@ func (r *RegisterRequest) Validate() error {
 	if strings.Contains(r.Source+"/"+r.ArtifactPath, "..") {
 		errs = append(errs, invalidf("input source/artifact-path may not contain '..'"))
 	}
+	if rest, ok := strings.CutPrefix(r.Source, "runs:/"); ok {
+		run, p, _ := strings.Cut(rest, "/")
+		switch {
+		case run == "" || strings.Trim(p, "/") == "":
+			errs = append(errs, invalidf("input source: %q is not runs:/<run_id>/<artifact path>", r.Source))
+		case r.RunID != "" && r.RunID != run:
+			errs = append(errs, invalidf("input run-id %q differs from the run of input source %q", r.RunID, r.Source))
+		}
+	}
 	return errors.Join(errs...)
 }
 
-func (r *RegisterRequest) resolveSource() (source, runID, modelID string) {
+// runsURI is a runs:/<run_id>/<artifact path> source.
+type runsURI struct {
+	source, runID, path string
+}
+
+// resolveSource returns the source as requested, its run, the logged model it
+// names (models:/m-<id>), and its parts when it is a runs:/ URI.
+func (r *RegisterRequest) resolveSource() (source, runID, modelID string, runs *runsURI) {
 	source, runID = r.Source, r.RunID
 	if source == "" {
 		source = fmt.Sprintf("runs:/%s/%s", runID, strings.Trim(r.ArtifactPath, "/"))
 	}
-	if rest, ok := strings.CutPrefix(source, "runs:/"); ok && runID == "" {
-		runID, _, _ = strings.Cut(rest, "/")
+	if rest, ok := strings.CutPrefix(source, "runs:/"); ok {
+		run, p, _ := strings.Cut(rest, "/")
+		if runID == "" {
+			runID = run
+		}
+		runs = &runsURI{source: source, runID: run, path: strings.Trim(p, "/")}
 	}
 	if rest, ok := strings.CutPrefix(source, "models:/"); ok && strings.HasPrefix(rest, "m-") && !strings.ContainsAny(rest, "/@") {
 		modelID = rest
 	}
-	return source, runID, modelID
+	return source, runID, modelID, runs
 }
 
 // RegisterRegistry is the part of the client Register needs.
@@ -98,7 +123,11 @@ type RegisterRegistry interface {
 	CreateRegisteredModel(ctx context.Context, name, description string, tags []mlflow.Tag) (*mlflow.RegisteredModel, error)
 	CreateModelVersion(ctx context.Context, req mlflow.CreateModelVersionRequest) (*mlflow.ModelVersion, error)
 	SearchModelVersions(ctx context.Context, filter string, orderBy []string, maxResults int) ([]mlflow.ModelVersion, error)
+	ListArtifacts(ctx context.Context, runID, path string) ([]mlflow.FileInfo, error)
+	SearchLoggedModels(ctx context.Context, experimentIDs []string, filter string) ([]mlflow.LoggedModel, error)
 }
+
+var _ RegisterRegistry = (*mlflow.Client)(nil)
 
 // Register creates a model version with lineage tags and waits until it is READY.
 func (s *Service) Register(ctx context.Context, reg RegisterRegistry, req RegisterRequest) (*Registered, error) {
@@ -106,7 +135,14 @@ func (s *Service) Register(ctx context.Context, reg RegisterRegistry, req Regist
 		return nil, err
 	}
 	s.phase("resolve")
-	source, runID, modelID := req.resolveSource()
+	source, runID, modelID, runs := req.resolveSource()
+	if runID != "" {
+		// Searched for by run id later (the rerun's lookup): refuse what cannot
+		// be quoted before anything is read.
+		if _, err := mlflow.QuoteFilterValue(runID); err != nil {
+			return nil, invalidf("input run-id: %v", err)
+		}
+	}
 	if modelID != "" {
 		lm, err := reg.GetLoggedModel(ctx, modelID)
 		if err != nil {
@@ -127,7 +163,7 @@ func (s *Service) Register(ctx context.Context, reg RegisterRegistry, req Regist
 			tags[k] = v
 		}
 	}
-	runLink := ""
+	runLink, requested, resolution := "", "", ""
 	if runID != "" {
 		run, err := reg.GetRun(ctx, runID)
 		if err != nil {
@@ -135,6 +171,16 @@ func (s *Service) Register(ctx context.Context, reg RegisterRegistry, req Regist
 		}
 		if st := run.Info.Status; st != mlflow.RunFinished && !req.AllowUnfinishedRun {
 			return nil, invalidf("run %s is %s, not FINISHED; set input allow-unfinished-run: true to register it anyway", runID, st)
+		}
+		if runs != nil {
+			res, err := resolveRunsURI(ctx, reg, run, runs)
+			if err != nil {
+				return nil, err
+			}
+			requested, source, modelID, resolution = runs.source, res.source, res.modelID, res.why
+			if req.Logf != nil {
+				req.Logf("source %s: %s", runs.source, resolution)
+			}
 		}
 		tags[TagLineageRun] = runID
 		if ds := datasetsJSON(run); ds != "" {
@@ -153,7 +199,7 @@ func (s *Service) Register(ctx context.Context, reg RegisterRegistry, req Regist
 	if mv, err := s.findRegistered(ctx, reg, req.Model, source, runID, req.Lineage.WorkflowRunURL); err != nil {
 		return nil, err
 	} else if mv != nil {
-		return s.awaitReady(ctx, reg, mv, req, true)
+		return s.awaitReady(ctx, reg, mv, req, true, requested, resolution)
 	}
 	if _, err := reg.CreateRegisteredModel(ctx, req.Model, "", nil); err != nil && !mlflow.IsAlreadyExists(err) {
 		return nil, fmt.Errorf("failed to create registered model %q: %w", req.Model, err)
@@ -180,7 +226,7 @@ func (s *Service) Register(ctx context.Context, reg RegisterRegistry, req Regist
 		}
 		return nil, err
 	}
-	return s.awaitReady(ctx, reg, mv, req, false)
+	return s.awaitReady(ctx, reg, mv, req, false, requested, resolution)
 }
 
 // findRegistered returns a version this workflow run already registered from
@@ -213,9 +259,10 @@ func (s *Service) findRegistered(ctx context.Context, reg RegisterRegistry, mode
 	return nil, nil
 }
 
-func (s *Service) awaitReady(ctx context.Context, reg RegisterRegistry, mv *mlflow.ModelVersion, req RegisterRequest, reused bool) (*Registered, error) {
+func (s *Service) awaitReady(ctx context.Context, reg RegisterRegistry, mv *mlflow.ModelVersion, req RegisterRequest,
+	reused bool, requested, resolution string) (*Registered, error) {
 	s.phase("record")
-	out := &Registered{Version: mv, Reused: reused}
+	out := &Registered{Version: mv, Reused: reused, Requested: requested, Resolution: resolution}
 	wait := req.PollInterval
 	if wait <= 0 {
 		wait = time.Second

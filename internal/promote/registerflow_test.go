@@ -33,6 +33,7 @@ func registerFixture() *memRegistry {
 	}
 	reg.runs["r2"] = &mlflow.Run{Info: mlflow.RunInfo{RunID: "r2", ExperimentID: "5", Status: mlflow.RunRunning}}
 	reg.logged["m-abc"] = &mlflow.LoggedModel{Info: mlflow.LoggedModelInfo{ModelID: "m-abc", SourceRunID: "r1", Name: "model"}}
+	reg.logged["m-r2"] = &mlflow.LoggedModel{Info: mlflow.LoggedModelInfo{ModelID: "m-r2", SourceRunID: "r2", Name: "model"}}
 	reg.logged["m-solo"] = &mlflow.LoggedModel{Info: mlflow.LoggedModelInfo{ModelID: "m-solo", Name: "model"}}
 	return reg
 }
@@ -74,8 +75,9 @@ func TestRegisterFromRunWaitsForReady(t *testing.T) {
 		t.Error("the registered model was not created")
 	}
 	mv := reg.versions["1"]
-	if mv.Source != "runs:/r1/model" || mv.RunID != "r1" || mv.RunLink != "http://mlflow/#/experiments/5/runs/r1" {
-		t.Errorf("version source %q run %q run_link %q", mv.Source, mv.RunID, mv.RunLink)
+	// MLflow 3: the run's logged model named like the artifact path is the source (the run's artifacts hold no MLmodel).
+	if mv.Source != "models:/m-abc" || mv.ModelID != "m-abc" || mv.RunID != "r1" || mv.RunLink != "http://mlflow/#/experiments/5/runs/r1" {
+		t.Errorf("version source %q model_id %q run %q run_link %q", mv.Source, mv.ModelID, mv.RunID, mv.RunLink)
 	}
 	wantTags := []mlflow.Tag{
 		{Key: TagLineageActor, Value: "release-bot"}, // a user tag wins over the lineage tag of the same key
@@ -153,7 +155,7 @@ func TestRegisterCreateFails(t *testing.T) {
 		{
 			name:     "refused",
 			inject:   func(m *memRegistry) { m.fail("CreateModelVersion", "", 1, errDenied) },
-			says:     []string{`failed to create a version of "m" from runs:/r1/model: `, "403 PERMISSION_DENIED"},
+			says:     []string{`failed to create a version of "m" from models:/m-abc: `, "403 PERMISSION_DENIED"},
 			notSays:  maybe,
 			versions: 0,
 		},
@@ -174,7 +176,7 @@ func TestRegisterCreateFails(t *testing.T) {
 			name:     "executed, answer lost, no workflow run to find it by",
 			req:      func(r *RegisterRequest) { r.Lineage.WorkflowRunURL = "" },
 			inject:   func(m *memRegistry) { m.loseAnswer("CreateModelVersion", "", 1, errReset) },
-			says:     []string{maybe + `: look for a version of "m" from runs:/r1/model before registering again`},
+			says:     []string{maybe + `: look for a version of "m" from models:/m-abc before registering again`},
 			versions: 1,
 		},
 		{
