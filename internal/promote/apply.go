@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/mlreg/mlreg-action/internal/mlflow"
+	"github.com/mlreg/mlreg-action/internal/uc"
 )
 
 // Outcome is what Apply did.
@@ -56,6 +57,9 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 		}
 		out.Previous[t.Label()] = cur
 	}
+	if err := s.checkTagRoom(ctx, plan, holders); err != nil {
+		return nil, fmt.Errorf("%w; nothing was changed", err)
+	}
 
 	// The version's promotion tag is written before the move: should the run
 	// stop after moving, a rerun finds it and completes the history from it.
@@ -66,7 +70,10 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 			continue
 		}
 		rec := s.record(plan, holders[i], now)
-		if err := s.Reg.SetModelVersionTag(ctx, plan.Model, plan.Candidate.Version, PromotionTagKey(t), rec.JSON()); err != nil {
+		if s.Dialect.uc {
+			rec = FitRecord(rec, uc.MaxTagValueChars)
+		}
+		if err := s.Reg.SetModelVersionTag(ctx, plan.Model, plan.Candidate.Version, s.Dialect.PromotionTagKey(t), rec.JSON()); err != nil {
 			return nil, s.partial(moved, "write the promotion tag of "+t.Label(), err)
 		}
 		if err := s.move(ctx, plan, t); err != nil {

@@ -39,6 +39,9 @@ type Record struct {
 	PlanDigest      string   `json:"plan_digest"`
 	Verdict         string   `json:"verdict"`
 	Approvers       []string `json:"approvers,omitempty"`
+	// ApproversOmitted counts the approvers left out to fit the record in
+	// Unity Catalog's tag value (FitRecord); never set on OSS.
+	ApproversOmitted int `json:"approvers_omitted,omitempty"`
 }
 
 // JSON renders the record as the tag value.
@@ -62,15 +65,34 @@ func ParseHistory(v string) ([]Record, error) {
 	return h, nil
 }
 
-// History returns the recorded history of target t on rm, newest first.
+// History returns the recorded history of target t on rm, newest first
+// (on MLflow's OSS registry; see Dialect.History).
 func History(rm *mlflow.RegisteredModel, t TargetPlan) ([]Record, error) {
-	v, _ := rm.Tag(HistoryTagKey(t))
+	return Dialect{}.History(rm, t)
+}
+
+// History returns the recorded history of target t on rm, newest first: the
+// full records on OSS, the compact entries on Unity Catalog
+// (ParseCompactHistory; Service.History adds their details).
+func (d Dialect) History(rm *mlflow.RegisteredModel, t TargetPlan) ([]Record, error) {
+	v, _ := rm.Tag(d.HistoryTagKey(t))
+	if d.uc {
+		return ParseCompactHistory(v)
+	}
 	return ParseHistory(v)
 }
 
 // encodeHistory renders the history newest first, dropping the oldest entries
-// until it fits in MaxHistoryChars.
-func encodeHistory(h []Record) string {
+// until it fits in MaxHistoryChars (on OSS).
+func encodeHistory(h []Record) string { return Dialect{}.encodeHistory(h) }
+
+// encodeHistory renders the history newest first, dropping the oldest entries
+// until it fits in HistoryBound: full records on OSS, compact entries on
+// Unity Catalog.
+func (d Dialect) encodeHistory(h []Record) string {
+	if d.uc {
+		return EncodeCompactHistory(h, d.HistoryBound())
+	}
 	for {
 		b, err := json.Marshal(h)
 		if err != nil {
@@ -84,15 +106,16 @@ func encodeHistory(h []Record) string {
 }
 
 func (s *Service) appendHistory(ctx context.Context, model string, t TargetPlan, rm *mlflow.RegisteredModel, rec Record) error {
-	h, err := History(rm, t)
+	d := s.Dialect
+	h, err := d.History(rm, t)
 	if err != nil {
 		// A corrupted history must not block promotions; start it again, keeping
 		// nothing we cannot read. The old value stays visible in MLflow's UI until overwritten.
 		h = nil
 	}
 	h = append([]Record{rec}, h...)
-	if err := s.Reg.SetRegisteredModelTag(ctx, model, HistoryTagKey(t), encodeHistory(h)); err != nil {
-		return fmt.Errorf("failed to write history tag %s of %q: %w", HistoryTagKey(t), model, err)
+	if err := s.Reg.SetRegisteredModelTag(ctx, model, d.HistoryTagKey(t), d.encodeHistory(h)); err != nil {
+		return fmt.Errorf("failed to write history tag %s of %q: %w", d.HistoryTagKey(t), model, err)
 	}
 	return nil
 }
@@ -102,13 +125,13 @@ func (s *Service) appendHistory(ctx context.Context, model string, t TargetPlan,
 // the promotion tag written before the move) and, with archive-existing, the
 // mark on the version it replaced. It reports whether it wrote anything.
 func (s *Service) completeRecord(ctx context.Context, plan *Plan, t TargetPlan, rm *mlflow.RegisteredModel, now time.Time) (bool, error) {
-	h, _ := History(rm, t)
+	h, _ := s.Dialect.History(rm, t)
 	if len(h) > 0 && h[0].Version == plan.Candidate.Version {
 		// The history is complete; the earlier run may have stopped before
 		// marking the previous holder.
 		return s.completeReplaced(ctx, plan, t, h[0], now)
 	}
-	v, ok := plan.candidate.Tag(PromotionTagKey(t))
+	v, ok := plan.candidate.Tag(s.Dialect.PromotionTagKey(t))
 	if !ok {
 		// Moved outside this tool: nothing of ours to complete. history reports it as drift.
 		return false, nil
@@ -147,7 +170,7 @@ func (s *Service) completeReplaced(ctx context.Context, plan *Plan, t TargetPlan
 	if err != nil {
 		return false, fmt.Errorf("failed to read v%s, which %s replaced: %w", prev, t.Label(), err)
 	}
-	if v, ok := mv.Tag(ReplacedTagPrefix + t.TagSuffix()); ok {
+	if v, ok := mv.Tag(s.Dialect.ReplacedTagKey(t)); ok {
 		var mark struct {
 			ByVersion string `json:"by_version"`
 		}
@@ -165,15 +188,19 @@ func (s *Service) completeReplaced(ctx context.Context, plan *Plan, t TargetPlan
 }
 
 func (s *Service) markReplaced(ctx context.Context, plan *Plan, t TargetPlan, prev string, now time.Time) error {
+	runURL := plan.req.RunURL
+	if s.Dialect.uc {
+		runURL = truncateJSON(runURL, maxRecordRunURL)
+	}
 	v, err := json.Marshal(map[string]string{
 		"by_version": plan.Candidate.Version,
 		"at":         now.Format(time.RFC3339),
-		"run_url":    plan.req.RunURL,
+		"run_url":    runURL,
 	})
 	if err != nil {
 		return fmt.Errorf("failed to marshal replaced tag: %w", err)
 	}
-	if err := s.Reg.SetModelVersionTag(ctx, plan.Model, prev, ReplacedTagPrefix+t.TagSuffix(), string(v)); err != nil {
+	if err := s.Reg.SetModelVersionTag(ctx, plan.Model, prev, s.Dialect.ReplacedTagKey(t), string(v)); err != nil {
 		return fmt.Errorf("failed to tag %q v%s as replaced: %w", plan.Model, prev, err)
 	}
 	return nil

@@ -47,13 +47,25 @@ func (h *TargetHistory) DriftMessage(model string) string {
 
 // History reads the recorded history of target t and its current holder.
 func (s *Service) History(ctx context.Context, model string, t TargetPlan) (*TargetHistory, error) {
+	d := s.Dialect
+	if d.uc {
+		// Before any request, as Plan does (OSS has always left this to the registry).
+		if err := errors.Join(d.ValidateModelName(model), d.ValidateTarget(targetOf(t))); err != nil {
+			return nil, err
+		}
+	}
 	rm, err := s.Reg.GetRegisteredModel(ctx, model)
 	if err != nil {
 		return nil, fmt.Errorf("failed to get registered model %q: %w", model, err)
 	}
-	entries, err := History(rm, t)
+	entries, err := d.History(rm, t)
 	if err != nil {
-		return nil, fmt.Errorf("failed to read %s of %q: %w", HistoryTagKey(t), model, err)
+		return nil, fmt.Errorf("failed to read %s of %q: %w", d.HistoryTagKey(t), model, err)
+	}
+	if d.uc {
+		if err := s.detailHistory(ctx, model, t, entries); err != nil {
+			return nil, err
+		}
 	}
 	h := &TargetHistory{Target: t, Entries: entries}
 	if h.Entries == nil {
@@ -97,6 +109,14 @@ func RollbackTarget(entries []Record) (string, error) {
 		return "", fmt.Errorf("%w: the history has no version before %s", ErrNoRollbackTarget, verLabel(last(stack)))
 	}
 	return stack[len(stack)-2], nil
+}
+
+// targetOf is the request target of t.
+func targetOf(t TargetPlan) checks.Target {
+	if t.Kind == KindStage {
+		return checks.Target{Stage: t.Name}
+	}
+	return checks.Target{Alias: t.Name}
 }
 
 func last(s []string) string {

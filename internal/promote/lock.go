@@ -60,12 +60,13 @@ func (s *Service) acquire(ctx context.Context, model string, out *Outcome) (func
 	if s.Lock == nil {
 		return noop, nil
 	}
-	name := LockName(model)
+	d := s.Dialect
+	name := d.LockName(model)
 	ttl := s.LockTTL
 	if ttl <= 0 {
 		ttl = DefaultLockTTL
 	}
-	owner := s.LockOwner
+	owner := d.tagValue(s.LockOwner)
 	if owner == "" {
 		owner = fmt.Sprintf("mlreg-action-%08x", rand.Uint32())
 	}
@@ -74,7 +75,7 @@ func (s *Service) acquire(ctx context.Context, model string, out *Outcome) (func
 	for attempt := 1; ; attempt++ {
 		expires := s.now().Add(ttl).Format(time.RFC3339)
 		_, err := s.Lock.CreateRegisteredModel(ctx, name, fmt.Sprintf(lockDescription, model, expires),
-			[]mlflow.Tag{{Key: TagLockOwner, Value: owner}, {Key: TagLockExpires, Value: expires}, {Key: TagLockToken, Value: token}})
+			[]mlflow.Tag{{Key: d.TagKey(TagLockOwner), Value: owner}, {Key: d.TagKey(TagLockExpires), Value: expires}, {Key: d.TagKey(TagLockToken), Value: token}})
 		switch {
 		case err == nil:
 			if attempt > 1 {
@@ -102,13 +103,13 @@ func (s *Service) acquire(ctx context.Context, model string, out *Outcome) (func
 		case err != nil:
 			return nil, fmt.Errorf("failed to read lock %s: %w", name, err)
 		}
-		if tok, _ := held.Tag(TagLockToken); tok == token {
+		if tok, _ := held.Tag(d.TagKey(TagLockToken)); tok == token {
 			// Our own create: the server executed it, its answer was lost, and
 			// the client's retry was told the lock exists.
 			return func() { s.release(ctx, name, out) }, nil
 		}
-		holder, _ := held.Tag(TagLockOwner)
-		exp, _ := held.Tag(TagLockExpires)
+		holder, _ := held.Tag(d.TagKey(TagLockOwner))
+		exp, _ := held.Tag(d.TagKey(TagLockExpires))
 		if t, perr := time.Parse(time.RFC3339, exp); perr == nil && s.now().After(t) {
 			// A run that died holding the lock: take it over.
 			if err := s.Lock.DeleteRegisteredModel(ctx, name); err != nil && !mlflow.IsNotFound(err) {

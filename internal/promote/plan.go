@@ -35,6 +35,9 @@ type Request struct {
 	RunURL          string
 	Commit          string
 	Action          string // recorded in the audit record: ActionPromote (default) or ActionRollback
+	// Dialect is the registry's, for Validate (the zero value is OSS);
+	// Service.Plan validates with the Service's own.
+	Dialect Dialect
 }
 
 // Audit record actions.
@@ -130,6 +133,9 @@ type Service struct {
 	Lock      Locker
 	LockTTL   time.Duration
 	LockOwner string // recorded on the lock, e.g. the workflow run URL
+	// Dialect is the registry's: tag keys, history layout, lock name and
+	// refused inputs. The zero value is MLflow's OSS registry.
+	Dialect Dialect
 }
 
 func (s *Service) phase(name string) {
@@ -181,11 +187,8 @@ func CanonicalStage(s string) (string, bool) {
 // Validate checks a request before anything is sent.
 func (r *Request) Validate() error {
 	var errs []error
-	if strings.TrimSpace(r.Model) == "" {
-		errs = append(errs, invalidf("input model-name is required"))
-	} else if strings.ContainsAny(r.Model, "/:") {
-		// As in RegisterRequest.Validate: MLflow refuses such names in every call.
-		errs = append(errs, invalidf("input model-name: %q may not contain '/' or ':' (MLflow 3.11+)", r.Model))
+	if err := r.Dialect.ValidateModelName(r.Model); err != nil {
+		errs = append(errs, err)
 	}
 	if r.Target.Alias == "" && r.Target.Stage == "" {
 		errs = append(errs, invalidf("set target-alias or target-stage (or both)"))
@@ -195,7 +198,9 @@ func (r *Request) Validate() error {
 			errs = append(errs, invalidf("input target-alias: %v", err))
 		}
 	}
-	if r.Target.Stage != "" {
+	if err := r.Dialect.ValidateTarget(r.Target); err != nil {
+		errs = append(errs, err)
+	} else if r.Target.Stage != "" {
 		if _, ok := CanonicalStage(r.Target.Stage); !ok {
 			errs = append(errs, invalidf("input target-stage: %q is not one of Staging, Production, Archived, None", r.Target.Stage))
 		}
@@ -223,6 +228,7 @@ func (r *Request) Validate() error {
 // Plan resolves the candidate and the holder of each target, evaluates the
 // policy and returns the plan. It never changes the registry.
 func (s *Service) Plan(ctx context.Context, req Request) (*Plan, error) {
+	req.Dialect = s.Dialect
 	if err := req.Validate(); err != nil {
 		return nil, err
 	}

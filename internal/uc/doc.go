@@ -43,35 +43,57 @@
 // Registry joins Client with a tracking client into the set of methods
 // promote.Registry and promote.Locker name (a test asserts it satisfies both).
 //
-// # What promote needs to change to run on UC (left for the redesign)
+// # What promote does on UC
 //
-//   - Tag keys: Registry writes every key as TagKey(key), but promote reads
-//     tags with mv.Tag(PromotionTagKey(t)) and rm.Tag(HistoryTagKey(t)); on UC
-//     those lookups must use Registry.TagKey(...) (the identity is right for
-//     OSS). The same holds for the lock tags (mlreg.lock.owner, …).
-//   - History: one UC tag value holds at most 1,000 characters, and one audit
-//     Record (digests, run URL, approvers) is 400 to 600, so the OSS history
-//     bound (50,000) must become per registry. Proposed layout on UC: the full
-//     record stays on the promoted version (mlreg_promotion_alias_<alias>,
-//     under 1,000 once approvers are capped), and the model's history tag keeps
-//     compact entries, newest first, {"v","p","at","by"} (version, previous,
-//     time, actor: about 90 characters, so 10 or so entries), oldest dropped;
-//     rollback needs only v and p, and history reads the details from each
-//     version's promotion tag.
-//   - The 50-tag limit: each alias target adds one tag to the model (history)
-//     and one or two to a version (promotion, replaced, Slack); a model with
-//     many targets or user tags can reach it, which UC answers with 400.
-//   - Lock: the OSS lock is a registered model named mlreg-lock.<model>,
-//     which is not a UC name. On UC it is LockName(model) =
+// promote.Service runs on UC with Dialect: promote.UnityCatalog (and Reg,
+// Lock: a *Registry); promote.Request.Validate takes the same dialect, so
+// the command layer can refuse input before it builds a client. What the
+// dialect changes (internal/promote/dialect.go and ucaudit.go):
+//
+//   - Tag keys: every tag promote reads or writes (promotion record,
+//     history, replaced mark, lock owner, expiry and token) goes through
+//     Dialect.TagKey, which is TagKey here and the identity on OSS, whose
+//     keys and values stay as they were. Registry still applies TagKey on
+//     write, which is harmless since TagKey of a UC-safe key is that key.
+//     The Slack message key is internal/notify's, which still reads the
+//     promotion tag by its OSS key (mlreg.promotion.<target>): on UC it must
+//     read Dialect.PromotionTagKey(target).
+//   - Audit record: the full promote.Record stays on the promoted version
+//     (mlreg_promotion_alias_<alias>), cut to fit 1,000 bytes by
+//     promote.FitRecord, deterministically: actor 100 bytes of JSON, run URL
+//     300, commit 64, each approver 64 (a cut value ends in "…"), then
+//     approvers dropped from the end and counted in approvers_omitted, then
+//     the longest free-text field halved. Versions, time, digests and
+//     verdict are never cut (at most 340 bytes together); a typical record
+//     is 400 to 450 bytes.
+//   - History: the model's mlreg_history_alias_<alias> holds compact
+//     entries, newest first, {"v","p","at","by","a"} (version, previous
+//     holder or absent, time, actor cut to 40 bytes, "rollback" or absent),
+//     oldest dropped at 1,000 bytes: about 70 bytes each, so the last 13 or
+//     14 moves (promote.EncodeCompactHistory). promote.RollbackTarget needs
+//     only those, so two rollbacks go two steps back after any number of
+//     promotions; Service.History adds to each entry the full record of its
+//     version's promotion tag when it is the same move (same time and
+//     previous version).
+//   - The 50-tag limit: a promotion adds per target one tag to the model
+//     (history) and up to three to a version (record, replaced mark, Slack
+//     key). Before moving anything Apply checks that the model and the
+//     candidate have room for the new ones, and otherwise stops (wrapping
+//     ErrTagLimit) naming the tag it needs.
+//   - Lock: Dialect.LockName is LockName(model) =
 //     catalog.schema.mlreg_lock_<model> (UC refuses a create whose name
-//     exists, which is what the lock needs). Registry maps the OSS lock name
-//     to it, so promote's Locker works unchanged; creating it needs CREATE
-//     MODEL on the schema, and without it promote's existing fallback
-//     applies (a note that promotions are not serialized).
-//   - Stages: UC has none; target-stage must be refused as invalid input
-//     (status 2) before any call, as GetLatestVersions/TransitionStage
-//     return ErrStagesUnsupported.
-//   - register (creating versions on UC) is out of scope: UC creates a version
-//     PENDING_REGISTRATION, the client uploads the files with temporary
-//     credentials, then finalizes it.
+//     exists, which is what the lock needs); Registry also maps the OSS lock
+//     name to it. Creating it needs CREATE MODEL on the schema; without it
+//     promote's existing fallback applies (a note that promotions are not
+//     serialized). The lock owner value is cut to 1,000 bytes.
+//   - Input: a model name that is not three-level (ValidateName) and any
+//     stage (target-stage, or a stage target of History) are
+//     promote.ErrInvalid before any request, naming the input
+//     (Dialect.ValidateModelName, Dialect.ValidateTarget).
+//   - Permissions: a refused alias move is an *AliasPermissionError; Apply
+//     reports that nothing was moved.
+//
+// Left out: register (creating versions on UC): UC creates a version
+// PENDING_REGISTRATION, the client uploads the files with temporary
+// credentials, then finalizes it.
 package uc
