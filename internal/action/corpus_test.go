@@ -39,6 +39,39 @@ func corpusPolicy(policy, alias string) map[string]string {
 	return map[string]string{".github/mlreg-policy.yml": strings.ReplaceAll(policy, "ALIAS", alias)}
 }
 
+// TestCorpusBuilt builds the corpus and checks its description. It is deliberately not parallel: Go runs every
+// sequential test before it releases the parallel ones, so the build (a burst of Python CPU and hundreds of
+// requests to the shared server) does not overlap the timing-sensitive tests of this package.
+func TestCorpusBuilt(t *testing.T) {
+	c := pyCorpus(t)
+	models := map[string]mlflowtest.PyModel{
+		"sklearn": c.Sklearn, "pyfunc": c.PyFunc, "autolog": c.Autolog, "dataset": c.Dataset, "multi": c.Multi,
+		"nonfinite": c.NonFinite, "nonfinite-linked": c.NonFiniteLinked,
+	}
+	f := srv.Fixtures()
+	for key, m := range models {
+		want := 3
+		if key == "nonfinite-linked" {
+			want = 1
+		}
+		if len(m.Versions) != want {
+			t.Errorf("%s (%s): %d versions, want %d", key, m.Name, len(m.Versions), want)
+		}
+		for i, v := range m.Versions {
+			mv, err := f.GetVersion(t.Context(), m.Name, v.Version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if v.Version != strconv.Itoa(i+1) || mv["source"] != "models:/"+v.ModelID || mv["run_id"] != v.RunID || v.Prediction == nil {
+				t.Errorf("%s v%s: source %v run %v, described as %+v", key, v.Version, mv["source"], mv["run_id"], v)
+			}
+		}
+	}
+	if len(c.Prompt.Versions) != 4 {
+		t.Errorf("prompt %s: %d versions, want 4", c.Prompt.Name, len(c.Prompt.Versions))
+	}
+}
+
 // corpusFixture is a corpus model with a realistic policy for @champion.
 type corpusFixture struct {
 	name   string

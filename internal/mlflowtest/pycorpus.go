@@ -148,9 +148,12 @@ type corpusEntry struct {
 
 // Corpus returns the Python-built corpus of s, building it on first use (one Python process per Server; about
 // 15 s on an idle machine). The build runs under ctx and the test's deadline; a failure fails the test with the
-// Python output, and every later call fails the same way.
+// Python output, and every later call fails the same way. With -short the test is skipped.
 func Corpus(ctx context.Context, t testing.TB, s *Server) *PyCorpus {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("the Python-built corpus is not built with -short")
+	}
 	s = RequireServer(t, s)
 	corpusMu.Lock()
 	e := corpusFor[s]
@@ -163,6 +166,9 @@ func Corpus(ctx context.Context, t testing.TB, s *Server) *PyCorpus {
 		ctx, cancel := withTestDeadline(ctx, t)
 		defer cancel()
 		e.corpus, e.err = buildCorpusOf(ctx, s)
+		if e.err == nil {
+			t.Logf("built the Python corpus in %s", e.corpus.BuildTime.Round(100*time.Millisecond))
+		}
 	})
 	if e.err != nil {
 		t.Fatalf("failed to build the Python corpus: %v", e.err)
