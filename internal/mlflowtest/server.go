@@ -238,13 +238,15 @@ func (s *Server) healthy(ctx context.Context, client *http.Client) bool {
 	return resp.StatusCode == http.StatusOK
 }
 
-// Stop terminates the server's whole process group (SIGTERM, then SIGKILL after 10 s), waits for it, and
-// removes the temporary directory. It is safe to call more than once.
+// Stop ends the Python process of its Corpus if there is one, terminates the server's whole process group
+// (SIGTERM, then SIGKILL after 10 s), waits for it, and removes the temporary directory. It is safe to call
+// more than once.
 func (s *Server) Stop() error {
 	if s == nil {
 		return nil
 	}
 	s.stopOnce.Do(func() {
+		stopCorpus(s) // the corpus's Python process talks to this server and works in its temporary directory
 		err := s.kill()
 		if cerr := s.logFile.Close(); cerr != nil && err == nil {
 			err = fmt.Errorf("failed to close server log: %w", cerr)
