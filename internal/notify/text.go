@@ -29,9 +29,6 @@ func (r *Report) Text() string {
 	if r.NoPolicy {
 		b.WriteString("  WARNING: policy none: no checks were run\n")
 	}
-	for _, w := range r.Warnings {
-		fmt.Fprintf(&b, "  warning: %s\n", Plain(w))
-	}
 	if r.Error != "" {
 		fmt.Fprintf(&b, "  error: %s\n", Plain(r.Error))
 	}
