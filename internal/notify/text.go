@@ -51,7 +51,7 @@ func (r *Report) Text() string {
 			fmt.Fprintf(tw, "  digest\t%s\n", r.PlanDigest)
 		}
 	}
-	tw.Flush()
+	_ = tw.Flush() // into a strings.Builder, which cannot fail
 	if p := r.Plan; p != nil && len(p.Checks) > 0 {
 		b.WriteString("\n")
 		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
@@ -60,7 +60,7 @@ func (r *Report) Text() string {
 			fmt.Fprintf(tw, "  %s\t%s\t%s (%s)\t%s\t%s\t%s\t%s\t%s\n", c.Status, Plain(c.Rule), Plain(c.Name), c.Kind,
 				Plain(c.Value), Plain(c.Bound), dash(Plain(c.Champion)), dash(Plain(c.Delta)), Plain(c.Reason))
 		}
-		tw.Flush()
+		_ = tw.Flush() // into a strings.Builder, which cannot fail
 	}
 	links := [][2]string{{"version", r.Links.Version}, {"run", r.Links.Run}, {"workflow", r.Links.WorkflowRun}}
 	first := true
