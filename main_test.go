@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"os"
 	"os/exec"
@@ -36,7 +37,7 @@ func TestMain(m *testing.M) {
 		panic("failed to build the binary: " + err.Error())
 	}
 	code := mlflowtest.Main(m, &srv)
-	os.RemoveAll(dir)
+	_ = os.RemoveAll(dir) // best effort: the exit code is the result
 	os.Exit(code)
 }
 
@@ -63,7 +64,8 @@ func runBinary(t *testing.T, workspace string, inputs map[string]string) (int, s
 	cmd.Stdout, cmd.Stderr = &stdout, &stdout
 	err := cmd.Run()
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatal(err)

@@ -88,7 +88,7 @@ func LoadFileAs(path, name string) (*Policy, error) {
 	if err != nil {
 		return nil, readError(name, err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only: closing cannot lose data
 	data, err := io.ReadAll(io.LimitReader(f, MaxPolicySize+1))
 	if err != nil {
 		return nil, readError(name, err)

@@ -2,7 +2,9 @@ package checks
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -407,20 +409,13 @@ func generatedCorpus(t *testing.T) []agreeCase {
 			}
 		}
 		set(m, unknownKey, scalarNode(t, "1"))
-		out = append(out, agreeCase{name: "unknown key in " + cmpOr(c.path, "the policy"), src: encode(t, doc)})
+		out = append(out, agreeCase{name: "unknown key in " + cmp.Or(c.path, "the policy"), src: encode(t, doc)})
 	}
 	return out
 }
 
 // unknownKey is far from every key, so the parser lists the allowed ones.
 const unknownKey = "zz-unknown"
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
-}
 
 // TestKeySetsAgree: in every mapping with a closed key set, the keys the
 // parser allows (as its unknown-key message lists them) are the schema's.
@@ -435,10 +430,11 @@ func TestKeySetsAgree(t *testing.T) {
 		cases[c.name] = c.src
 	}
 	for _, c := range closed {
-		name := "unknown key in " + cmpOr(c.path, "the policy")
+		name := "unknown key in " + cmp.Or(c.path, "the policy")
 		_, err := Parse("p.yml", []byte(cases[name]))
 		msg := ""
-		if errs, ok := err.(Errors); ok {
+		var errs Errors
+		if errors.As(err, &errs) {
 			for _, e := range errs {
 				if strings.Contains(e.Msg, strconv.Quote(unknownKey)) {
 					msg = e.Msg
@@ -453,7 +449,7 @@ func TestKeySetsAgree(t *testing.T) {
 		allowed := strings.Split(strings.TrimSuffix(list, ")"), ", ")
 		slices.Sort(allowed)
 		if !slices.Equal(allowed, c.keys) {
-			t.Errorf("keys of %s: the parser allows %v, the schema %v", cmpOr(c.path, "the policy"), allowed, c.keys)
+			t.Errorf("keys of %s: the parser allows %v, the schema %v", cmp.Or(c.path, "the policy"), allowed, c.keys)
 		}
 	}
 }

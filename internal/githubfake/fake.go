@@ -10,6 +10,7 @@ package githubfake
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -852,7 +853,7 @@ func (s *Server) createStatus(id int64, in map[string]any) reply {
 func (s *Server) Summary() []string {
 	counts := map[string]int{}
 	for _, c := range s.Calls() {
-		counts[cmpOr(c.Operation, c.Method+" "+c.Path)]++
+		counts[cmp.Or(c.Operation, c.Method+" "+c.Path)]++
 	}
 	out := make([]string, 0, len(counts))
 	for k, v := range counts {
@@ -860,11 +861,4 @@ func (s *Server) Summary() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

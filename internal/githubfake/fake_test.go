@@ -1,6 +1,7 @@
 package githubfake_test
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -265,17 +266,9 @@ func TestFaultsAndReadOnly(t *testing.T) {
 	f.Fail("issues/list-comments", githubfake.RateLimited(http.StatusForbidden, 0))
 	_, _, err = c.Issues.ListComments(t.Context(), "acme", "models", 1, nil)
 	var rl *github.RateLimitError
-	if !asRateLimit(err, &rl) {
+	if !errors.As(err, &rl) {
 		t.Errorf("err = %T %v, want *github.RateLimitError", err, err)
 	}
-}
-
-func asRateLimit(err error, target **github.RateLimitError) bool {
-	rl, ok := err.(*github.RateLimitError)
-	if ok {
-		*target = rl
-	}
-	return ok
 }
 
 // Marking a success inactivates earlier successful deployments of the same

@@ -85,7 +85,7 @@ func LoadFile(path, name string) (*Manifest, error) {
 	if err != nil {
 		return nil, readError(name, err)
 	}
-	defer f.Close()
+	defer f.Close() //nolint:errcheck // opened read-only: closing cannot lose data
 	data, err := io.ReadAll(io.LimitReader(f, checks.MaxPolicySize+1))
 	if err != nil {
 		return nil, readError(name, err)

@@ -2,6 +2,7 @@ package mlflow
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -160,7 +161,7 @@ func New(opts Options) (*Client, error) {
 		base:        u.String(),
 		basePath:    u.EscapedPath(),
 		hc:          hc,
-		userAgent:   cmpOr(opts.UserAgent, defaultUserAgent),
+		userAgent:   cmp.Or(opts.UserAgent, defaultUserAgent),
 		workspace:   opts.Workspace,
 		maxRetries:  opts.MaxRetries,
 		backoffBase: opts.BackoffBase,
@@ -188,13 +189,6 @@ func New(opts Options) (*Client, error) {
 		c.rand = rand.Float64
 	}
 	return c, nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // newHTTPClient copies opts.HTTPClient (or builds a default one) and applies

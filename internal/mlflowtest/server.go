@@ -216,7 +216,7 @@ func (s *Server) waitHealthy(ctx context.Context) error {
 		}
 		select {
 		case <-s.exited:
-			return fmt.Errorf("server exited before it was healthy: %v", s.waitErr)
+			return fmt.Errorf("server exited before it was healthy: %w", s.waitErr)
 		case <-ctx.Done():
 			return fmt.Errorf("failed to get healthy /health: %w", ctx.Err())
 		case <-ticker.C:
@@ -352,7 +352,7 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("failed to find free port: %w", err)
 	}
-	defer l.Close()
+	defer l.Close() //nolint:errcheck // the listener only found a port
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 

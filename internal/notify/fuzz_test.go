@@ -56,7 +56,6 @@ func fuzzReport(model, rule, metric, value, errText, version string, num float64
 	r.DryRun = shape&64 != 0
 	r.NoPolicy = shape&128 != 0
 	r.Error = errText
-	r.Warnings = []string{errText, rule}
 	if r.Outcome == notify.OutcomePromoted && r.Plan != nil {
 		r.Applied = &promote.Outcome{Changed: true, Notes: []string{errText}, Moves: r.Plan.Moves()}
 	}

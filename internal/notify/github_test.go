@@ -223,18 +223,6 @@ func TestCommentOnTheRunsPullRequest(t *testing.T) {
 	}
 }
 
-func deployments(f *githubfake.Server) []string {
-	var out []string
-	for _, d := range f.Deployments() {
-		var states []string
-		for _, s := range d.Statuses {
-			states = append(states, s.State)
-		}
-		out = append(out, fmt.Sprintf("%d %s %v", d.ID, d.Environment, states))
-	}
-	return out
-}
-
 func TestDeploymentLifecycle(t *testing.T) {
 	t.Parallel()
 	f := githubfake.New(t, githubfake.Options{})

@@ -50,9 +50,6 @@ func (r *Report) Markdown() string {
 	if r.NoPolicy {
 		b.WriteString("> [!WARNING]\n> Promoted with `policy: none`: no checks were run.\n\n")
 	}
-	for _, w := range r.Warnings {
-		fmt.Fprintf(&b, "> [!WARNING]\n> %s\n\n", mdN(w, 1000))
-	}
 	if r.Error != "" {
 		fmt.Fprintf(&b, "> [!CAUTION]\n> %s\n\n", mdN(r.Error, 1000))
 	}

@@ -140,10 +140,6 @@ func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 func redacted(rep *Report, secrets []string) *Report {
 	r := *rep
 	r.Error = redact(r.Error, secrets)
-	r.Warnings = nil
-	for _, w := range rep.Warnings {
-		r.Warnings = append(r.Warnings, redact(w, secrets))
-	}
 	return &r
 }
 

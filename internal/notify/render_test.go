@@ -153,7 +153,6 @@ func reports() map[string]*notify.Report {
 	p.Verdict = checks.VerdictFail
 	h := report(p, notify.OutcomeBlocked)
 	h.Error = "error " + hostile + " " + long
-	h.Warnings = []string{"warning " + hostile}
 	out["hostile"] = h
 
 	// A prompt of MLflow's Prompt Registry: the reports say "prompt" and link its prompt page.

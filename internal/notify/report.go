@@ -33,7 +33,6 @@ type Report struct {
 	Model       string           `json:"model"`
 	Target      string           `json:"target"` // "@champion", "stage Production", or both joined by " + "
 	NoPolicy    bool             `json:"no_policy,omitempty"`
-	Warnings    []string         `json:"warnings,omitempty"`
 	TrackingURI string           `json:"-"`
 }
 

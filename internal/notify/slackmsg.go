@@ -60,9 +60,6 @@ func (r *Report) SlackBlocks() []slack.Block {
 	if len(summary) > 0 {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(fitSection(strings.Join(summary, "\n"))), nil, nil))
 	}
-	for _, w := range r.Warnings {
-		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(":warning: "+Mrkdwn(w, 1000)), nil, nil))
-	}
 	if r.Error != "" {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(":x: "+Mrkdwn(r.Error, 1500)), nil, nil))
 	}

@@ -29,9 +29,6 @@ func (r *Report) Text() string {
 	if r.NoPolicy {
 		b.WriteString("  WARNING: policy none: no checks were run\n")
 	}
-	for _, w := range r.Warnings {
-		fmt.Fprintf(&b, "  warning: %s\n", Plain(w))
-	}
 	if r.Error != "" {
 		fmt.Fprintf(&b, "  error: %s\n", Plain(r.Error))
 	}
@@ -54,7 +51,7 @@ func (r *Report) Text() string {
 			fmt.Fprintf(tw, "  digest\t%s\n", r.PlanDigest)
 		}
 	}
-	tw.Flush()
+	_ = tw.Flush() // into a strings.Builder, which cannot fail
 	if p := r.Plan; p != nil && len(p.Checks) > 0 {
 		b.WriteString("\n")
 		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
@@ -63,7 +60,7 @@ func (r *Report) Text() string {
 			fmt.Fprintf(tw, "  %s\t%s\t%s (%s)\t%s\t%s\t%s\t%s\t%s\n", c.Status, Plain(c.Rule), Plain(c.Name), c.Kind,
 				Plain(c.Value), Plain(c.Bound), dash(Plain(c.Champion)), dash(Plain(c.Delta)), Plain(c.Reason))
 		}
-		tw.Flush()
+		_ = tw.Flush() // into a strings.Builder, which cannot fail
 	}
 	links := [][2]string{{"version", r.Links.Version}, {"run", r.Links.Run}, {"workflow", r.Links.WorkflowRun}}
 	first := true

@@ -40,7 +40,7 @@ const (
 // ErrStagesUnsupported is returned for stage calls: Unity Catalog has no
 // stages (MLflow's UC store raises "Method '…' is unsupported for models in
 // the Unity Catalog"), so target-stage is invalid input there.
-var ErrStagesUnsupported = errors.New("Unity Catalog has no model stages: use an alias (target-alias) instead")
+var ErrStagesUnsupported = errors.New("Unity Catalog has no model stages: use an alias (target-alias) instead") //nolint:staticcheck // ST1005: a proper noun
 
 // AliasPermissionError is a refusal to set or delete an alias. Unity Catalog
 // lets only the registered model's owner or a metastore admin change its

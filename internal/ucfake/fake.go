@@ -26,6 +26,7 @@ package ucfake
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -285,7 +286,7 @@ func (s *Server) CreateModelVersion(name string, v Version) string {
 		n++
 	}
 	ver := &version{number: n, source: v.Source, runID: v.RunID, modeID: v.ModelID,
-		status: cmpOr(v.Status, "READY"), description: v.Description, user: s.opts.Owner,
+		status: cmp.Or(v.Status, "READY"), description: v.Description, user: s.opts.Owner,
 		created: now, updated: now, tags: newTagSet()}
 	keys := make([]string, 0, len(v.Tags))
 	for k := range v.Tags {
@@ -375,8 +376,6 @@ func (s *Server) record(c Call) {
 	s.calls = append(s.calls, c)
 	s.mu.Unlock()
 }
-
-const ucPrefix = "/api/2.0/mlflow/unity-catalog/"
 
 // forwarded are the tracking paths passed to the real MLflow server.
 var forwarded = []string{
@@ -533,8 +532,7 @@ func (s *Server) handle(rpc string, req map[string]any) (map[string]any, *apiErr
 		}
 	}
 
-	switch rpc {
-	case "CreateRegisteredModel":
+	if rpc == "CreateRegisteredModel" {
 		if s.models[strings.ToLower(name)] != nil {
 			return nil, &apiError{http.StatusConflict, "RESOURCE_ALREADY_EXISTS",
 				fmt.Sprintf("Registered model '%s' already exists.", strings.ToLower(name))}
@@ -794,11 +792,11 @@ func asList(v any) []any {
 func checkName(name string) error {
 	parts := strings.Split(name, ".")
 	if len(parts) != 3 || slices.Contains(parts, "") {
-		return fmt.Errorf("Invalid name '%s': specify all three levels of the model name (catalog.schema.model).", name)
+		return fmt.Errorf("Invalid name '%s': specify all three levels of the model name (catalog.schema.model).", name) //nolint:staticcheck // ST1005: the service's wording, answered to clients
 	}
 	for _, p := range parts {
 		if utf8.RuneCountInString(p) > 255 || strings.ContainsAny(p, "/ \t\n") {
-			return fmt.Errorf("Invalid name '%s': each level is at most 255 characters, without spaces or '/'.", name)
+			return fmt.Errorf("Invalid name '%s': each level is at most 255 characters, without spaces or '/'.", name) //nolint:staticcheck // ST1005: as above
 		}
 	}
 	return nil
@@ -837,11 +835,4 @@ func checkAlias(a string) *apiError {
 		return errInvalid("Version alias name '%s' is reserved.", a)
 	}
 	return nil
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

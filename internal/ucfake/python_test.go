@@ -2,6 +2,7 @@ package ucfake_test
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -99,7 +100,8 @@ func TestMLflowPythonClientAgainstTheFake(t *testing.T) {
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr string
-		if ee, ok := err.(*exec.ExitError); ok {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
 			stderr = string(ee.Stderr)
 		}
 		t.Fatalf("MLflow's client failed: %v\n%s", err, stderr)

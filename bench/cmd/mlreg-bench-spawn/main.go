@@ -20,7 +20,7 @@ import (
 func main() {
 	out := os.NewFile(3, "result")
 	if out == nil || len(os.Args) < 2 {
-		os.Stderr.WriteString("usage: mlreg-bench-spawn COMMAND [ARG...] 3>RESULT\n")
+		_, _ = os.Stderr.WriteString("usage: mlreg-bench-spawn COMMAND [ARG...] 3>RESULT\n")
 		os.Exit(2)
 	}
 	argv := os.Args[1:]
@@ -28,13 +28,13 @@ func main() {
 	began := time.Now()
 	p, err := os.StartProcess(argv[0], argv, attr)
 	if err != nil {
-		os.Stderr.WriteString("mlreg-bench-spawn: failed to start " + argv[0] + ": " + err.Error() + "\n")
+		_, _ = os.Stderr.WriteString("mlreg-bench-spawn: failed to start " + argv[0] + ": " + err.Error() + "\n")
 		os.Exit(2)
 	}
 	st, err := p.Wait()
 	wall := time.Since(began)
 	if err != nil {
-		os.Stderr.WriteString("mlreg-bench-spawn: failed to wait for " + argv[0] + ": " + err.Error() + "\n")
+		_, _ = os.Stderr.WriteString("mlreg-bench-spawn: failed to wait for " + argv[0] + ": " + err.Error() + "\n")
 		os.Exit(2)
 	}
 	var maxRSS int64

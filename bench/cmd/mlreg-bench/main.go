@@ -54,14 +54,20 @@ func main() {
 		fmt.Fprintf(os.Stderr, "mlreg-bench: %v\n", err)
 		os.Exit(2)
 	}
+	if err := realMain(cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "mlreg-bench: %v\n", err)
+		os.Exit(1)
+	}
+}
+
+// realMain runs the benchmark until it ends, cfg.Timeout passes or a signal comes; its defers run before
+// main exits.
+func realMain(cfg *config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	if err := run(ctx, cfg); err != nil {
-		fmt.Fprintf(os.Stderr, "mlreg-bench: %v\n", err)
-		os.Exit(1)
-	}
+	return run(ctx, cfg)
 }
 
 func parseFlags(args []string) (*config, error) {
@@ -137,7 +143,7 @@ func run(ctx context.Context, cfg *config) error {
 	if err != nil {
 		return fmt.Errorf("failed to create scratch dir: %w", err)
 	}
-	defer os.RemoveAll(dir)
+	defer os.RemoveAll(dir) //nolint:errcheck // best effort: a scratch directory left behind changes no result
 	b := &bench{cfg: cfg, dir: dir, policies: map[string]string{}}
 	if err := b.writeInputs(); err != nil {
 		return err
@@ -263,7 +269,7 @@ func (b *bench) runBackend(ctx context.Context, backend string) error {
 	if err != nil {
 		return err
 	}
-	defer proxy.Close()
+	defer proxy.Close() //nolint:errcheck // the measurements are taken; a proxy that fails to close changes none
 
 	f := &mlflowtest.Fixtures{URL: srv.URL, HTTP: &http.Client{
 		Timeout:   2 * time.Minute,

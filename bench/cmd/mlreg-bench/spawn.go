@@ -21,7 +21,8 @@ func buildSpawner(ctx context.Context, path, dir string) (string, error) {
 		}
 	}
 	out := filepath.Join(dir, "mlreg-bench-spawn")
-	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	// go run built this harness on this machine, so the build's GOROOT is where its go command lives.
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go") //nolint:staticcheck // SA1019: see above
 	if _, err := os.Stat(goBin); err != nil {
 		goBin = "go"
 	}
@@ -41,7 +42,7 @@ func (b *bench) runChild(ctx context.Context, dir string, argv []string) (*sampl
 	if err != nil {
 		return nil, "", fmt.Errorf("failed to create the result pipe: %w", err)
 	}
-	defer r.Close()
+	defer r.Close()                                     //nolint:errcheck // the read end of a pipe: nothing to lose on close
 	cmd := exec.CommandContext(ctx, b.spawner, argv...) //nolint:gosec // the benchmark runs the configured tools
 	cmd.Dir = dir
 	cmd.Env = childEnv()
@@ -54,7 +55,7 @@ func (b *bench) runChild(ctx context.Context, dir string, argv []string) (*sampl
 	var wall, user, sys, rss int64
 	var code int
 	if _, err := fmt.Sscan(line, &wall, &user, &sys, &rss, &code); err != nil {
-		return nil, out.String(), fmt.Errorf("failed to run %s (spawner: %v): %w", filepath.Base(argv[0]), runErr, err)
+		return nil, out.String(), fmt.Errorf("failed to run %s (spawner: %w): %w", filepath.Base(argv[0]), runErr, err)
 	}
 	s := &sample{Wall: time.Duration(wall), User: time.Duration(user), Sys: time.Duration(sys), MaxRSSKiB: rss}
 	if code != 0 {

@@ -70,14 +70,6 @@ func (s summary) medianIQR() string {
 	return fmt.Sprintf("%s [%s–%s]", fmtNum(s.Median), fmtNum(s.P25), fmtNum(s.P75))
 }
 
-// medianRange renders "median [min–max]".
-func (s summary) medianRange() string {
-	if !s.hasValues {
-		return "–"
-	}
-	return fmt.Sprintf("%s [%s–%s]", fmtNum(s.Median), fmtNum(s.Min), fmtNum(s.Max))
-}
-
 // count renders an integer-valued sample: "10", or "10–12" when it varied.
 func (s summary) count() string {
 	if !s.hasValues {
