@@ -39,6 +39,10 @@ type Record struct {
 	PlanDigest      string   `json:"plan_digest"`
 	Verdict         string   `json:"verdict"`
 	Approvers       []string `json:"approvers,omitempty"`
+	// Manifest is the desired-state file of a promotion from a manifest, and
+	// ManifestEntry the digest of its entry in the manifest plan.
+	Manifest      string `json:"manifest,omitempty"`
+	ManifestEntry string `json:"manifest_entry,omitempty"`
 }
 
 // JSON renders the record as the tag value.
