@@ -51,7 +51,7 @@ bench: venv build ## side by side with a Python MlflowClient script on SQLite an
 
 bench-smoke: venv build ## a short run of the benchmark: tiny registry, 3 pairs, SQLite only (< 2 min)
 	$(GO) run ./bench/cmd/mlreg-bench -label smoke -pairs 3 -agg-pairs 2 -sizes 10,30 -models 20 -history 2000 \
-		-backends sqlite -timeout 5m $(BENCH_FLAGS)
+		-fleet-entries 40 -fleet-changes 4 -fleet-pairs 1 -fleet-parallelism 1,8 -backends sqlite -timeout 5m $(BENCH_FLAGS)
 
 demo: venv build ## start MLflow, register a demo model, validate and promote it, print the report
 	./scripts/demo.sh
