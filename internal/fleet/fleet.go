@@ -25,6 +25,15 @@
 // are applied one after the other (they share the model's promotion lock).
 // Results are in manifest order (manifest.Manifest.Entries), whatever the
 // order in which the work finished.
+//
+// The commands use it so (exit statuses as in SPEC.md):
+//
+//	fp, err := fleet.Plan(ctx, svc, m, policy, fleet.Options{Parallelism: n, ...})
+//	// err: bad options (2). fp.Err(): error entries, invalid input (2) or registry (3).
+//	// validate: fp.PolicyErr() (1), fp.Drift() for fail-on-drift, fp.Changes(), fp.Digest.
+//	res, err := fleet.Apply(ctx, svc, fp, fleet.ApplyOptions{Parallelism: n, ExpectedDigest: d})
+//	// promote: err wraps promote.ErrPolicyFailed (1), a registry error (3) or
+//	// promote.ErrConflict (4); res.Changes() and res.Changed() hold either way.
 package fleet
 
 import (
@@ -367,15 +376,15 @@ func (p *planner) slot(fn func()) {
 }
 
 // planModel reads the model once, settles every entry it can from that read,
-// and plans the others (changes) as tasks of their own.
+// and plans the others (changes). It keeps its slot for the model's first
+// change, so a change is planned as soon as its model is read rather than
+// after every other model's read; further changes are tasks of their own.
 func (p *planner) planModel(ctx context.Context, wg *sync.WaitGroup, g group, counts []atomic.Int64) {
+	p.sem <- struct{}{}
+	defer func() { <-p.sem }()
 	fp := p.fp
 	first := fp.Entries[g[0]]
-	var rm *mlflow.RegisteredModel
-	var err error
-	p.slot(func() {
-		rm, err = counted(p.svc, &counts[g[0]]).Reg.GetRegisteredModel(ctx, first.Model)
-	})
+	rm, err := counted(p.svc, &counts[g[0]]).Reg.GetRegisteredModel(ctx, first.Model)
 	if err != nil {
 		if mlflow.IsNotFound(err) {
 			err = fmt.Errorf("registered model %q does not exist: %w", first.Model, err)
@@ -388,6 +397,7 @@ func (p *planner) planModel(ctx context.Context, wg *sync.WaitGroup, g group, co
 		return
 	}
 	prompt := isPrompt(rm.Tags)
+	inline := -1
 	for _, i := range g {
 		e := fp.Entries[i]
 		if (e.Kind == manifest.KindPrompt) != prompt {
@@ -405,9 +415,17 @@ func (p *planner) planModel(ctx context.Context, wg *sync.WaitGroup, g group, co
 				continue
 			}
 		}
+		if inline < 0 {
+			inline = i
+			continue
+		}
 		wg.Go(func() {
 			p.slot(func() { p.planChange(ctx, e, known, &counts[i]) })
 		})
+	}
+	if inline >= 0 {
+		e := fp.Entries[inline]
+		p.planChange(ctx, e, e.holderRead, &counts[inline])
 	}
 }
 

@@ -772,3 +772,66 @@ func TestParallelismBounds(t *testing.T) {
 		}
 	}
 }
+
+// gateRegistry lets registered-model reads through in waves of exactly n at
+// once: reads made one after the other stall (and fail after a long wait),
+// and more than n at once are counted as a breach.
+type gateRegistry struct {
+	*fakeRegistry
+	n, total int
+
+	mu       sync.Mutex
+	inflight int
+	seen     int
+	breach   int
+	wave     chan struct{}
+}
+
+func (g *gateRegistry) GetRegisteredModel(ctx context.Context, name string) (*mlflow.RegisteredModel, error) {
+	g.mu.Lock()
+	g.inflight++
+	g.seen++
+	if g.inflight > g.n {
+		g.breach++
+	}
+	wave := g.wave
+	if g.inflight == g.n || g.seen == g.total {
+		close(wave)
+		g.wave = make(chan struct{})
+	}
+	g.mu.Unlock()
+	select {
+	case <-wave:
+	case <-time.After(30 * time.Second):
+		return nil, errors.New("waited 30s for concurrent reads")
+	}
+	defer func() { g.mu.Lock(); g.inflight--; g.mu.Unlock() }()
+	return g.fakeRegistry.GetRegisteredModel(ctx, name)
+}
+
+func TestPlanReadsParallelismModelsAtOnce(t *testing.T) {
+	t.Parallel()
+	f := newFake()
+	var b strings.Builder
+	b.WriteString("version: 1\nmodels:\n")
+	for i := range 6 {
+		name := fmt.Sprintf("m%d", i)
+		f.addModel(name, 1)
+		f.setAlias(name, "champion", "1")
+		fmt.Fprintf(&b, "  %s: {aliases: {champion: 1}}\n", name)
+	}
+	g := &gateRegistry{fakeRegistry: f, n: 2, total: 6, wave: make(chan struct{})}
+	svc := &promote.Service{Reg: g}
+	o := opts()
+	o.Parallelism = 2
+	fp, err := fleet.Plan(t.Context(), svc, mustManifest(t, b.String()), nil, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := fp.Err(); err != nil {
+		t.Fatalf("reads did not go two at once: %v", err)
+	}
+	if g.breach != 0 {
+		t.Errorf("%d reads went beyond parallelism 2", g.breach)
+	}
+}

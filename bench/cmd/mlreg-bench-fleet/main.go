@@ -266,6 +266,9 @@ func (r *replayer) send(ctx context.Context, q Request) error {
 	if err != nil {
 		return fmt.Errorf("failed to build request: %w", err)
 	}
+	// The headers mlreg-action's client sends, so the server sees the same requests.
+	req.Header.Set("User-Agent", "mlreg-action")
+	req.Header.Set("Accept", "application/json")
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

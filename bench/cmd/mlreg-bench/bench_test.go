@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSummarize(t *testing.T) {
@@ -171,5 +172,19 @@ func TestParseFleetFlags(t *testing.T) {
 	}
 	if cfg.FleetEntries != 40 || cfg.FleetChanges != 4 || len(cfg.FleetParallelism) != 2 || cfg.FleetParallelism[1] != 8 {
 		t.Errorf("cfg = %+v", cfg)
+	}
+}
+
+func TestFleetObserve(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ms := time.Millisecond
+	rec := func(start, dur time.Duration) reqRecord { return reqRecord{Start: t0.Add(start), Dur: dur} }
+	var s fleetSample
+	// Plan: two overlapping requests, then a gap of 5 ms; apply: one request after a gap of 10 ms.
+	s.observe([]reqRecord{rec(0, 10*ms), rec(5*ms, 10*ms), rec(20*ms, 5*ms)}, []reqRecord{rec(35*ms, 5*ms)})
+	if s.MaxInFlight != 2 || s.IdleMS != 15 || s.PlanServerMS != 25 || s.ApplyServerMS != 5 {
+		t.Errorf("observe = in flight %d, idle %v ms, server %v + %v ms; want 2, 15, 25 + 5",
+			s.MaxInFlight, s.IdleMS, s.PlanServerMS, s.ApplyServerMS)
 	}
 }

@@ -58,6 +58,50 @@ type fleetSample struct {
 	PlanRequests  int     `json:"plan_requests"`
 	ApplyRequests int     `json:"apply_requests"`
 	Failed        int     `json:"failed,omitempty"` // replay: answers that were not 2xx
+	// ServerMS is the time spent inside the requests as the proxy saw them (plan, apply), and MaxInFlight
+	// the most requests the proxy had at once.
+	PlanServerMS  float64 `json:"plan_server_ms"`
+	ApplyServerMS float64 `json:"apply_server_ms"`
+	MaxInFlight   int     `json:"max_in_flight"`
+	// IdleMS is the time between the first request and the last answer during which the proxy had no
+	// request of the process: what the client spent on its own work and scheduling between requests.
+	IdleMS float64 `json:"idle_ms"`
+}
+
+// observe fills the proxy's view of a run: server time per phase and the most requests at once.
+func (s *fleetSample) observe(plan, apply []reqRecord) {
+	for _, r := range plan {
+		s.PlanServerMS += ms(r.Dur)
+	}
+	for _, r := range apply {
+		s.ApplyServerMS += ms(r.Dur)
+	}
+	type edge struct {
+		at    time.Time
+		delta int
+	}
+	var edges []edge
+	for _, r := range slices.Concat(plan, apply) {
+		edges = append(edges, edge{r.Start, 1}, edge{r.Start.Add(r.Dur), -1})
+	}
+	slices.SortFunc(edges, func(a, b edge) int {
+		if c := a.at.Compare(b.at); c != 0 {
+			return c
+		}
+		return a.delta - b.delta // an answer before a request at the same instant
+	})
+	n := 0
+	var idleFrom time.Time
+	for i, e := range edges {
+		if n == 0 && i > 0 {
+			s.IdleMS += ms(e.at.Sub(idleFrom))
+		}
+		n += e.delta
+		s.MaxInFlight = max(s.MaxInFlight, n)
+		if n == 0 {
+			idleFrom = e.at
+		}
+	}
 }
 
 // fleetFixture is the registry of the fleet scenario.
@@ -276,9 +320,23 @@ func (b *bench) runFleet(ctx context.Context, backend string, proxy *countingPro
 	info.FixtureTime += time.Since(began)
 	for _, par := range cfg.FleetParallelism {
 		sc := &fleetScenario{Backend: backend, Parallelism: par, Entries: cfg.FleetEntries, Changes: cfg.FleetChanges}
-		logf("%s: fleet at parallelism %d: %d warm-up + %d measured pairs", backend, par, cfg.Warmup, cfg.FleetPairs)
+		logf("%s: fleet at parallelism %d: 1 recording run, %d warm-up + %d measured pairs", backend, par, cfg.Warmup, cfg.FleetPairs)
+		// Pairs alternate which goes first; the replay sends the requests of the latest run of ours (every
+		// run starts from the same state and sends the same requests).
+		reqPath := filepath.Join(b.dir, fmt.Sprintf("fleet-requests-%s-%d.json", backend, par))
+		if _, err := b.fleetOurs(ctx, proxy, fx, par, reqPath); err != nil {
+			return fmt.Errorf("fleet on %s at parallelism %d: %w", backend, par, err)
+		}
 		for pair := -cfg.Warmup; pair < cfg.FleetPairs; pair++ {
-			ours, replay, err := b.fleetPair(ctx, proxy, fx, par)
+			var ours, replay *fleetSample
+			var err error
+			if pair%2 == 0 {
+				if ours, err = b.fleetOurs(ctx, proxy, fx, par, reqPath); err == nil {
+					replay, err = b.fleetReplay(ctx, proxy, fx, par, reqPath)
+				}
+			} else if replay, err = b.fleetReplay(ctx, proxy, fx, par, reqPath); err == nil {
+				ours, err = b.fleetOurs(ctx, proxy, fx, par, reqPath)
+			}
 			if err != nil {
 				return fmt.Errorf("fleet on %s at parallelism %d: %w", backend, par, err)
 			}
@@ -295,11 +353,11 @@ func (b *bench) runFleet(ctx context.Context, backend string, proxy *countingPro
 	return nil
 }
 
-// fleetPair runs the engine once, then the replay of its requests, each from the same registry state.
-func (b *bench) fleetPair(ctx context.Context, proxy *countingProxy, fx *fleetFixture, par int) (*fleetSample, *fleetSample, error) {
+// fleetOurs runs the engine once from the reset state and records its requests for the replay.
+func (b *bench) fleetOurs(ctx context.Context, proxy *countingProxy, fx *fleetFixture, par int, reqPath string) (*fleetSample, error) {
 	conc := b.cfg.Concurrency
 	if err := fx.reset(ctx, conc); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	planID, planURI := proxy.NewSession()
 	applyID, applyURI := proxy.NewSession()
@@ -307,39 +365,58 @@ func (b *bench) fleetPair(ctx context.Context, proxy *countingProxy, fx *fleetFi
 		"-policy", fx.policyPath, "-plan-uri", planURI, "-apply-uri", applyURI, "-parallelism", fmt.Sprint(par)})
 	planRecs, applyRecs := proxy.Take(planID), proxy.Take(applyID)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w\n%s", err, tail(out, 30))
+		return nil, fmt.Errorf("%w\n%s", err, tail(out, 30))
 	}
 	ours := &fleetSample{sample: *s, PlanRequests: len(planRecs), ApplyRequests: len(applyRecs)}
 	ours.Tool = toolOurs
+	ours.observe(planRecs, applyRecs)
 	var res struct {
 		PlanMS   float64        `json:"plan_ms"`
 		ApplyMS  float64        `json:"apply_ms"`
 		Outcomes map[string]int `json:"outcomes"`
 	}
 	if err := json.Unmarshal([]byte(lastJSONLine(out)), &res); err != nil {
-		return nil, nil, fmt.Errorf("failed to read the result of mlreg-bench-fleet: %w\n%s", err, tail(out, 10))
+		return nil, fmt.Errorf("failed to read the result of mlreg-bench-fleet: %w\n%s", err, tail(out, 10))
 	}
 	ours.PlanMS, ours.ApplyMS = res.PlanMS, res.ApplyMS
 	if res.Outcomes["promoted"] != fx.changes {
-		return nil, nil, fmt.Errorf("mlreg-bench-fleet promoted %d entries, want %d (%v)", res.Outcomes["promoted"], fx.changes, res.Outcomes)
+		return nil, fmt.Errorf("mlreg-bench-fleet promoted %d entries, want %d (%v)", res.Outcomes["promoted"], fx.changes, res.Outcomes)
 	}
 	if err := fx.verify(ctx, conc); err != nil {
-		return nil, nil, fmt.Errorf("mlreg-bench-fleet did not do the work: %w", err)
+		return nil, fmt.Errorf("mlreg-bench-fleet did not do the work: %w", err)
 	}
-
-	reqPath := filepath.Join(b.dir, "fleet-requests.json")
 	if err := fx.writeReplay(reqPath, planRecs, applyRecs); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
+	return ours, nil
+}
+
+// fleetReplay replays the requests recorded at reqPath from the reset state.
+func (b *bench) fleetReplay(ctx context.Context, proxy *countingProxy, fx *fleetFixture, par int, reqPath string) (*fleetSample, error) {
+	conc := b.cfg.Concurrency
 	if err := fx.reset(ctx, conc); err != nil {
-		return nil, nil, err
+		return nil, err
+	}
+	var recorded []replayRequest
+	data, err := os.ReadFile(reqPath)
+	if err == nil {
+		err = json.Unmarshal(data, &recorded)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("failed to read the recorded requests: %w", err)
+	}
+	planN := 0
+	for _, r := range recorded {
+		if r.Phase == "plan" {
+			planN++
+		}
 	}
 	id, uri := proxy.NewSession()
-	s, out, err = b.runChild(ctx, b.dir, []string{b.fleetBin, "replay", "-requests", reqPath, "-uri", uri,
+	s, out, err := b.runChild(ctx, b.dir, []string{b.fleetBin, "replay", "-requests", reqPath, "-uri", uri,
 		"-parallelism", fmt.Sprint(par)})
 	recs := proxy.Take(id)
 	if err != nil {
-		return nil, nil, fmt.Errorf("replay: %w\n%s", err, tail(out, 30))
+		return nil, fmt.Errorf("replay: %w\n%s", err, tail(out, 30))
 	}
 	replay := &fleetSample{sample: *s}
 	replay.Tool = "replay"
@@ -349,20 +426,18 @@ func (b *bench) fleetPair(ctx context.Context, proxy *countingProxy, fx *fleetFi
 		ApplyMS float64 `json:"apply_ms"`
 	}
 	if err := json.Unmarshal([]byte(lastJSONLine(out)), &rr); err != nil {
-		return nil, nil, fmt.Errorf("failed to read the result of the replay: %w\n%s", err, tail(out, 10))
+		return nil, fmt.Errorf("failed to read the result of the replay: %w\n%s", err, tail(out, 10))
+	}
+	if len(recs) != len(recorded) {
+		return nil, fmt.Errorf("the replay sent %d requests, the run %d", len(recs), len(recorded))
 	}
 	replay.PlanMS, replay.ApplyMS, replay.Failed = rr.PlanMS, rr.ApplyMS, rr.Failed
-	replay.PlanRequests, replay.ApplyRequests = len(planRecs), len(recs)-len(planRecs)
-	if len(recs) != len(planRecs)+len(applyRecs) {
-		return nil, nil, fmt.Errorf("the replay sent %d requests, the run %d", len(recs), len(planRecs)+len(applyRecs))
-	}
+	replay.PlanRequests, replay.ApplyRequests = planN, len(recs)-planN
+	replay.observe(recs[:planN], recs[planN:])
 	if err := fx.verify(ctx, conc); err != nil {
-		return nil, nil, fmt.Errorf("the replay did not do the work: %w", err)
+		return nil, fmt.Errorf("the replay did not do the work: %w", err)
 	}
-	// Per-request records are not kept: hundreds per run.
-	ours.Requests = make([]reqRecord, len(planRecs)+len(applyRecs))
-	replay.Requests = make([]reqRecord, len(recs))
-	return ours, replay, nil
+	return replay, nil
 }
 
 func lastJSONLine(out string) string {
@@ -377,18 +452,23 @@ func lastJSONLine(out string) string {
 
 type fleetSummary struct {
 	toolSummary
-	PlanMS, ApplyMS, PlanRequests, ApplyRequests summary
+	PlanMS, ApplyMS, PlanRequests, ApplyRequests, IdleMS summary
 }
 
 func summarizeFleet(ss []*fleetSample) fleetSummary {
 	var plain []*sample
-	var planMS, applyMS, planReqs, applyReqs []float64
+	var planMS, applyMS, planReqs, applyReqs, idle, reqs []float64
 	for _, s := range ss {
+		reqs = append(reqs, float64(s.PlanRequests+s.ApplyRequests))
 		plain = append(plain, &s.sample)
 		planMS, applyMS = append(planMS, s.PlanMS), append(applyMS, s.ApplyMS)
 		planReqs, applyReqs = append(planReqs, float64(s.PlanRequests)), append(applyReqs, float64(s.ApplyRequests))
+		idle = append(idle, s.IdleMS)
 	}
-	return fleetSummary{summarizeTool(plain), summarize(planMS), summarize(applyMS), summarize(planReqs), summarize(applyReqs)}
+	// Per-request records are not kept (hundreds per run): the counts are.
+	ts := summarizeTool(plain)
+	ts.Requests = summarize(reqs)
+	return fleetSummary{ts, summarize(planMS), summarize(applyMS), summarize(planReqs), summarize(applyReqs), summarize(idle)}
 }
 
 // fleetRatios returns ours ÷ replay wall time per pair.
@@ -418,18 +498,22 @@ func (r *report) fleetMarkdown(w func(string, ...any)) {
 		"promotion tag, move, read-back, history, replaced mark, unlock per change), through mlreg-action's MLflow " +
 		"client; *replay* is a plain net/http client sending the same recorded requests at the same concurrency " +
 		"(within a model, each request waits for those that had answered before it was sent; all plan requests " +
-		"before the apply's). Wall time from fork to exit; median [p25–p75]; the ratio is ours ÷ replay within " +
-		"each pair, median [min–max]. Requests per entry: the plan's requests over the entries; per change: the " +
+		"before the apply's); pairs alternate which goes first. Wall time from fork to exit; median [p25–p75]; the " +
+		"ratio is ours ÷ replay within each pair, median [min–max]. *No request out*: time between the first " +
+		"request and the last answer when the proxy had none of the process's requests, i.e. the client's own " +
+		"work and its scheduling. Requests per entry: the plan's requests over the entries; per change: the " +
 		"apply's requests over the changes.\n\n")
 	w("| backend | parallelism | mlreg-bench-fleet wall ms | plan / apply ms | replay wall ms | ours ÷ replay | " +
-		"requests (plan + apply) | per entry (plan) | per change (apply) | peak RSS MiB (max) | replay RSS MiB |\n")
-	w("|---|---|---|---|---|---|---|---|---|---|---|\n")
+		"CPU ms (ours / replay) | no request out, ms (ours / replay) | requests (plan + apply) | per entry (plan) | " +
+		"per change (apply) | peak RSS MiB (max) | replay RSS MiB |\n")
+	w("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, sc := range r.Fleet {
 		o, rp := summarizeFleet(sc.Ours), summarizeFleet(sc.Replay)
 		ratio := fleetRatios(sc)
-		w("| %s | %d | %s | %s / %s | %s | **%s×** [%s–%s] | %s + %s | %s | %s | %s (%s) | %s |\n", sc.Backend,
-			sc.Parallelism, o.Wall.medianIQR(), fmtNum(o.PlanMS.Median), fmtNum(o.ApplyMS.Median), rp.Wall.medianIQR(),
-			fmtNum(ratio.Median), fmtNum(ratio.Min), fmtNum(ratio.Max), o.PlanRequests.count(), o.ApplyRequests.count(),
+		w("| %s | %d | %s | %s / %s | %s | **%s×** [%s–%s] | %s / %s | %s / %s | %s + %s | %s | %s | %s (%s) | %s |\n",
+			sc.Backend, sc.Parallelism, o.Wall.medianIQR(), fmtNum(o.PlanMS.Median), fmtNum(o.ApplyMS.Median),
+			rp.Wall.medianIQR(), fmtNum(ratio.Median), fmtNum(ratio.Min), fmtNum(ratio.Max), fmtNum(o.CPU.Median),
+			fmtNum(rp.CPU.Median), fmtNum(o.IdleMS.Median), fmtNum(rp.IdleMS.Median), o.PlanRequests.count(), o.ApplyRequests.count(),
 			fmtNum(o.PlanRequests.Median/float64(sc.Entries)), fmtNum(o.ApplyRequests.Median/float64(sc.Changes)),
 			fmtNum(o.RSSMiB.Median), fmtNum(o.RSSMiB.Max), fmtNum(rp.RSSMiB.Median))
 	}
