@@ -66,6 +66,8 @@ type fleetSample struct {
 	// IdleMS is the time between the first request and the last answer during which the proxy had no
 	// request of the process: what the client spent on its own work and scheduling between requests.
 	IdleMS float64 `json:"idle_ms"`
+	// EndpointMS is the server time by endpoint ("POST registered-models/alias"), summed over the run.
+	EndpointMS map[string]float64 `json:"endpoint_ms"`
 }
 
 // observe fills the proxy's view of a run: server time per phase and the most requests at once.
@@ -75,6 +77,10 @@ func (s *fleetSample) observe(plan, apply []reqRecord) {
 	}
 	for _, r := range apply {
 		s.ApplyServerMS += ms(r.Dur)
+	}
+	s.EndpointMS = map[string]float64{}
+	for _, r := range slices.Concat(plan, apply) {
+		s.EndpointMS[r.Endpoint()] += ms(r.Dur)
 	}
 	type edge struct {
 		at    time.Time
