@@ -56,12 +56,12 @@ fuzz: ## run each fuzz target for $(FUZZTIME) (crashers land in internal/<pkg>/t
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./internal/$$pkg; \
 	done
 
-bench: venv build ## side by side with a Python MlflowClient script on SQLite and PostgreSQL (~20 min; see BENCHMARKS.md)
+bench: venv build ## side by side with a Python MlflowClient script, and the manifest scenario, on SQLite and PostgreSQL (~30 min; see BENCHMARKS.md)
 	$(GO) run ./bench/cmd/mlreg-bench -md bin/bench-results.md -json bin/bench-results.json $(BENCH_FLAGS)
 
-bench-smoke: venv build ## a short run of the benchmark: tiny registry, 3 pairs, SQLite only (< 2 min)
+bench-smoke: venv build ## a short run of the benchmark: tiny registry, 3 pairs, SQLite only (< 3 min)
 	$(GO) run ./bench/cmd/mlreg-bench -label smoke -pairs 3 -agg-pairs 2 -sizes 10,30 -models 20 -history 2000 \
-		-backends sqlite -timeout 5m $(BENCH_FLAGS)
+		-fleet-entries 40 -fleet-changes 4 -fleet-pairs 1 -fleet-parallelism 1,8 -backends sqlite -timeout 5m $(BENCH_FLAGS)
 
 demo: venv build ## start MLflow, register a demo model, validate and promote it, print the report
 	./scripts/demo.sh

@@ -1,6 +1,7 @@
 package promote
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"slices"
@@ -184,6 +185,7 @@ func (s *Service) record(plan *Plan, prev string, now time.Time) Record {
 	}
 	slices.Sort(approvers) // one reviewer may approve both the environment and the pull request
 	approvers = slices.Compact(approvers)
+	m := plan.req.Manifest
 	return Record{
 		Approvers:       approvers,
 		Version:         plan.Candidate.Version,
@@ -194,8 +196,10 @@ func (s *Service) record(plan *Plan, prev string, now time.Time) Record {
 		RunURL:          plan.req.RunURL,
 		Commit:          plan.req.Commit,
 		PolicyDigest:    plan.PolicyDigest,
-		PlanDigest:      plan.Digest,
+		PlanDigest:      cmp.Or(m.PlanDigest, plan.Digest),
 		Verdict:         plan.Verdict,
+		Manifest:        m.Path,
+		ManifestEntry:   m.EntryDigest,
 	}
 }
 

@@ -42,6 +42,10 @@ type Record struct {
 	// ApproversOmitted counts the approvers left out to fit the record in
 	// Unity Catalog's tag value (FitRecord); never set on OSS.
 	ApproversOmitted int `json:"approvers_omitted,omitempty"`
+	// Manifest is the desired-state file of a promotion from a manifest, and
+	// ManifestEntry the digest of its entry in the manifest plan.
+	Manifest      string `json:"manifest,omitempty"`
+	ManifestEntry string `json:"manifest_entry,omitempty"`
 }
 
 // JSON renders the record as the tag value.

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
@@ -38,6 +39,21 @@ type Request struct {
 	// Dialect is the registry's, for Validate (the zero value is OSS);
 	// Service.Plan validates with the Service's own.
 	Dialect Dialect
+	// Manifest is set for a promotion from a desired-state file; the audit
+	// record carries it (see ManifestRef).
+	Manifest ManifestRef
+}
+
+// ManifestRef ties a promotion to the desired-state file it came from.
+type ManifestRef struct {
+	Path string // the file's path in the repository, recorded as manifest
+	// PlanDigest is the digest of the whole manifest plan (the plan-digest a
+	// reviewer saw); when set, the audit record's plan_digest is this one.
+	PlanDigest string
+	// EntryDigest is the digest of this entry's part of the manifest plan,
+	// recorded as manifest_entry: a rerun after a partial apply checks the
+	// entries done by the earlier run against the reviewed plan with it.
+	EntryDigest string
 }
 
 // Audit record actions.
@@ -95,6 +111,11 @@ type Plan struct {
 	req       Request
 	candidate *mlflow.ModelVersion
 }
+
+// SetManifest sets what the audit record written by Apply says about the
+// desired-state file the plan came from: the manifest plan's digest is known
+// only once every entry has been planned.
+func (p *Plan) SetManifest(m ManifestRef) { p.req.Manifest = m }
 
 // InPlace reports whether the candidate already holds every target.
 func (p *Plan) InPlace() bool {
@@ -236,10 +257,29 @@ func (s *Service) Plan(ctx context.Context, req Request) (*Plan, error) {
 		req.Target.Stage, _ = CanonicalStage(req.Target.Stage)
 	}
 
+	// The candidate and the holder of each target are independent reads:
+	// they go at once, and their errors are reported in this order.
 	s.phase("resolve")
-	cand, err := s.resolveVersion(ctx, req.Model, req.Version)
-	if err != nil {
-		return nil, err
+	var (
+		cand, aliasMV               *mlflow.ModelVersion
+		stageMVs                    []mlflow.ModelVersion
+		candErr, aliasErr, stageErr error
+	)
+	concurrently(
+		func() { cand, candErr = s.resolveVersion(ctx, req.Model, req.Version) },
+		func() {
+			if a := req.Target.Alias; a != "" {
+				aliasMV, aliasErr = s.aliasHolder(ctx, req.Model, a)
+			}
+		},
+		func() {
+			if st := req.Target.Stage; st != "" {
+				stageMVs, stageErr = s.stageVersions(ctx, req.Model, st)
+			}
+		},
+	)
+	if candErr != nil {
+		return nil, candErr
 	}
 	if st := cand.Status; st != "" && st != mlflow.StatusReady {
 		return nil, fmt.Errorf("%w: %s v%s is %s (%s); only READY versions can be promoted",
@@ -249,12 +289,11 @@ func (s *Service) Plan(ctx context.Context, req Request) (*Plan, error) {
 	plan := &Plan{Model: req.Model, Prompt: cand.IsPrompt(), Candidate: refOf(cand), req: req, candidate: cand}
 	var champ, stageChamp *mlflow.ModelVersion
 	if a := req.Target.Alias; a != "" {
-		holder, err := s.aliasHolder(ctx, req.Model, a)
-		if err != nil {
-			return nil, err
+		if aliasErr != nil {
+			return nil, aliasErr
 		}
 		tp := TargetPlan{Kind: KindAlias, Name: a}
-		if holder != nil {
+		if holder := aliasMV; holder != nil {
 			tp.Current = holder.Version
 			tp.InPlace = holder.Version == cand.Version
 			champ = holder
@@ -262,12 +301,12 @@ func (s *Service) Plan(ctx context.Context, req Request) (*Plan, error) {
 		plan.Targets = append(plan.Targets, tp)
 	}
 	if st := req.Target.Stage; st != "" {
-		holder, err := s.stageHolder(ctx, req.Model, st, cand)
-		if err != nil {
-			return nil, err
+		// A candidate in the stage holds it whatever the stage read answered.
+		if cand.CurrentStage != st && stageErr != nil {
+			return nil, stageErr
 		}
 		tp := TargetPlan{Kind: KindStage, Name: st}
-		if holder != nil {
+		if holder := pickStageHolder(stageMVs, st, cand); holder != nil {
 			tp.Current = holder.Version
 			tp.InPlace = holder.Version == cand.Version
 			stageChamp = holder
@@ -303,9 +342,35 @@ func (s *Service) evaluate(ctx context.Context, plan *Plan, cand, champ, stageCh
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	candSubj, err := s.subject(ctx, cand)
-	if err != nil {
-		return err
+	// The candidate and the holders compared with are loaded at once: their
+	// runs and, when the rules read metrics, their logged models.
+	championIsCandidate := champ != nil && champ.Version == cand.Version
+	loadChamp := champ != nil && !championIsCandidate
+	// With an alias and a stage, stage rules compare with the stage's holder.
+	loadStage := stageChamp != nil && stageChamp.Version != cand.Version &&
+		(champ == nil || stageChamp.Version != champ.Version)
+	candMetrics, champMetrics := metricNeeds(rules)
+	var (
+		candSubj, champSubj, stageSubj *checks.Subject
+		candErr, champErr, stageErr    error
+	)
+	concurrently(
+		func() { candSubj, candErr = s.subject(ctx, cand, candMetrics) },
+		func() {
+			if loadChamp {
+				champSubj, champErr = s.subject(ctx, champ, champMetrics)
+			}
+		},
+		func() {
+			if loadStage {
+				stageSubj, stageErr = s.subject(ctx, stageChamp, champMetrics)
+			}
+		},
+	)
+	for _, err := range []error{candErr, champErr, stageErr} {
+		if err != nil {
+			return err
+		}
 	}
 	in := checks.Input{
 		Model:     req.Model,
@@ -314,20 +379,16 @@ func (s *Service) evaluate(ctx context.Context, plan *Plan, cand, champ, stageCh
 		Now:       s.now(),
 		Approvals: req.Approvals,
 	}
-	championIsCandidate := champ != nil && champ.Version == cand.Version
-	if champ != nil && !championIsCandidate {
+	if loadChamp {
 		ref := refOf(champ)
 		plan.Champion = &ref
-		if in.Champion, err = s.subject(ctx, champ); err != nil {
-			return err
-		}
+		in.Champion = champSubj
 	}
-	// With an alias and a stage, stage rules compare with the stage's holder.
 	if stageChamp != nil && stageChamp.Version != cand.Version {
-		if champ != nil && stageChamp.Version == champ.Version {
+		if loadStage {
+			in.StageChampion = stageSubj
+		} else {
 			in.StageChampion = in.Champion
-		} else if in.StageChampion, err = s.subject(ctx, stageChamp); err != nil {
-			return err
 		}
 	}
 	res, err := checks.Evaluate(ctx, rules, in)
@@ -361,6 +422,18 @@ func (s *Service) evaluate(ctx context.Context, plan *Plan, cand, champ, stageCh
 		plan.Checks = []checks.Check{}
 	}
 	return nil
+}
+
+// metricNeeds reports whether the rules read the candidate's metrics, and
+// whether they read the holders' (vs-champion).
+func metricNeeds(rules []*checks.Rule) (cand, champ bool) {
+	for _, r := range rules {
+		for _, m := range r.Metrics {
+			cand = true
+			champ = champ || m.VsChampion != nil
+		}
+	}
+	return cand, champ
 }
 
 // resolveVersion turns a version input (number, latest, @alias) into a model version.
@@ -408,16 +481,44 @@ func (s *Service) stageHolder(ctx context.Context, model, stage string, cand *ml
 	if cand != nil && cand.CurrentStage == stage {
 		return cand, nil
 	}
+	mvs, err := s.stageVersions(ctx, model, stage)
+	if err != nil {
+		return nil, err
+	}
+	return pickStageHolder(mvs, stage, cand), nil
+}
+
+// stageVersions reads the latest version in the stage (get-latest-versions).
+func (s *Service) stageVersions(ctx context.Context, model, stage string) ([]mlflow.ModelVersion, error) {
 	mvs, err := s.Reg.GetLatestVersions(ctx, model, []string{stage})
 	if err != nil {
 		return nil, fmt.Errorf("failed to read stage %s of %q: %w", stage, model, err)
 	}
+	return mvs, nil
+}
+
+// pickStageHolder is stageHolder's choice among the versions read.
+func pickStageHolder(mvs []mlflow.ModelVersion, stage string, cand *mlflow.ModelVersion) *mlflow.ModelVersion {
+	if cand != nil && cand.CurrentStage == stage {
+		return cand
+	}
 	for i := range mvs {
 		if mvs[i].CurrentStage == stage {
-			return &mvs[i], nil
+			return &mvs[i]
 		}
 	}
-	return nil, nil
+	return nil
+}
+
+// concurrently runs fns at once and returns when all have returned. Each
+// function keeps its own result, so callers report errors in a fixed order.
+func concurrently(fns ...func()) {
+	var wg sync.WaitGroup
+	for _, fn := range fns[1:] {
+		wg.Go(fn)
+	}
+	fns[0]()
+	wg.Wait()
 }
 
 func refOf(mv *mlflow.ModelVersion) VersionRef {

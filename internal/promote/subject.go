@@ -14,21 +14,29 @@ import (
 )
 
 // subject builds the policy's view of a model version: its run's tags overlaid
-// by the version's tags, the run's status and end time, and a lazy metric source.
-func (s *Service) subject(ctx context.Context, mv *mlflow.ModelVersion) (*checks.Subject, error) {
+// by the version's tags, the run's status and end time, and a lazy metric
+// source. With prefetch (the rules read metrics), the version's logged model
+// is read at the same time as its run.
+func (s *Service) subject(ctx context.Context, mv *mlflow.ModelVersion, prefetch bool) (*checks.Subject, error) {
 	subj := &checks.Subject{
 		Version: mv.Version,
 		Aliases: mv.Aliases,
 		Stage:   mv.CurrentStage,
 		Tags:    map[string]string{},
 	}
-	var run *mlflow.Run
+	ms := &metricSource{reg: s.Reg, mv: mv}
+	var wg sync.WaitGroup
+	if prefetch && mv.LoggedModelID() != "" {
+		// Its error, if any, is kept and reported when a metric is read.
+		wg.Go(func() { _, _ = ms.loggedMetrics(ctx) })
+	}
+	defer wg.Wait()
 	if mv.RunID != "" {
 		r, err := s.Reg.GetRun(ctx, mv.RunID)
 		if err != nil {
 			return nil, fmt.Errorf("failed to get run %s of %s v%s: %w", mv.RunID, mv.Name, mv.Version, err)
 		}
-		run = r
+		ms.run = r
 		subj.HasRun = true
 		subj.RunStatus = r.Info.Status
 		if r.Info.EndTime > 0 {
@@ -41,7 +49,7 @@ func (s *Service) subject(ctx context.Context, mv *mlflow.ModelVersion) (*checks
 	for _, t := range mv.Tags {
 		subj.Tags[t.Key] = t.Value
 	}
-	subj.Metrics = &metricSource{reg: s.Reg, mv: mv, run: run}
+	subj.Metrics = ms
 	return subj, nil
 }
 

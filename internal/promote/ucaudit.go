@@ -28,6 +28,7 @@ import (
 const (
 	maxRecordBy       = 100 // actor
 	maxRecordRunURL   = 300 // a GitHub run URL is under 250
+	maxRecordManifest = 120 // the desired-state file's path in the repository
 	maxRecordCommit   = 64  // a SHA-256 commit is 64 hex digits
 	maxRecordApprover = 64  // a GitHub login is at most 39; an app's is name[bot]
 	maxCompactBy      = 40  // the actor in a compact history entry
@@ -47,6 +48,7 @@ func FitRecord(rec Record, n int) Record {
 	rec.By = truncateJSON(rec.By, maxRecordBy)
 	rec.RunURL = truncateJSON(rec.RunURL, maxRecordRunURL)
 	rec.Commit = truncateJSON(rec.Commit, maxRecordCommit)
+	rec.Manifest = truncateJSON(rec.Manifest, maxRecordManifest)
 	if len(rec.Approvers) > 0 {
 		approvers := make([]string, len(rec.Approvers))
 		for i, a := range rec.Approvers {
@@ -60,7 +62,7 @@ func FitRecord(rec Record, n int) Record {
 	}
 	for len(rec.JSON()) > n {
 		f := &rec.RunURL
-		for _, g := range []*string{&rec.By, &rec.Commit} {
+		for _, g := range []*string{&rec.By, &rec.Commit, &rec.Manifest} {
 			if jsonLen(*g) > jsonLen(*f) {
 				f = g
 			}

@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestSummarize(t *testing.T) {
@@ -131,5 +132,59 @@ func TestParseFlags(t *testing.T) {
 	}
 	if len(cfg.Sizes) != 2 || cfg.Backends[0] != "sqlite" || !strings.HasSuffix(cfg.Bin, "bench_test.go") {
 		t.Errorf("cfg = %+v", cfg)
+	}
+}
+
+func TestFleetGroupOf(t *testing.T) {
+	t.Parallel()
+	fx := &fleetFixture{runModel: map[string]string{"r1": "bench-fleet-001"}}
+	for _, tc := range []struct {
+		rec  reqRecord
+		want string
+	}{
+		{reqRecord{Method: "GET", Path: "/api/2.0/mlflow/runs/get", RunID: "r1", Query: "run_id=r1"}, "bench-fleet-001"},
+		{reqRecord{Method: "GET", Path: "/api/2.0/mlflow/registered-models/get", Query: "name=bench-fleet-002"}, "bench-fleet-002"},
+		{reqRecord{Method: "POST", Path: "/api/2.0/mlflow/registered-models/alias", Body: []byte(`{"name":"bench-fleet-003","alias":"champion"}`)}, "bench-fleet-003"},
+		{reqRecord{Method: "POST", Path: "/api/2.0/mlflow/registered-models/create", Body: []byte(`{"name":"mlreg-lock.bench-fleet-004"}`)}, "bench-fleet-004"},
+		{reqRecord{Method: "DELETE", Path: "/api/2.0/mlflow/registered-models/delete", Body: []byte(`{"name":"mlreg-lock.bench-fleet-004"}`)}, "bench-fleet-004"},
+	} {
+		if got := fx.groupOf(tc.rec); got != tc.want {
+			t.Errorf("groupOf(%s %s) = %q, want %q", tc.rec.Method, tc.rec.Path, got, tc.want)
+		}
+	}
+}
+
+func TestParseFleetFlags(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"-fleet-entries", "41"},
+		{"-fleet-entries", "40", "-fleet-changes", "21"},
+		{"-fleet-parallelism", "0"},
+		{"-fleet-pairs", "0"},
+	} {
+		if _, err := parseFlags(append(args, "-skip-promote")); err == nil {
+			t.Errorf("parseFlags(%v): want an error", args)
+		}
+	}
+	cfg, err := parseFlags([]string{"-skip-promote", "-fleet-entries", "40", "-fleet-changes", "4", "-fleet-parallelism", "1,8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.FleetEntries != 40 || cfg.FleetChanges != 4 || len(cfg.FleetParallelism) != 2 || cfg.FleetParallelism[1] != 8 {
+		t.Errorf("cfg = %+v", cfg)
+	}
+}
+
+func TestFleetObserve(t *testing.T) {
+	t.Parallel()
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ms := time.Millisecond
+	rec := func(start, dur time.Duration) reqRecord { return reqRecord{Start: t0.Add(start), Dur: dur} }
+	var s fleetSample
+	// Plan: two overlapping requests, then a gap of 5 ms; apply: one request after a gap of 10 ms.
+	s.observe([]reqRecord{rec(0, 10*ms), rec(5*ms, 10*ms), rec(20*ms, 5*ms)}, []reqRecord{rec(35*ms, 5*ms)})
+	if s.MaxInFlight != 2 || s.IdleMS != 15 || s.PlanServerMS != 25 || s.ApplyServerMS != 5 {
+		t.Errorf("observe = in flight %d, idle %v ms, server %v + %v ms; want 2, 15, 25 + 5",
+			s.MaxInFlight, s.IdleMS, s.PlanServerMS, s.ApplyServerMS)
 	}
 }

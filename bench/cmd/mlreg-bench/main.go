@@ -46,6 +46,13 @@ type config struct {
 	JSONPath     string
 	Timeout      time.Duration
 	Label        string
+	// The fleet scenario (desired-state file): entries, of which changes change; 0 entries skips it.
+	FleetEntries     int
+	FleetChanges     int
+	FleetPairs       int
+	FleetParallelism []int
+	// SkipPromote skips the start-up floors and the single-promotion scenarios (no Python needed).
+	SkipPromote bool
 }
 
 func main() {
@@ -73,7 +80,7 @@ func realMain(cfg *config) error {
 func parseFlags(args []string) (*config, error) {
 	fs := flag.NewFlagSet("mlreg-bench", flag.ContinueOnError)
 	cfg := &config{}
-	var sizes, backends string
+	var sizes, backends, fleetPar string
 	fs.StringVar(&cfg.Bin, "bin", "bin/mlreg-action", "the mlreg-action binary to measure (make build)")
 	fs.StringVar(&cfg.Python, "python", ".venv/bin/python", "the Python with mlflow installed (make venv)")
 	fs.StringVar(&cfg.Spawner, "spawner", "", "a built bench/cmd/mlreg-bench-spawn (default: build it)")
@@ -89,6 +96,11 @@ func parseFlags(args []string) (*config, error) {
 	fs.StringVar(&cfg.JSONPath, "json", "", "write every sample (and every request) as JSON to this file")
 	fs.DurationVar(&cfg.Timeout, "timeout", 40*time.Minute, "deadline for the whole benchmark")
 	fs.StringVar(&cfg.Label, "label", "full", "name of this run in the report (full, smoke)")
+	fs.IntVar(&cfg.FleetEntries, "fleet-entries", 200, "entries of the fleet scenario's manifest, two per model (0 skips it)")
+	fs.IntVar(&cfg.FleetChanges, "fleet-changes", 20, "entries of the manifest that change")
+	fs.IntVar(&cfg.FleetPairs, "fleet-pairs", 3, "measured pairs (ours, then the replay of its requests) per fleet parallelism")
+	fs.StringVar(&fleetPar, "fleet-parallelism", "1,4,8", "parallelism of the fleet scenario, comma separated")
+	fs.BoolVar(&cfg.SkipPromote, "skip-promote", false, "run only the fleet scenario")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -114,7 +126,26 @@ func parseFlags(args []string) (*config, error) {
 	if cfg.Pairs < 1 {
 		return nil, fmt.Errorf("-pairs: want at least 1")
 	}
-	for _, p := range []*string{&cfg.Bin, &cfg.Python} {
+	for _, s := range strings.Split(fleetPar, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 64 {
+			return nil, fmt.Errorf("-fleet-parallelism: want numbers from 1 to 64, got %q", fleetPar)
+		}
+		cfg.FleetParallelism = append(cfg.FleetParallelism, n)
+	}
+	switch {
+	case cfg.FleetEntries < 0 || cfg.FleetEntries%2 != 0:
+		return nil, fmt.Errorf("-fleet-entries: want an even number (two aliases per model), got %d", cfg.FleetEntries)
+	case cfg.FleetEntries > 0 && (cfg.FleetChanges < 1 || cfg.FleetChanges > cfg.FleetEntries/2):
+		return nil, fmt.Errorf("-fleet-changes: want 1 to %d (one per model), got %d", cfg.FleetEntries/2, cfg.FleetChanges)
+	case cfg.FleetPairs < 1:
+		return nil, fmt.Errorf("-fleet-pairs: want at least 1")
+	}
+	tools := []*string{&cfg.Bin, &cfg.Python}
+	if cfg.SkipPromote {
+		tools = nil
+	}
+	for _, p := range tools {
 		abs, err := filepath.Abs(*p)
 		if err != nil {
 			return nil, fmt.Errorf("failed to resolve %s: %w", *p, err)
@@ -133,6 +164,7 @@ type bench struct {
 	dir      string // scratch: policies, the Python script, the children's working directory
 	script   string
 	spawner  string
+	fleetBin string            // the built bench/cmd/mlreg-bench-fleet
 	policies map[string]string // aggregate ("last", "mean") → policy file
 	report   *report
 }
@@ -151,12 +183,19 @@ func run(ctx context.Context, cfg *config) error {
 	if b.spawner, err = buildSpawner(ctx, cfg.Spawner, dir); err != nil {
 		return err
 	}
+	if cfg.FleetEntries > 0 {
+		if b.fleetBin, err = buildTool(ctx, "", dir, "mlreg-bench-fleet"); err != nil {
+			return err
+		}
+	}
 	b.report = &report{Config: cfg, Started: began.UTC()}
 	b.report.Machine = describeMachine(ctx, cfg)
 	logf("machine: %s", b.report.Machine.oneLine())
 
-	if b.report.Floors, err = b.measureFloors(ctx); err != nil {
-		return err
+	if !cfg.SkipPromote {
+		if b.report.Floors, err = b.measureFloors(ctx); err != nil {
+			return err
+		}
 	}
 	for _, backend := range cfg.Backends {
 		if err := b.runBackend(ctx, backend); err != nil {
@@ -275,6 +314,26 @@ func (b *bench) runBackend(ctx context.Context, backend string) error {
 		Timeout:   2 * time.Minute,
 		Transport: &http.Transport{MaxIdleConnsPerHost: cfg.Concurrency * 2},
 	}}
+	if !cfg.SkipPromote {
+		if err := b.runPromote(ctx, backend, proxy, f, &info); err != nil {
+			return err
+		}
+	}
+	if cfg.FleetEntries > 0 {
+		if err := b.runFleet(ctx, backend, proxy, f, &info); err != nil {
+			return err
+		}
+	}
+	if n := proxy.Stray(); n > 0 {
+		logf("%s: %d requests reached the proxy without a session prefix", backend, n)
+	}
+	b.report.Backends = append(b.report.Backends, info)
+	return nil
+}
+
+// runPromote measures the single promotion scenarios: scale (growing versions) and aggregate.
+func (b *bench) runPromote(ctx context.Context, backend string, proxy *countingProxy, f *mlflowtest.Fixtures, info *backendReport) error {
+	cfg := b.cfg
 	fixturesBegan := time.Now()
 	exp, err := f.CreateExperiment(ctx, "mlreg-bench")
 	if err != nil {
@@ -330,10 +389,6 @@ func (b *bench) runBackend(ctx context.Context, backend string) error {
 		}
 		b.report.Scenarios = append(b.report.Scenarios, sc)
 	}
-	if n := proxy.Stray(); n > 0 {
-		logf("%s: %d requests reached the proxy without a session prefix", backend, n)
-	}
-	b.report.Backends = append(b.report.Backends, info)
 	return nil
 }
 

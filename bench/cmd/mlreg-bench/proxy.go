@@ -28,6 +28,10 @@ type reqRecord struct {
 	Bytes  int64         `json:"response_bytes"`
 	// RunID is the run_id query parameter, for telling candidate and champion runs apart.
 	RunID string `json:"run_id,omitempty"`
+	// Start, Query and Body let the fleet scenario replay the request.
+	Start time.Time `json:"-"`
+	Query string    `json:"-"`
+	Body  []byte    `json:"-"`
 }
 
 // Endpoint is the method and the path below /api/2.0/mlflow, e.g. "GET runs/get".
@@ -138,8 +142,17 @@ func splitSession(path string) (string, string) {
 func (p *countingProxy) serve(w http.ResponseWriter, r *http.Request) {
 	began := time.Now()
 	id, path := splitSession(r.URL.Path)
-	rec := reqRecord{Method: r.Method, Path: path, RunID: r.URL.Query().Get("run_id")}
-	rec.Detail = detailOf(r)
+	rec := reqRecord{Method: r.Method, Path: path, RunID: r.URL.Query().Get("run_id"), Start: began, Query: r.URL.RawQuery}
+	if r.Method != http.MethodGet && r.Body != nil {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		_ = r.Body.Close()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
+		if err == nil {
+			rec.Body = body
+		}
+	}
+	rec.Detail = detailOf(r, rec.Body)
 	cw := &countingWriter{ResponseWriter: w, status: http.StatusOK}
 	p.rp.ServeHTTP(cw, r)
 	rec.Status, rec.Bytes, rec.Dur = cw.status, cw.n, time.Since(began)
@@ -154,8 +167,8 @@ func (p *countingProxy) serve(w http.ResponseWriter, r *http.Request) {
 }
 
 // detailOf extracts the fields that distinguish calls to one endpoint: from the query of a GET, from the JSON
-// body of anything else (which it reads and puts back).
-func detailOf(r *http.Request) string {
+// body of anything else.
+func detailOf(r *http.Request, body []byte) string {
 	var parts []string
 	add := func(k, v string) {
 		if v != "" {
@@ -172,14 +185,7 @@ func detailOf(r *http.Request) string {
 		}
 		return strings.Join(parts, " ")
 	}
-	if r.Body == nil {
-		return ""
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	_ = r.Body.Close()
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.ContentLength = int64(len(body))
-	if err != nil {
+	if body == nil {
 		return ""
 	}
 	var fields struct {

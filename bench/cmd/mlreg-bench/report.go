@@ -15,14 +15,15 @@ type backendReport struct {
 }
 
 type report struct {
-	Config    *config         `json:"config"`
-	Started   time.Time       `json:"started"`
-	Duration  time.Duration   `json:"duration_ns"`
-	Machine   machine         `json:"machine"`
-	Floors    []floor         `json:"floors"`
-	Backends  []backendReport `json:"backends"`
-	Scenarios []*scenario     `json:"scenarios"`
-	Skipped   []string        `json:"skipped,omitempty"`
+	Config    *config          `json:"config"`
+	Started   time.Time        `json:"started"`
+	Duration  time.Duration    `json:"duration_ns"`
+	Machine   machine          `json:"machine"`
+	Floors    []floor          `json:"floors"`
+	Backends  []backendReport  `json:"backends"`
+	Scenarios []*scenario      `json:"scenarios"`
+	Fleet     []*fleetScenario `json:"fleet,omitempty"`
+	Skipped   []string         `json:"skipped,omitempty"`
 }
 
 // Targets of the issue, reported as numbers and never asserted.
@@ -71,8 +72,12 @@ func (r *report) markdown() string {
 	w("## mlreg-bench (%s run, %s)\n\n", c.Label, r.Started.Format("2006-01-02 15:04 UTC"))
 	w("- Machine: %s, %d cores, %.0f GiB RAM, Linux %s; load average %s before, %s after.\n",
 		m.CPU, m.Cores, m.MemoryGiB, m.Kernel, m.LoadBefore, m.LoadAfter)
-	w("- Tools: mlreg-action built with %s (static, %.1f MB); Python %s with mlflow %s (MlflowClient).\n",
-		m.GoVersion, float64(m.BinarySize)/1e6, m.Python, m.MLflow)
+	if c.SkipPromote {
+		w("- Tools: bench/cmd/mlreg-bench-fleet built with %s (static, stripped).\n", m.GoVersion)
+	} else {
+		w("- Tools: mlreg-action built with %s (static, %.1f MB); Python %s with mlflow %s (MlflowClient).\n",
+			m.GoVersion, float64(m.BinarySize)/1e6, m.Python, m.MLflow)
+	}
 	for _, be := range r.Backends {
 		v := ""
 		if be.Version != "" {
@@ -83,6 +88,12 @@ func (r *report) markdown() string {
 	}
 	for _, s := range r.Skipped {
 		w("- Skipped backend %s\n", s)
+	}
+	if c.SkipPromote {
+		w("- Fleet scenario only: %d measured pairs per parallelism after %d warm-up pair(s). Whole run: %s.\n\n",
+			c.FleetPairs, c.Warmup, r.Duration.Round(time.Second))
+		r.fleetMarkdown(w)
+		return b.String()
 	}
 	w("- %d measured pairs per scale scenario after %d warm-up pair(s), %d in the aggregate scenario, alternating "+
 		"which tool goes first; registry of %d registered models; promoted model sizes %s versions; history %s points. "+
@@ -115,6 +126,7 @@ func (r *report) markdown() string {
 	w("\n")
 
 	r.targets(w)
+	r.fleetMarkdown(w)
 	r.requestLists(w)
 	r.endpointGrowth(w)
 	return b.String()

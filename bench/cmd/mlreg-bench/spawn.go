@@ -15,22 +15,28 @@ import (
 // buildSpawner builds bench/cmd/mlreg-bench-spawn into dir with the Go toolchain that built this harness,
 // unless path already names an executable, and returns the spawner's path.
 func buildSpawner(ctx context.Context, path, dir string) (string, error) {
+	return buildTool(ctx, path, dir, "mlreg-bench-spawn")
+}
+
+// buildTool builds bench/cmd/<name> into dir (static, stripped, as make build builds mlreg-action) unless
+// path already names an executable, and returns its path.
+func buildTool(ctx context.Context, path, dir, name string) (string, error) {
 	if path != "" {
 		if info, err := os.Stat(path); err == nil && !info.IsDir() && info.Mode()&0o111 != 0 {
 			return filepath.Abs(path)
 		}
 	}
-	out := filepath.Join(dir, "mlreg-bench-spawn")
+	out := filepath.Join(dir, name)
 	// go run built this harness on this machine, so the build's GOROOT is where its go command lives.
 	goBin := filepath.Join(runtime.GOROOT(), "bin", "go") //nolint:staticcheck // SA1019: see above
 	if _, err := os.Stat(goBin); err != nil {
 		goBin = "go"
 	}
 	cmd := exec.CommandContext(ctx, goBin, "build", "-trimpath", "-ldflags=-s -w", "-o", out,
-		"github.com/mlreg/mlreg-action/bench/cmd/mlreg-bench-spawn")
+		"github.com/mlreg/mlreg-action/bench/cmd/"+name)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("failed to build the spawner: %w\n%s", err, b)
+		return "", fmt.Errorf("failed to build %s: %w\n%s", name, err, b)
 	}
 	return out, nil
 }
