@@ -48,7 +48,8 @@ func TestMatch(t *testing.T) {
 		},
 		{
 			name: "? does not match two characters", model: "credit-12", target: Target{Stage: "Production"},
-			wantErr: `no policy rule applies to model "credit-12" at stage Production in policy.yml: add a rule whose applies-to matches it (fail closed)`, wantNoRule: true,
+			// At the rules key (line 2), where a rule would go.
+			wantErr: `policy.yml:2: no policy rule applies to model "credit-12" at stage Production: add a rule whose applies-to matches it (fail closed)`, wantNoRule: true,
 		},
 		{
 			name: "stage without a rule", model: "fraud-eu", target: Target{Stage: "Staging"},

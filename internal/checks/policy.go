@@ -64,10 +64,11 @@ var ErrNoRule = errors.New("no policy rule applies")
 
 // Policy is a parsed policy file.
 type Policy struct {
-	File    string  // path as given to Parse
-	Version int     // always 1
-	Rules   []*Rule // in file order
-	Digest  string  // "sha256:<hex>" of the raw file bytes
+	File      string  // path as given to Parse
+	Version   int     // always 1
+	Rules     []*Rule // in file order
+	RulesLine int     // line of the rules key, 0 when unknown
+	Digest    string  // "sha256:<hex>" of the raw file bytes
 }
 
 // Rule is one entry of rules.
@@ -200,8 +201,10 @@ func (p *Policy) Match(model string, t Target) ([]*Rule, error) {
 		missing = append(missing, "stage "+stage)
 	}
 	if len(missing) > 0 {
-		return nil, fmt.Errorf("%w to model %q at %s in %s: add a rule whose applies-to matches it (fail closed)",
-			ErrNoRule, model, strings.Join(missing, " and "), p.File)
+		// An *Error at the rules key, so that the annotation points there.
+		return nil, &Error{File: p.File, Line: p.RulesLine, Err: ErrNoRule,
+			Msg: fmt.Sprintf("%v to model %q at %s: add a rule whose applies-to matches it (fail closed)",
+				ErrNoRule, model, strings.Join(missing, " and "))}
 	}
 	return out, nil
 }
