@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // The retry schedule of MLflow's Python client (mlflow/environment_variables.py,
@@ -181,9 +182,17 @@ type Retry struct {
 
 // String is one log line: what failed, the attempt, the wait, e.g.
 // "GET /api/2.0/mlflow/model-versions/get: connection refused (attempt 1 of 8); retrying in 4.2s".
+// It is one line whatever the server said: a line break in its message could
+// otherwise start a workflow command in a GitHub Actions log.
 func (r Retry) String() string {
-	return fmt.Sprintf("%s %s: %s (attempt %d of %d); retrying in %s",
+	s := fmt.Sprintf("%s %s: %s (attempt %d of %d); retrying in %s",
 		r.Method, r.Path, briefError(r.Err), r.Attempt, r.MaxAttempts, r.Wait.Round(100*time.Millisecond))
+	return strings.Map(func(c rune) rune {
+		if unicode.IsControl(c) || c == '\u2028' || c == '\u2029' {
+			return ' '
+		}
+		return c
+	}, s)
 }
 
 // briefError is what failed, without the request line an *Error or a

@@ -707,6 +707,17 @@ func TestRetryEvents(t *testing.T) {
 	}
 }
 
+// TestRetryEventIsOneLine: a server's message cannot break the log line (and
+// start a workflow command on the next).
+func TestRetryEventIsOneLine(t *testing.T) {
+	t.Parallel()
+	r := Retry{Method: "GET", Path: "/p", Attempt: 1, MaxAttempts: 8,
+		Err: &Error{StatusCode: 503, Code: CodeInternalError, Message: "down\n::error::injected\r\u2028x"}}
+	if got, want := r.String(), "GET /p: 503 Service Unavailable: down ::error::injected  x (attempt 1 of 8); retrying in 0s"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
 func TestRetryEventRefusedConnection(t *testing.T) {
 	t.Parallel()
 	var got []Retry
