@@ -304,17 +304,17 @@ func mlflowHTTPSettings(c *Config, getenv func(string) string) []error {
 		return n, true
 	}
 	if n, ok := integer("MLFLOW_HTTP_REQUEST_MAX_RETRIES", 0, 10, "a whole number from 0 to 10 (MLflow's limit)"); ok {
-		c.MaxRetries = cmpNone(n)
+		c.MaxRetries = noneAsNegative(n)
 	}
 	if n, ok := integer("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", 0, 120, "a whole number of seconds from 0 to 120 (MLflow's limit)"); ok {
-		c.BackoffFactor = cmpNone(time.Duration(n) * time.Second)
+		c.BackoffFactor = noneAsNegative(time.Duration(n) * time.Second)
 	}
 	if v := strings.TrimSpace(getenv("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER")); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
 		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) || f > 3600 {
 			errs = append(errs, fmt.Errorf("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER: want a number of seconds from 0 to 3600, got %q", v))
 		} else {
-			c.BackoffJitter = cmpNone(time.Duration(f * float64(time.Second)))
+			c.BackoffJitter = noneAsNegative(time.Duration(f * float64(time.Second)))
 		}
 	}
 	if n, ok := integer("MLFLOW_HTTP_REQUEST_TIMEOUT", 1, math.MaxInt32, "a whole number of seconds greater than 0"); ok {
@@ -323,9 +323,9 @@ func mlflowHTTPSettings(c *Config, getenv func(string) string) []error {
 	return errs
 }
 
-// cmpNone maps MLflow's 0 ("none") to mlflow.Options' negative value; 0
+// noneAsNegative maps MLflow's 0 ("none") to mlflow.Options' negative value; 0
 // there means the default.
-func cmpNone[T int | time.Duration](v T) T {
+func noneAsNegative[T int | time.Duration](v T) T {
 	if v == 0 {
 		return -1
 	}
