@@ -19,7 +19,7 @@ import (
 // fails the test on CI and skips it elsewhere, as for the package's server.
 func startServer(t *testing.T, opts mlflowtest.Options) *mlflowtest.Server {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), mlflowtest.StartLimit)
 	defer cancel()
 	s, err := mlflowtest.Start(ctx, opts)
 	if errors.Is(err, mlflowtest.ErrNoMLflow) && os.Getenv("CI") != "true" {

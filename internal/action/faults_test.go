@@ -722,7 +722,7 @@ func countVersions(t *testing.T, f *mlflowtest.Fixtures, model string) int {
 func TestFaultServerDiesAndComesBack(t *testing.T) {
 	t.Parallel()
 	mlflowtest.RequireServer(t, srv)
-	ctx, cancel := context.WithTimeout(t.Context(), 3*time.Minute)
+	ctx, cancel := context.WithTimeout(t.Context(), mlflowtest.StartLimit)
 	s, err := mlflowtest.Start(ctx, mlflowtest.Options{})
 	cancel()
 	if err != nil {
@@ -742,7 +742,11 @@ func TestFaultServerDiesAndComesBack(t *testing.T) {
 				t.Error(err)
 			}
 			outage()
-			restarts.Go(func() { restarted <- s.Restart(context.WithoutCancel(t.Context())) })
+			restarts.Go(func() {
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(t.Context()), mlflowtest.StartLimit)
+				defer cancel()
+				restarted <- s.Restart(ctx)
+			})
 		})
 	}
 	waitRestarted := func(t *testing.T) {
@@ -758,7 +762,11 @@ func TestFaultServerDiesAndComesBack(t *testing.T) {
 		fr.ml.Add(faultproxy.Rule{Method: "POST", Path: "/registered-models/alias", Fault: die(fr.ml.Hold)})
 		began := time.Now()
 		var restartErr error
-		res := runActionWhile(t, t.Context(), fr.in, map[string]string{".github/mlreg-policy.yml": faultPolicy}, func(done <-chan struct{}) {
+		// The held retry waits as long as the restart takes: neither the
+		// step's deadline nor the attempt's timeout may end it first.
+		in := merge(fr.in, map[string]string{"timeout": mlflowtest.StartLimit.String(),
+			"MLFLOW_HTTP_REQUEST_TIMEOUT": fmt.Sprint(int(mlflowtest.StartLimit.Seconds()))})
+		res := runActionWhile(t, t.Context(), in, map[string]string{".github/mlreg-policy.yml": faultPolicy}, func(done <-chan struct{}) {
 			// The retry of the move waits in the proxy until the server is back.
 			select {
 			case restartErr = <-restarted:
