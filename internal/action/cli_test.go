@@ -312,3 +312,54 @@ func TestAnnotationSaysItsLabelOnce(t *testing.T) {
 		}
 	}
 }
+
+// TestMLflowHTTPSettingsReachTheClient: MLflow's retry variables change what
+// the run does as they change what MLflow's client does.
+func TestMLflowHTTPSettingsReachTheClient(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name     string
+		env      map[string]string
+		block    bool // the server never answers
+		requests int64
+		says     string
+	}{
+		{name: "2 retries without pauses", requests: 3, says: "gave up after 3 attempts",
+			env: map[string]string{"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "0", "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0"}},
+		{name: "no retries", requests: 1, says: "503",
+			env: map[string]string{"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0"}},
+		{name: "a one-second attempt", requests: 1, block: true, says: "Client.Timeout exceeded",
+			env: map[string]string{"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0", "MLFLOW_HTTP_REQUEST_TIMEOUT": "1"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var served atomic.Int64
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				served.Add(1)
+				if tc.block {
+					<-r.Context().Done()
+					return
+				}
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}))
+			t.Cleanup(srv.Close)
+			dir := t.TempDir()
+			var out bytes.Buffer
+			code := Main(t.Context(), Env{
+				Args: []string{"validate", "--model-name", "fraud", "--version", "3", "--target-alias", "champion",
+					"--policy", "none", "--tracking-uri", srv.URL},
+				Getenv: func(k string) string { return tc.env[k] }, Stdout: &out, Stderr: &out, WorkDir: dir, Version: "test",
+			})
+			if code != ExitRegistry {
+				t.Fatalf("exit %d, want %d\n%s", code, ExitRegistry, out.String())
+			}
+			if got := served.Load(); got != tc.requests {
+				t.Errorf("the server saw %d requests, want %d\n%s", got, tc.requests, out.String())
+			}
+			if !strings.Contains(out.String(), tc.says) {
+				t.Errorf("the output does not say %q:\n%s", tc.says, out.String())
+			}
+		})
+	}
+}
