@@ -220,6 +220,7 @@ type Proxy struct {
 	down     bool
 	upCh     chan struct{} // closed when the current outage ends
 	upTimer  *time.Timer
+	portHold func()        // frees the port held during an outage (see reserve)
 	held     chan struct{} // non-nil while Hold is in effect; closed by Release
 	faulted  int           // faults that have taken effect (see WaitFaulted)
 	inflight int           // requests being handled (see WaitIdle)
@@ -241,7 +242,7 @@ func New(t testing.TB, upstream string) *Proxy {
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		t.Fatalf("faultproxy: failed to parse upstream URL %q: %v", upstream, err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("faultproxy: failed to listen: %v", err)
 	}
@@ -599,6 +600,10 @@ func (p *Proxy) goDown(d time.Duration) {
 	p.down = true
 	p.upCh = make(chan struct{})
 	if p.ln != nil {
+		// Hold the port first, so that it is never free (see reserve).
+		if release, err := reserve(p.addr); err == nil {
+			p.portHold = release
+		}
 		_ = p.ln.Close()
 		p.ln = nil
 	}
@@ -625,10 +630,14 @@ func (p *Proxy) up() {
 	var ln net.Listener
 	var err error
 	for range 50 {
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
+		if ln, err = listen(p.addr); err == nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond) // the port is ours; give the kernel a moment to release it
+	}
+	if p.portHold != nil {
+		p.portHold() // after the listener is open: the port is never free
+		p.portHold = nil
 	}
 	if err != nil {
 		p.failures = append(p.failures, fmt.Errorf("failed to listen again on %s after an outage: %w", p.addr, err))
@@ -662,6 +671,10 @@ func (p *Proxy) close() {
 	p.closed = true
 	if p.upTimer != nil {
 		p.upTimer.Stop()
+	}
+	if p.portHold != nil {
+		p.portHold()
+		p.portHold = nil
 	}
 	failures := p.failures
 	p.mu.Unlock()

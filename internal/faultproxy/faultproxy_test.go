@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -308,4 +310,33 @@ func TestEventsInsteadOfClocks(t *testing.T) {
 			t.Errorf("upstream served %d requests after Release, want 2", served.Load())
 		}
 	})
+}
+
+// TestOutageKeepsThePort: during an outage connections are refused, yet no
+// other listener may take the port (a busy machine hands free ports out), so
+// the client's retries can only ever reach the proxy.
+func TestOutageKeepsThePort(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
+		t.Skip("the port is held during an outage on Linux and macOS only")
+	}
+	up, _ := upstream(t)
+	p := faultproxy.New(t, up.URL)
+	p.Down()
+	addr := strings.TrimPrefix(p.URL, "http://")
+	if _, _, err := get(t, "GET", p.URL+"/x", ""); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("request during the outage: %v, want connection refused", err)
+	}
+	if ln, err := net.Listen("tcp", addr); err == nil {
+		ln.Close()
+		t.Fatalf("another listener took %s during the outage", addr)
+	} else if !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("listening on %s during the outage: %v, want address in use", addr, err)
+	}
+	p.Up()
+	if status, _, err := get(t, "GET", p.URL+"/x", ""); err != nil || status != 200 {
+		t.Fatalf("after Up: %d %v", status, err)
+	}
+	// Held again and given back at the end of the test without a leak.
+	p.Down()
 }

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"github.com/mlreg/mlreg-action/internal/testutil"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -350,13 +351,45 @@ func mlflowBinary() (string, error) {
 	return bin, nil
 }
 
+// freePort returns a free port. On Linux it lies below the kernel's
+// ephemeral range (ip_local_port_range), from which the kernel hands out
+// ports to listeners on port 0 and to outgoing connections: there no other
+// program is given the port while the server restarts on it (Restart), however
+// many ports a busy machine hands out meanwhile. Elsewhere it is any free port.
 func freePort() (int, error) {
+	if low, ok := ephemeralLow(); ok && low > minPort+1000 {
+		for range 100 {
+			port := minPort + rand.IntN(low-minPort)
+			if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+				_ = l.Close()
+				return port, nil
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("failed to find free port: %w", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// minPort is the lowest port freePort picks: above the registered services
+// most machines run (PostgreSQL's 5432, ...).
+const minPort = 10000
+
+// ephemeralLow returns the first port of Linux's ephemeral range.
+func ephemeralLow() (int, bool) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, false
+	}
+	low, err := strconv.Atoi(f[0])
+	return low, err == nil
 }
 
 // logTail returns the last n lines of the file at path (or a note saying why it could not be read).
