@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -17,6 +16,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/testutil"
 )
 
 // TestParseArgs: every input is a flag of the same name, given as
@@ -204,18 +204,6 @@ func TestFlagGroupsCoverInputs(t *testing.T) {
 	}
 }
 
-// refusedAddr is an address that refuses connections.
-func refusedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
-}
-
 // TestRetriesAreLoggedAndTheErrorPrintedOnce: a server that refuses
 // connections, or answers 503, is not silent until the deadline: each retry
 // logs what failed, the attempt and the wait; the final error names the
@@ -231,7 +219,7 @@ func TestRetriesAreLoggedAndTheErrorPrintedOnce(t *testing.T) {
 	t.Cleanup(unavailable.Close)
 	const password = "s3cr3t-not-a-real-password"
 	servers := map[string]struct{ uri, says string }{
-		"refused": {"http://ci:" + password + "@" + refusedAddr(t), "connection refused"},
+		"refused": {"http://ci:" + password + "@" + testutil.RefusedAddr(t), "connection refused"},
 		"503":     {strings.Replace(unavailable.URL, "http://", "http://ci:"+password+"@", 1), "503 Service Unavailable"},
 	}
 	for name, srv := range servers {

@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mlreg/mlreg-action/internal/faultproxy"
+	"github.com/mlreg/mlreg-action/internal/testutil"
 )
 
 // upstream answers {"path": ...} and counts what it served.
@@ -185,9 +186,9 @@ func TestCallRunsBeforeForwarding(t *testing.T) {
 
 func TestDeadUpstreamLooksLikeADeadServer(t *testing.T) {
 	t.Parallel()
-	up, _ := upstream(t)
-	p := faultproxy.New(t, up.URL)
-	up.Close()
+	// An upstream whose port refuses connections, and keeps refusing them
+	// (a closed port could be given to another test's listener).
+	p := faultproxy.New(t, "http://"+testutil.RefusedAddr(t))
 	if _, _, err := get(t, "GET", p.URL+"/health", ""); err == nil {
 		t.Error("a request to a dead upstream got an answer, want a broken connection")
 	}

@@ -84,6 +84,8 @@ type Options struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Rand returns a value in [0, 1) for the jitter; default math/rand/v2.
 	Rand func() float64
+	// Now is the clock that reads a Retry-After date; default time.Now.
+	Now func() time.Time
 	// Workspace, when non-empty, is sent as the X-MLFLOW-WORKSPACE header.
 	Workspace string
 }
@@ -141,6 +143,7 @@ type Client struct {
 	onRetry    func(Retry)
 	sleep      func(context.Context, time.Duration) error
 	rand       func() float64
+	now        func() time.Time
 	requests   atomic.Int64
 }
 
@@ -183,6 +186,7 @@ func New(opts Options) (*Client, error) {
 		onRetry:    opts.OnRetry,
 		sleep:      opts.Sleep,
 		rand:       opts.Rand,
+		now:        opts.Now,
 	}
 	switch {
 	case user != "" && pass != "":
@@ -206,6 +210,9 @@ func New(opts Options) (*Client, error) {
 	}
 	if c.rand == nil {
 		c.rand = rand.Float64
+	}
+	if c.now == nil {
+		c.now = time.Now
 	}
 	return c, nil
 }
@@ -353,8 +360,9 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		default:
 			// Redacted before newError cuts the message short, which could
 			// leave the start of a credential that no longer matches.
-			apiErr := newError(cl.method, path, res.status, res.header, c.redactBody(res.body))
-			_, hasRetryAfter = parseRetryAfter(res.header.Get("Retry-After"), time.Now())
+			now := c.now()
+			apiErr := newError(cl.method, path, res.status, res.header, c.redactBody(res.body), now)
+			_, hasRetryAfter = parseRetryAfter(res.header.Get("Retry-After"), now)
 			retry = retryableStatus(cl.policy, res.status, hasRetryAfter)
 			wait = apiErr.RetryAfter
 			err = apiErr

@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/mlreg/mlreg-action/internal/testutil"
 )
 
 // answer is one canned response of a scripted server.
@@ -244,25 +246,16 @@ func TestParseRetryAfter(t *testing.T) {
 
 func TestRetryAfterHTTPDate(t *testing.T) {
 	t.Parallel()
-	var n atomic.Int64
-	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		if n.Add(1) == 1 {
-			// Dated when it is sent, as a server does.
-			w.Header().Set("Retry-After", time.Now().Add(20*time.Second).UTC().Format(http.TimeFormat))
-			writeJSON(w, http.StatusServiceUnavailable, "")
-			return
-		}
-		writeJSON(w, http.StatusOK, `{"model_version": {"name": "m", "version": "1"}}`)
-	})
-	c, s := newTestClient(t, srv.URL, nil)
+	// The client reads the date on its own clock, here a fixed one: a date
+	// 20s after it is a 20s pause, whatever the wall clock does meanwhile.
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	_, uri := scriptedServer(t, []answer{{status: 503, retryAfter: now.Add(20 * time.Second).Format(http.TimeFormat)}, {status: 200}})
+	c, s := newTestClient(t, uri, func(o *Options) { o.Now = func() time.Time { return now } })
 	if err := callGet(t.Context(), c); err != nil {
 		t.Fatal(err)
 	}
-	got := s.got()
-	// The date has one-second resolution and is read a moment after it was
-	// written: the pause is a little under 20s, never more.
-	if len(got) != 1 || got[0] <= 10*time.Second || got[0] > 20*time.Second {
-		t.Errorf("sleeps = %v, want one pause of a little under 20s", got)
+	if diff := cmp.Diff([]time.Duration{20 * time.Second}, s.got()); diff != "" {
+		t.Errorf("sleeps (-want +got):\n%s", diff)
 	}
 }
 
@@ -610,19 +603,8 @@ func TestPerAttemptTimeout(t *testing.T) {
 	}
 }
 
-// closedAddr returns an address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
+// closedAddr returns an address that refuses connections.
+func closedAddr(t *testing.T) string { return testutil.RefusedAddr(t) }
 
 func TestDialErrorsRetried(t *testing.T) {
 	t.Parallel()
@@ -738,25 +720,26 @@ func TestRetryEventRefusedConnection(t *testing.T) {
 }
 
 // TestRequestTimeout: RequestTimeout (MLFLOW_HTTP_REQUEST_TIMEOUT) bounds
-// each attempt, also when an HTTPClient with another timeout is given.
+// each attempt, also when an HTTPClient with another timeout is given. The
+// server never answers, so every attempt times out however loaded the
+// machine is; with the HTTPClient's hour the call would not return.
 func TestRequestTimeout(t *testing.T) {
 	t.Parallel()
 	var served atomic.Int64
 	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
-		if served.Add(1) == 1 {
-			<-r.Context().Done() // the first attempt never gets an answer
-			return
-		}
-		writeJSON(w, http.StatusOK, `{"model_version": {"name": "m", "version": "1"}}`)
+		served.Add(1)
+		<-r.Context().Done()
 	})
 	c, _ := newTestClient(t, srv.URL, func(o *Options) {
 		o.HTTPClient = &http.Client{Timeout: time.Hour}
 		o.RequestTimeout = 50 * time.Millisecond
+		o.MaxRetries = 1
 	})
-	if err := callGet(t.Context(), c); err != nil {
-		t.Fatalf("call: %v", err)
+	err := callGet(t.Context(), c)
+	if err == nil || !strings.Contains(err.Error(), "Client.Timeout exceeded") {
+		t.Fatalf("error = %v, want the attempt's timeout", err)
 	}
 	if got := c.Requests(); got != 2 {
-		t.Errorf("Requests() = %d, want 2 (the first attempt timed out)", got)
+		t.Errorf("Requests() = %d, want 2 (each attempt timed out)", got)
 	}
 }
