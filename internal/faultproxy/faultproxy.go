@@ -16,6 +16,12 @@
 // the upstream acted on the request), a body shorter than its
 // Content-Length, an answer that stalls, and an outage during which every
 // connection is refused.
+//
+// Tests act on events, not on durations, so that a loaded machine cannot
+// change what they see: Down(0) and Stall(0) last until the test ends them
+// (Up, Clear, or the client giving up), Hold keeps requests waiting until
+// Release, WaitFaulted says when a fault has taken effect and WaitIdle when
+// the upstream has answered every forwarded request.
 package faultproxy
 
 import (
