@@ -1,13 +1,14 @@
 package action_test
 
-// The bad-input corpus: 121 cases, each run as the runner runs the action.
+// The bad-input corpus: 134 cases, each run as the runner runs the action.
 //
 //	policies          59  wrong types, unknown keys, huge files and numbers, alias bombs,
 //	                      invalid UTF-8, control characters, tabs, duplicate keys, empty
 //	                      files, version 2, min > max, bad durations, bad globs, a
 //	                      missing file, a target no rule governs
-//	input values      39  timeout, version, target, alias and model names, enums,
-//	                      booleans, tags, command, URLs, register and history inputs
+//	input values      52  timeout, version, target, alias and model names, enums,
+//	                      booleans, tags, command, URLs (no scheme, local stores),
+//	                      register and history inputs, MLFLOW_HTTP_REQUEST_* values
 //	event payloads     7  invalid JSON, wrong types, 30 MB, missing, a directory
 //	registry answers  16  an httptest server standing in for MLflow: wrong JSON types,
 //	                      truncated JSON, 50 MB and 65 MB bodies, HTML, an empty 200,
@@ -157,8 +158,9 @@ func policyCases() []badCase {
 			says: []string{`failed to read policy file "`, `policies/nope.yml": open `, "no such file or directory"}},
 		{name: "policy is a directory", inputs: map[string]string{"policy": ".github"}, code: 2,
 			says: []string{`failed to read policy file "`, `.github": read `, "is a directory"}},
-		{name: "no rule for the target", files: map[string]string{policyPath: "version: 1\nrules:\n  - name: gate\n    applies-to: {alias: challenger}\n"}, code: 2,
-			says: []string{"no policy rule applies", "@champion", policyPath, "fail closed"}},
+		// Annotated at the rules key, where the missing rule would go.
+		policyCase("no rule for the target", "version: 1\nrules:\n  - name: gate\n    applies-to: {alias: challenger}\n", 2,
+			"no policy rule applies", "@champion", "fail closed"),
 	}
 }
 
@@ -219,6 +221,33 @@ func inputCases() []badCase {
 		{name: "tracking-uri with a password", inputs: in("tracking-uri", "ftp://ci:Hunter2-not-a-real-pass@mlflow.example.com"), code: 2,
 			says:  []string{"invalid input", `input tracking-uri: want an http(s) URL of an MLflow server, got "ftp://***@mlflow.example.com"`},
 			hides: []string{"Hunter2-not-a-real-pass"}},
+		inputCase("tracking-uri without a scheme", in("tracking-uri", "localhost:5000"),
+			`input tracking-uri: "localhost:5000" has no scheme; did you mean http://localhost:5000?`),
+		inputCase("tracking-uri sqlite", in("tracking-uri", "sqlite:///mlflow.db"),
+			`"sqlite:///mlflow.db" is a store that MLflow's Python client opens directly`, "needs `mlflow server` in front of it",
+			"`mlflow server --backend-store-uri sqlite:///mlflow.db`"),
+		inputCase("tracking-uri file", in("tracking-uri", "file:///tmp/mlruns"), `"file:///tmp/mlruns" is a store`, "needs `mlflow server` in front of it"),
+		inputCase("tracking-uri plain path", in("tracking-uri", "./mlruns"), `"./mlruns" is a store`, "needs `mlflow server` in front of it"),
+		{name: "tracking-uri database with a password", inputs: in("tracking-uri", "postgresql+psycopg2://ci:Hunter2-not-a-real-pass@db/mlflow"), code: 2,
+			says:  []string{"invalid input", `"postgresql+psycopg2://***@db/mlflow" is a store`, "needs `mlflow server` in front of it"},
+			hides: []string{"Hunter2-not-a-real-pass"}},
+		// MLflow's client settings, read and bounded as MLflow reads them.
+		inputCase("MLFLOW_HTTP_REQUEST_MAX_RETRIES 11", in("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "11"),
+			`MLFLOW_HTTP_REQUEST_MAX_RETRIES: want a whole number from 0 to 10 (MLflow's limit), got "11"`),
+		inputCase("MLFLOW_HTTP_REQUEST_MAX_RETRIES -1", in("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "-1"),
+			`MLFLOW_HTTP_REQUEST_MAX_RETRIES: want a whole number from 0 to 10 (MLflow's limit), got "-1"`),
+		inputCase("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR 1.5", in("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1.5"),
+			`MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR: want a whole number of seconds from 0 to 120 (MLflow's limit), got "1.5"`),
+		inputCase("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR 121", in("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "121"),
+			`MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR: want a whole number of seconds from 0 to 120 (MLflow's limit), got "121"`),
+		inputCase("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER nan", in("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "nan"),
+			`MLFLOW_HTTP_REQUEST_BACKOFF_JITTER: want a number of seconds from 0 to 3600, got "nan"`),
+		inputCase("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER negative", in("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "-0.5"),
+			`MLFLOW_HTTP_REQUEST_BACKOFF_JITTER: want a number of seconds from 0 to 3600, got "-0.5"`),
+		inputCase("MLFLOW_HTTP_REQUEST_TIMEOUT 0", in("MLFLOW_HTTP_REQUEST_TIMEOUT", "0"),
+			`MLFLOW_HTTP_REQUEST_TIMEOUT: want a whole number of seconds greater than 0, got "0"`),
+		inputCase("MLFLOW_HTTP_REQUEST_TIMEOUT 30s", in("MLFLOW_HTTP_REQUEST_TIMEOUT", "30s"),
+			`MLFLOW_HTTP_REQUEST_TIMEOUT: want a whole number of seconds greater than 0, got "30s"`),
 		inputCase("every problem at once", in("timeout", "abc", "dry-run", "maybe", "target-alias", "v3"),
 			`input dry-run: want true or false, got "maybe"`, `input timeout: want a positive duration`, `input target-alias: alias "v3"`),
 	}

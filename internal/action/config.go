@@ -2,13 +2,15 @@ package action
 
 import (
 	"errors"
-
 	"fmt"
-	"github.com/mlreg/mlreg-action/internal/checks"
-	"github.com/mlreg/mlreg-action/internal/promote"
+	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
 // Commands the binary runs.
@@ -60,6 +62,14 @@ type Config struct {
 	CACertPath     string
 	ClientCertPath string
 	Workspace      string
+
+	// MLflow's HTTP client settings, from its environment variables (see
+	// mlflowHTTPSettings), in mlflow.Options' terms: 0 means MLflow's
+	// default, a negative value means none.
+	MaxRetries     int
+	BackoffFactor  time.Duration
+	BackoffJitter  time.Duration
+	RequestTimeout time.Duration
 }
 
 // Secrets returns the secret values to mask, non-empty only.
@@ -150,9 +160,10 @@ func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 			}
 			c.TrackingURI = host
 		}
-	} else if !strings.HasPrefix(c.TrackingURI, "http://") && !strings.HasPrefix(c.TrackingURI, "https://") {
-		errs = append(errs, fmt.Errorf("input tracking-uri: want an http(s) URL of an MLflow server, got %q", redactURL(c.TrackingURI)))
+	} else if err := checkTrackingURI(c.TrackingURI); err != nil {
+		errs = append(errs, err)
 	}
+	errs = append(errs, mlflowHTTPSettings(c, getenv)...)
 	if v := getenv("MLFLOW_TRACKING_INSECURE_TLS"); v != "" {
 		b, err := parseBool("MLFLOW_TRACKING_INSECURE_TLS", v)
 		if err != nil {
@@ -233,4 +244,90 @@ func redactURL(u string) string {
 		}
 	}
 	return u
+}
+
+// hostPortRE is host:port with an optional path: a URL without its scheme.
+var hostPortRE = regexp.MustCompile(`^[A-Za-z0-9.-]+:[0-9]+(/.*)?$`)
+
+// localStoreSchemes are the store URIs MLflow's Python client opens itself,
+// without a server: files and SQLAlchemy databases.
+var localStoreSchemes = []string{"file", "sqlite", "postgresql", "postgres", "mysql", "mssql", "oracle"}
+
+// checkTrackingURI explains a tracking URI that is not an http(s) URL of an
+// MLflow server, suggesting what the user probably meant.
+func checkTrackingURI(uri string) error {
+	lower := strings.ToLower(uri)
+	if strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
+		return nil
+	}
+	shown := redactURL(uri)
+	if hostPortRE.MatchString(uri) {
+		return fmt.Errorf("input tracking-uri: %q has no scheme; did you mean http://%s?", shown, shown)
+	}
+	scheme, _, hasScheme := strings.Cut(lower, ":")
+	scheme, _, _ = strings.Cut(scheme, "+")  // postgresql+psycopg2, mysql+pymysql
+	isPath := !hasScheme || len(scheme) == 1 // a plain path, or a Windows drive letter
+	for _, s := range localStoreSchemes {
+		if scheme == s {
+			isPath = true
+		}
+	}
+	if isPath {
+		return fmt.Errorf("input tracking-uri: %q is a store that MLflow's Python client opens directly; mlreg-action "+
+			"talks to MLflow's REST API, so such a store needs `mlflow server` in front of it: run "+
+			"`mlflow server --backend-store-uri %s` and set tracking-uri to the server's URL (e.g. http://127.0.0.1:5000)", shown, shown)
+	}
+	return fmt.Errorf("input tracking-uri: want an http(s) URL of an MLflow server, got %q", shown)
+}
+
+// mlflowHTTPSettings reads MLflow's HTTP client settings as MLflow's Python
+// client reads them (mlflow/environment_variables.py; validated as in
+// mlflow/utils/rest_utils.py): an unset or empty variable keeps MLflow's
+// default, anything else must parse.
+//
+//	MLFLOW_HTTP_REQUEST_MAX_RETRIES     int, 0..10 (default 7)
+//	MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR  int seconds, 0..120 (default 2)
+//	MLFLOW_HTTP_REQUEST_BACKOFF_JITTER  float seconds, >= 0 (default 1.0)
+//	MLFLOW_HTTP_REQUEST_TIMEOUT         int seconds, > 0 (default 120)
+func mlflowHTTPSettings(c *Config, getenv func(string) string) []error {
+	var errs []error
+	integer := func(name string, lo, hi int, want string) (int, bool) {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return 0, false
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			errs = append(errs, fmt.Errorf("%s: want %s, got %q", name, want, v))
+			return 0, false
+		}
+		return n, true
+	}
+	if n, ok := integer("MLFLOW_HTTP_REQUEST_MAX_RETRIES", 0, 10, "a whole number from 0 to 10 (MLflow's limit)"); ok {
+		c.MaxRetries = noneAsNegative(n)
+	}
+	if n, ok := integer("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", 0, 120, "a whole number of seconds from 0 to 120 (MLflow's limit)"); ok {
+		c.BackoffFactor = noneAsNegative(time.Duration(n) * time.Second)
+	}
+	if v := strings.TrimSpace(getenv("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER")); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) || f > 3600 {
+			errs = append(errs, fmt.Errorf("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER: want a number of seconds from 0 to 3600, got %q", v))
+		} else {
+			c.BackoffJitter = noneAsNegative(time.Duration(f * float64(time.Second)))
+		}
+	}
+	if n, ok := integer("MLFLOW_HTTP_REQUEST_TIMEOUT", 1, math.MaxInt32, "a whole number of seconds greater than 0"); ok {
+		c.RequestTimeout = time.Duration(n) * time.Second
+	}
+	return errs
+}
+
+// noneAsNegative maps MLflow's 0 ("none") to mlflow.Options' negative value; 0
+// there means the default.
+func noneAsNegative[T int | time.Duration](v T) T {
+	if v == 0 {
+		return -1
+	}
+	return v
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -34,6 +35,14 @@ type result struct {
 // runAction runs the action as the runner does: INPUT_ variables, GITHUB_OUTPUT
 // and GITHUB_STEP_SUMMARY files, the workspace as the working directory.
 func runAction(t *testing.T, inputs map[string]string, files map[string]string) result {
+	t.Helper()
+	return runActionWhile(t, t.Context(), inputs, files, nil)
+}
+
+// runActionWhile is runAction under the parent context ctx; when while is
+// set, it runs in the test's goroutine during the run, and done is closed
+// when the run has returned.
+func runActionWhile(t *testing.T, ctx context.Context, inputs map[string]string, files map[string]string, while func(done <-chan struct{})) result {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range files {
@@ -66,14 +75,23 @@ func runAction(t *testing.T, inputs map[string]string, files map[string]string) 
 		env[action.EnvName(k)] = v
 	}
 	var stdout, stderr bytes.Buffer
-	code := action.Main(t.Context(), action.Env{
-		Getenv:  func(k string) string { return env[k] },
-		Stdout:  &stdout,
-		Stderr:  &stderr,
-		Now:     func() time.Time { return fixedNow },
-		WorkDir: dir,
-		Version: "test",
-	})
+	var code int
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		code = action.Main(ctx, action.Env{
+			Getenv:  func(k string) string { return env[k] },
+			Stdout:  &stdout,
+			Stderr:  &stderr,
+			Now:     func() time.Time { return fixedNow },
+			WorkDir: dir,
+			Version: "test",
+		})
+	}()
+	if while != nil {
+		while(done)
+	}
+	<-done
 	return result{
 		code:    code,
 		stdout:  stdout.String(),
@@ -178,3 +196,39 @@ func aliasOf(t *testing.T, f *mlflowtest.Fixtures, model, alias string) string {
 	}
 	return v
 }
+
+// stepDeadline is a parent context for runActionWhile whose deadline the
+// test, not a clock, makes pass. It reports a deadline a moment before the
+// one Main derives from the timeout input, so Main's context keeps it
+// (context.WithDeadline: "If the parent's deadline is already earlier than
+// d, WithDeadline(parent, d) is semantically equivalent to parent"): the run
+// sees a deadline of the timeout input, named after it, that passes when
+// the test calls expire. A run on a loaded machine therefore reaches the
+// fault a test injects before its deadline however long it takes, and the
+// deadline passes while the fault lasts however short the test makes it.
+type stepDeadline struct {
+	at   time.Time
+	done chan struct{}
+	once sync.Once
+}
+
+func newStepDeadline(t *testing.T, timeout time.Duration) *stepDeadline {
+	d := &stepDeadline{at: time.Now().Add(timeout - time.Millisecond), done: make(chan struct{})}
+	t.Cleanup(d.expire)
+	return d
+}
+
+func (d *stepDeadline) Deadline() (time.Time, bool) { return d.at, true }
+func (d *stepDeadline) Done() <-chan struct{}       { return d.done }
+func (d *stepDeadline) Value(any) any               { return nil }
+func (d *stepDeadline) Err() error {
+	select {
+	case <-d.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// expire makes the deadline pass.
+func (d *stepDeadline) expire() { d.once.Do(func() { close(d.done) }) }

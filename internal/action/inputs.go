@@ -1,7 +1,6 @@
 package action
 
 import (
-	"flag"
 	"fmt"
 	"strings"
 )
@@ -112,47 +111,6 @@ func (s *source) isSet(name string) bool {
 		}
 	}
 	return false
-}
-
-// boolValue lets `--dry-run` stand for `--dry-run=true`.
-type boolValue struct {
-	name  string
-	flags map[string]string
-}
-
-func (b *boolValue) String() string   { return "" }
-func (b *boolValue) IsBoolFlag() bool { return true }
-func (b *boolValue) Set(v string) error {
-	b.flags[b.name] = v
-	return nil
-}
-
-type stringValue boolValue
-
-func (s *stringValue) String() string { return "" }
-func (s *stringValue) Set(v string) error {
-	s.flags[s.name] = v
-	return nil
-}
-
-// newFlagSet declares a flag for every input; values land in flags only when given.
-func newFlagSet(flags map[string]string) *flag.FlagSet {
-	fs := flag.NewFlagSet("mlreg-action", flag.ContinueOnError)
-	for _, in := range Inputs {
-		if in.Name == "command" {
-			continue
-		}
-		usage := in.Desc
-		if in.Default != "" {
-			usage += fmt.Sprintf(" (default %q)", in.Default)
-		}
-		if in.Bool {
-			fs.Var(&boolValue{name: in.Name, flags: flags}, in.Name, usage)
-		} else {
-			fs.Var(&stringValue{name: in.Name, flags: flags}, in.Name, usage)
-		}
-	}
-	return fs
 }
 
 // parseBool accepts what YAML and GitHub users write for booleans.

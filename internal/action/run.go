@@ -47,27 +47,6 @@ type Env struct {
 
 var errUsage = errors.New("usage")
 
-const usage = `mlreg-action: govern promotions in an MLflow Model Registry
-
-Usage:
-  mlreg-action <command> [flags]
-
-Commands:
-  validate   resolve the candidate and the champion, evaluate the policy, report; never changes the registry
-  promote    validate, then move the alias and/or stage and write the audit record (default)
-  register   create a model version from a run or a logged model, with lineage tags
-  rollback   move the target back to the version that held it before
-  history    print the promotion history of a target and flag drift
-
-Every input of the GitHub Action is a flag of the same name (--model-name, --target-alias, ...).
-Unset inputs fall back to MLflow's environment variables (MLFLOW_TRACKING_URI, ...).
-
-Exit status: 0 done or already in place, 1 policy not met, 2 invalid input,
-3 registry error, 4 conflict (the target moved since the plan).
-
-Flags:
-`
-
 // Main runs the binary and returns its exit status.
 func Main(ctx context.Context, env Env) int {
 	if env.Now == nil {
@@ -82,33 +61,17 @@ func Main(ctx context.Context, env Env) int {
 	}
 	defer out.Finish()
 
-	flags := map[string]string{}
-	args := env.Args
-	if len(args) > 0 {
-		switch args[0] {
-		case "-h", "-help", "--help", "help":
-			fs := newFlagSet(flags)
-			fs.SetOutput(env.Stdout)
-			fmt.Fprint(env.Stdout, usage)
-			fs.PrintDefaults()
-			return ExitOK
-		case "version", "--version":
-			fmt.Fprintf(env.Stdout, "mlreg-action %s\n", env.Version)
-			return ExitOK
-		}
-		if !strings.HasPrefix(args[0], "-") {
-			flags["command"] = args[0]
-			args = args[1:]
-		}
+	if len(env.Args) > 0 && (env.Args[0] == "version" || env.Args[0] == "--version") {
+		fmt.Fprintf(env.Stdout, "mlreg-action %s\n", env.Version)
+		return ExitOK
 	}
-	fs := newFlagSet(flags)
-	fs.SetOutput(io.Discard)
-	if err := fs.Parse(args); err != nil {
+	flags, help, err := parseArgs(env.Args)
+	switch {
+	case help != "":
+		fmt.Fprint(env.Stdout, help)
+		return ExitOK
+	case err != nil:
 		out.Errorf("", 0, "%v (run mlreg-action --help)", err)
-		return ExitInvalid
-	}
-	if fs.NArg() > 0 {
-		out.Errorf("", 0, "unexpected argument %q (run mlreg-action --help)", fs.Arg(0))
 		return ExitInvalid
 	}
 
@@ -129,6 +92,8 @@ func Main(ctx context.Context, env Env) int {
 
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
+	// A call that stops at the deadline names the input that set it.
+	ctx = mlflow.WithDeadlineName(ctx, fmt.Sprintf("deadline of %s (input `timeout`)", shortDuration(cfg.Timeout)))
 
 	r := &runner{ctx: ctx, env: env, cfg: cfg, out: out, gh: githubContextFrom(env.Getenv)}
 	return r.run(ctx)
@@ -214,6 +179,13 @@ func (r *runner) run(ctx context.Context) int {
 		HTTPClient:     r.env.HTTPClient,
 		UserAgent:      "mlreg-action/" + cmp.Or(r.env.Version, "dev"),
 		Workspace:      r.cfg.Workspace,
+		MaxRetries:     r.cfg.MaxRetries,
+		BackoffFactor:  r.cfg.BackoffFactor,
+		BackoffJitter:  r.cfg.BackoffJitter,
+		RequestTimeout: r.cfg.RequestTimeout,
+		// One line per retry, so that a server that does not answer is not
+		// silent until the deadline.
+		OnRetry: func(rt mlflow.Retry) { r.out.Infof("retry: %s", rt) },
 	})
 	if err != nil {
 		r.out.Errorf("", 0, "invalid MLflow configuration: %v", err)
@@ -263,8 +235,26 @@ func (r *runner) annotate(err error, code int) {
 	case errors.As(err, &single):
 		r.out.Errorf(single.File, single.Line, "%v", err)
 	default:
-		r.out.Errorf("", 0, "%s: %v", exitLabel(code), err)
+		// The sentinels (promote.ErrPolicyFailed, ...) already start the
+		// message with the label; say it once.
+		msg := err.Error()
+		if label := exitLabel(code); !strings.HasPrefix(msg, label+":") {
+			msg = label + ": " + msg
+		}
+		r.out.Errorf("", 0, "%s", msg)
 	}
+}
+
+// shortDuration prints d as a user writes it: 5m, 90s, 1h30m (not 5m0s).
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 func exitLabel(code int) string {
@@ -484,7 +474,11 @@ func (r *runner) finish(rep *notify.Report, err error) int {
 		}
 	}
 	if cli, ok := r.out.(*cliIO); ok {
-		cli.printf(cli.out, "\n%s\n", rep.Text()) // a terminal gets text, not Markdown
+		// A terminal gets text, not Markdown, and the error once: in the
+		// error line that ends the run, not also in the report.
+		text := *rep
+		text.Error = ""
+		cli.printf(cli.out, "\n%s\n", text.Text())
 	} else if serr := r.out.AddStepSummary(rep.Markdown()); serr != nil {
 		r.out.Warningf("%v", serr)
 	}

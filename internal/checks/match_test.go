@@ -48,7 +48,8 @@ func TestMatch(t *testing.T) {
 		},
 		{
 			name: "? does not match two characters", model: "credit-12", target: Target{Stage: "Production"},
-			wantErr: `no policy rule applies to model "credit-12" at stage Production in policy.yml: add a rule whose applies-to matches it (fail closed)`, wantNoRule: true,
+			// At the rules key (line 2), where a rule would go.
+			wantErr: `policy.yml:2: no policy rule applies to model "credit-12" at stage Production: add a rule whose applies-to matches it (fail closed)`, wantNoRule: true,
 		},
 		{
 			name: "stage without a rule", model: "fraud-eu", target: Target{Stage: "Staging"},
@@ -172,9 +173,9 @@ rules:
 		{name: "globs apply to prompts", model: "sales-bot", kind: EntityPrompt,
 			target: Target{Alias: "production"}, want: []string{"prompt production"}},
 		{name: "a prompt rule does not govern models", model: "fraud", kind: EntityModel, target: Target{Stage: "Staging"},
-			wantErr: `no policy rule applies to model "fraud" at stage Staging in policy.yml: add a rule whose applies-to matches it (fail closed)`},
+			wantErr: `policy.yml:2: no policy rule applies to model "fraud" at stage Staging: add a rule whose applies-to matches it (fail closed)`},
 		{name: "a model rule does not govern prompts", model: "support-bot", kind: EntityPrompt, target: Target{Alias: "shadow"},
-			wantErr: `no policy rule applies to prompt "support-bot" at @shadow in policy.yml: add a rule whose applies-to matches it with kind: prompt (fail closed)`},
+			wantErr: `policy.yml:2: no policy rule applies to prompt "support-bot" at @shadow: add a rule whose applies-to matches it with kind: prompt (fail closed)`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

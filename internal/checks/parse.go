@@ -162,6 +162,7 @@ func (p *parser) parse(data []byte) *Policy {
 		}
 		return nil
 	}
+	pol.RulesLine = f.key.Line
 	if !p.sequence(f.val, "rules") {
 		return nil
 	}

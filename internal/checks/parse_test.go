@@ -622,9 +622,10 @@ func TestParseFullExample(t *testing.T) {
 		t.Fatalf("Parse() error: %v", err)
 	}
 	want := &Policy{
-		File:    "full.yml",
-		Version: 1,
-		Digest:  Digest(data),
+		File:      "full.yml",
+		Version:   1,
+		RulesLine: 3,
+		Digest:    Digest(data),
 		Rules: []*Rule{{
 			Name: "production gate",
 			Line: 4,
@@ -900,11 +901,9 @@ func TestParseAliasBomb(t *testing.T) {
 		prev, cur := string(rune('a'+i-1)), string(rune('a'+i))
 		b.WriteString(cur + ": &" + cur + " [" + strings.Repeat("*"+prev+", ", 8) + "*" + prev + "]\n")
 	}
-	start := time.Now()
+	// Expanded, the document would hold 9^20 nodes: a parser that expanded
+	// it would not return at all, so no clock is needed to tell.
 	_, err := Parse("bomb.yml", []byte(b.String()))
-	if time.Since(start) > 5*time.Second {
-		t.Errorf("Parse() took %v", time.Since(start))
-	}
 	var errs Errors
 	if !errors.As(err, &errs) {
 		t.Fatalf("Parse() error = %v", err)

@@ -71,10 +71,11 @@ var ErrNoRule = errors.New("no policy rule applies")
 
 // Policy is a parsed policy file.
 type Policy struct {
-	File    string  // path as given to Parse
-	Version int     // always 1
-	Rules   []*Rule // in file order
-	Digest  string  // "sha256:<hex>" of the raw file bytes
+	File      string  // path as given to Parse
+	Version   int     // always 1
+	Rules     []*Rule // in file order
+	RulesLine int     // line of the rules key, 0 when unknown
+	Digest    string  // "sha256:<hex>" of the raw file bytes
 }
 
 // Rule is one entry of rules.
@@ -223,8 +224,10 @@ func (p *Policy) MatchKind(model, kind string, t Target) ([]*Rule, error) {
 		if kind == EntityPrompt {
 			hint = " with kind: prompt"
 		}
-		return nil, fmt.Errorf("%w to %s %q at %s in %s: add a rule whose applies-to matches it%s (fail closed)",
-			ErrNoRule, kind, model, strings.Join(missing, " and "), p.File, hint)
+		// An *Error at the rules key, so that the annotation points there.
+		return nil, &Error{File: p.File, Line: p.RulesLine, Err: ErrNoRule,
+			Msg: fmt.Sprintf("%v to %s %q at %s: add a rule whose applies-to matches it%s (fail closed)",
+				ErrNoRule, kind, model, strings.Join(missing, " and "), hint)}
 	}
 	return out, nil
 }

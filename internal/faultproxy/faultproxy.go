@@ -16,6 +16,12 @@
 // the upstream acted on the request), a body shorter than its
 // Content-Length, an answer that stalls, and an outage during which every
 // connection is refused.
+//
+// Tests act on events, not on durations, so that a loaded machine cannot
+// change what they see: Down(0) and Stall(0) last until the test ends them
+// (Up, Clear, or the client giving up), Hold keeps requests waiting until
+// Release, WaitFaulted says when a fault has taken effect and WaitIdle when
+// the upstream has answered every forwarded request.
 package faultproxy
 
 import (
@@ -49,12 +55,14 @@ const (
 	// its real Content-Length, half of the body, and closes the connection.
 	KindTruncate Kind = "truncate"
 	// KindStall forwards the request, then holds the answer for Duration (or
-	// until the client gives up) before writing it.
+	// until the client gives up) before writing it. A Duration of 0 holds it
+	// until the client gives up.
 	KindStall Kind = "stall"
 	// KindDown takes the proxy down for Duration from the matching request:
 	// that request's connection is reset without forwarding, every open
 	// connection is reset, and new connections are refused (the listening
-	// socket is closed) until the outage ends.
+	// socket is closed) until the outage ends. A Duration of 0 keeps the
+	// proxy down until Up or Clear: the test, not a clock, ends the outage.
 	KindDown Kind = "down"
 	// KindCall runs Func, then forwards the request. Use it to act on the
 	// world at an exact point of a client's conversation (e.g. kill the
@@ -81,6 +89,9 @@ func (f Fault) String() string {
 		}
 		return strconv.Itoa(f.Status)
 	case KindStall, KindDown:
+		if f.Duration <= 0 {
+			return string(f.Kind)
+		}
 		return fmt.Sprintf("%s %s", f.Kind, f.Duration)
 	}
 	return string(f.Kind)
@@ -103,10 +114,12 @@ func ResetMidResponse() Fault { return Fault{Kind: KindReset} }
 // Truncate forwards, then sends half of the body under the full Content-Length and closes.
 func Truncate() Fault { return Fault{Kind: KindTruncate} }
 
-// Stall forwards, then holds the answer for d.
+// Stall forwards, then holds the answer for d; d = 0 holds it until the
+// client gives up.
 func Stall(d time.Duration) Fault { return Fault{Kind: KindStall, Duration: d} }
 
-// Down refuses every connection for d, starting with the matching request.
+// Down refuses every connection for d, starting with the matching request;
+// d = 0 refuses them until (*Proxy).Up or Clear.
 func Down(d time.Duration) Fault { return Fault{Kind: KindDown, Duration: d} }
 
 // Call runs fn, then forwards the request.
@@ -213,6 +226,11 @@ type Proxy struct {
 	down     bool
 	upCh     chan struct{} // closed when the current outage ends
 	upTimer  *time.Timer
+	portHold func()        // frees the port held during an outage (see reserve)
+	held     chan struct{} // non-nil while Hold is in effect; closed by Release
+	faulted  int           // faults that have taken effect (see WaitFaulted)
+	inflight int           // requests being handled (see WaitIdle)
+	changed  chan struct{} // closed and replaced when faulted or inflight changes
 	closed   bool
 	failures []error // problems of the proxy itself, reported at cleanup
 }
@@ -230,7 +248,7 @@ func New(t testing.TB, upstream string) *Proxy {
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		t.Fatalf("faultproxy: failed to parse upstream URL %q: %v", upstream, err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatalf("faultproxy: failed to listen: %v", err)
 	}
@@ -244,10 +262,11 @@ func New(t testing.TB, upstream string) *Proxy {
 			MaxIdleConnsPerHost: 16,
 			IdleConnTimeout:     30 * time.Second,
 		},
-		addr:  ln.Addr().String(),
-		began: time.Now(),
-		ln:    ln,
-		conns: map[net.Conn]struct{}{},
+		addr:    ln.Addr().String(),
+		began:   time.Now(),
+		ln:      ln,
+		conns:   map[net.Conn]struct{}{},
+		changed: make(chan struct{}),
 	}
 	p.srv = &http.Server{
 		Handler:           http.HandlerFunc(p.serve),
@@ -268,13 +287,94 @@ func (p *Proxy) Add(rules ...Rule) {
 	}
 }
 
-// Clear removes every rule and ends an outage: from now on every request is
-// forwarded untouched. The log is kept.
+// Clear removes every rule, ends an outage and releases held requests: from
+// now on every request is forwarded untouched. The log is kept.
 func (p *Proxy) Clear() {
 	p.mu.Lock()
 	p.rules = nil
 	p.mu.Unlock()
+	p.Release()
 	p.up()
+}
+
+// Down starts an outage (as a Down(0) fault does) that lasts until Up or
+// Clear. It may be called from a Call fault's Func.
+func (p *Proxy) Down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.down {
+		p.goDown(0)
+	}
+}
+
+// Up ends an outage: the proxy listens again on the same address.
+func (p *Proxy) Up() { p.up() }
+
+// Hold makes requests that arrive from now on wait, before they are
+// forwarded, until Release (or until their client gives up): to a client,
+// a server that is starting. It may be called from a Call fault's Func; the
+// request that ran the Func is not held.
+func (p *Proxy) Hold() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held == nil {
+		p.held = make(chan struct{})
+	}
+}
+
+// Release forwards the held requests and ends Hold.
+func (p *Proxy) Release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.held != nil {
+		close(p.held)
+		p.held = nil
+	}
+}
+
+// WaitFaulted waits until n faults have taken effect: a status answered, an
+// outage begun, a reset or truncated answer written, a stall begun (the
+// upstream has answered and the proxy holds the answer), a Call's Func
+// returned. Tests act on that event (end a run's deadline, restart a
+// server) instead of guessing how long it takes to come.
+func (p *Proxy) WaitFaulted(ctx context.Context, n int) error {
+	return p.wait(ctx, func() bool { return p.faulted >= n }, "a fault to take effect")
+}
+
+// WaitIdle waits until no request is being handled: every forwarded request
+// has had its upstream answer, so the upstream's state is final.
+func (p *Proxy) WaitIdle(ctx context.Context) error {
+	return p.wait(ctx, func() bool { return p.inflight == 0 }, "the requests in flight")
+}
+
+func (p *Proxy) wait(ctx context.Context, done func() bool, what string) error {
+	for {
+		p.mu.Lock()
+		ok, ch := done(), p.changed
+		p.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("failed to wait for %s: %w", what, ctx.Err())
+		}
+	}
+}
+
+// notify wakes the waiters. p.mu is held.
+func (p *Proxy) notify() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// effect records that a fault took effect.
+func (p *Proxy) effect() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.faulted++
+	p.notify()
 }
 
 // Requests returns every request received so far, in arrival order.
@@ -336,6 +436,16 @@ func (p *Proxy) track(c net.Conn, state http.ConnState) {
 
 // serve handles one request: record it, find the rule that hits it, act.
 func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
+	p.mu.Lock()
+	p.inflight++
+	p.notify()
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.inflight--
+		p.notify()
+		p.mu.Unlock()
+	}()
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		hijackReset(w)
@@ -370,10 +480,13 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		rec.Fault = fault.String()
 		if fault.Kind == KindDown && !p.down {
 			p.goDown(fault.Duration)
+			p.faulted++
+			p.notify()
 		}
 	}
 	idx := len(p.log)
 	p.log = append(p.log, rec)
+	held := p.held // as it was when the request came: a Call's Hold does not hold its own request
 	p.mu.Unlock()
 
 	setUpstream := func(code int) {
@@ -394,9 +507,19 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.WriteHeader(fault.Status)
 			fmt.Fprintf(w, "%d %s (injected by faultproxy)\n", fault.Status, http.StatusText(fault.Status))
+			_ = http.NewResponseController(w).Flush()
+			p.effect()
 			return
 		case KindCall:
 			fault.Func()
+			p.effect()
+		}
+	}
+	if held != nil {
+		select {
+		case <-held:
+		case <-r.Context().Done():
+			return
 		}
 	}
 
@@ -413,16 +536,23 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 		switch fault.Kind {
 		case KindReset:
 			hijackWrite(w, partialHeader(res), true)
+			p.effect()
 			return
 		case KindTruncate:
 			hijackWrite(w, append(fullHeader(res), res.body[:len(res.body)/2]...), false)
+			p.effect()
 			return
 		case KindStall:
-			t := time.NewTimer(fault.Duration)
+			var until <-chan time.Time // nil: until the client gives up
+			if fault.Duration > 0 {
+				t := time.NewTimer(fault.Duration)
+				defer t.Stop()
+				until = t.C
+			}
+			p.effect()
 			select {
-			case <-t.C:
+			case <-until:
 			case <-r.Context().Done():
-				t.Stop()
 				return
 			}
 		}
@@ -476,6 +606,10 @@ func (p *Proxy) goDown(d time.Duration) {
 	p.down = true
 	p.upCh = make(chan struct{})
 	if p.ln != nil {
+		// Hold the port first, so that it is never free (see reserve).
+		if release, err := reserve(p.addr); err == nil {
+			p.portHold = release
+		}
 		_ = p.ln.Close()
 		p.ln = nil
 	}
@@ -483,7 +617,9 @@ func (p *Proxy) goDown(d time.Duration) {
 		reset(c)
 		delete(p.conns, c)
 	}
-	p.upTimer = time.AfterFunc(d, p.up)
+	if d > 0 {
+		p.upTimer = time.AfterFunc(d, p.up)
+	}
 }
 
 // up ends an outage: listen again on the same address.
@@ -500,10 +636,14 @@ func (p *Proxy) up() {
 	var ln net.Listener
 	var err error
 	for range 50 {
-		if ln, err = net.Listen("tcp", p.addr); err == nil {
+		if ln, err = listen(p.addr); err == nil {
 			break
 		}
 		time.Sleep(20 * time.Millisecond) // the port is ours; give the kernel a moment to release it
+	}
+	if p.portHold != nil {
+		p.portHold() // after the listener is open: the port is never free
+		p.portHold = nil
 	}
 	if err != nil {
 		p.failures = append(p.failures, fmt.Errorf("failed to listen again on %s after an outage: %w", p.addr, err))
@@ -532,10 +672,15 @@ func (p *Proxy) WaitUp(ctx context.Context) error {
 }
 
 func (p *Proxy) close() {
+	p.Release()
 	p.mu.Lock()
 	p.closed = true
 	if p.upTimer != nil {
 		p.upTimer.Stop()
+	}
+	if p.portHold != nil {
+		p.portHold()
+		p.portHold = nil
 	}
 	failures := p.failures
 	p.mu.Unlock()

@@ -1,10 +1,13 @@
 package faultproxy_test
 
 import (
+	"context"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -14,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mlreg/mlreg-action/internal/faultproxy"
+	"github.com/mlreg/mlreg-action/internal/testutil"
 )
 
 // upstream answers {"path": ...} and counts what it served.
@@ -182,9 +186,9 @@ func TestCallRunsBeforeForwarding(t *testing.T) {
 
 func TestDeadUpstreamLooksLikeADeadServer(t *testing.T) {
 	t.Parallel()
-	up, _ := upstream(t)
-	p := faultproxy.New(t, up.URL)
-	up.Close()
+	// An upstream whose port refuses connections, and keeps refusing them
+	// (a closed port could be given to another test's listener).
+	p := faultproxy.New(t, "http://"+testutil.RefusedAddr(t))
 	if _, _, err := get(t, "GET", p.URL+"/health", ""); err == nil {
 		t.Error("a request to a dead upstream got an answer, want a broken connection")
 	}
@@ -201,4 +205,139 @@ func TestRebase(t *testing.T) {
 	if want := p.URL + "/api/v3/"; got != want {
 		t.Errorf("Rebase = %q, want %q", got, want)
 	}
+}
+
+// TestEventsInsteadOfClocks: an outage and a stall of no duration last until
+// the test ends them, and WaitFaulted and WaitIdle tell the test when a fault
+// has taken effect and when the upstream's state is final.
+func TestEventsInsteadOfClocks(t *testing.T) {
+	t.Parallel()
+	t.Run("down until Up", func(t *testing.T) {
+		t.Parallel()
+		up, served := upstream(t)
+		p := faultproxy.New(t, up.URL)
+		p.Add(faultproxy.Rule{Path: "/runs/get", Fault: faultproxy.Down(0)})
+		if _, _, err := get(t, "GET", p.URL+"/api/2.0/mlflow/runs/get", ""); err == nil {
+			t.Fatal("the request that starts the outage was answered")
+		}
+		if err := p.WaitFaulted(t.Context(), 1); err != nil {
+			t.Fatal(err)
+		}
+		// However long the test takes, the proxy stays down until it says so.
+		for range 3 {
+			if _, _, err := get(t, "GET", p.URL+"/api/2.0/mlflow/model-versions/get", ""); !errors.Is(err, syscall.ECONNREFUSED) {
+				t.Errorf("request during the outage: %v, want connection refused", err)
+			}
+		}
+		p.Up()
+		if status, _, err := get(t, "GET", p.URL+"/api/2.0/mlflow/runs/get", ""); err != nil || status != 200 {
+			t.Fatalf("after Up: %d %v", status, err)
+		}
+		if served.Load() != 1 {
+			t.Errorf("upstream served %d requests, want 1", served.Load())
+		}
+		if got := p.Requests()[0].Fault; got != "down" {
+			t.Errorf("fault logged as %q, want \"down\"", got)
+		}
+	})
+	t.Run("stall until the client gives up", func(t *testing.T) {
+		t.Parallel()
+		up, served := upstream(t)
+		p := faultproxy.New(t, up.URL)
+		p.Add(faultproxy.Rule{Method: "POST", Fault: faultproxy.Stall(0)})
+		ctx, cancel := context.WithCancel(t.Context())
+		errc := make(chan error, 1)
+		go func() {
+			req, _ := http.NewRequestWithContext(ctx, "POST", p.URL+"/x", strings.NewReader("{}"))
+			res, err := http.DefaultClient.Do(req)
+			if err == nil {
+				res.Body.Close()
+			}
+			errc <- err
+		}()
+		if err := p.WaitFaulted(t.Context(), 1); err != nil {
+			t.Fatal(err)
+		}
+		// The stall has begun: the upstream has acted on the request.
+		if served.Load() != 1 {
+			t.Errorf("upstream served %d requests when the stall began, want 1", served.Load())
+		}
+		select {
+		case err := <-errc:
+			t.Fatalf("the client got an answer during the stall: %v", err)
+		default:
+		}
+		cancel()
+		if err := <-errc; !errors.Is(err, context.Canceled) {
+			t.Errorf("client error = %v, want context.Canceled", err)
+		}
+		if err := p.WaitIdle(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("hold until Release", func(t *testing.T) {
+		t.Parallel()
+		up, served := upstream(t)
+		p := faultproxy.New(t, up.URL)
+		p.Add(faultproxy.Rule{Method: "POST", Fault: faultproxy.Call(p.Hold)})
+		// The request whose Func holds the proxy is not held itself.
+		if status, _, err := get(t, "POST", p.URL+"/x", "{}"); err != nil || status != 200 {
+			t.Fatalf("first request: %d %v", status, err)
+		}
+		errc := make(chan error, 1)
+		go func() {
+			_, _, err := get(t, "GET", p.URL+"/y", "")
+			errc <- err
+		}()
+		// Wait until the second request is in the proxy, then check it waits.
+		for len(p.Requests()) < 2 {
+			select {
+			case err := <-errc:
+				t.Fatalf("the held request was answered: %v", err)
+			case <-time.After(time.Millisecond):
+			}
+		}
+		if served.Load() != 1 {
+			t.Errorf("upstream served %d requests while the second was held, want 1", served.Load())
+		}
+		p.Release()
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+		if err := p.WaitIdle(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if served.Load() != 2 {
+			t.Errorf("upstream served %d requests after Release, want 2", served.Load())
+		}
+	})
+}
+
+// TestOutageKeepsThePort: during an outage connections are refused, yet no
+// other listener may take the port (a busy machine hands free ports out), so
+// the client's retries can only ever reach the proxy.
+func TestOutageKeepsThePort(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS != "linux" && runtime.GOOS != "darwin" {
+		t.Skip("the port is held during an outage on Linux and macOS only")
+	}
+	up, _ := upstream(t)
+	p := faultproxy.New(t, up.URL)
+	p.Down()
+	addr := strings.TrimPrefix(p.URL, "http://")
+	if _, _, err := get(t, "GET", p.URL+"/x", ""); !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Errorf("request during the outage: %v, want connection refused", err)
+	}
+	if ln, err := net.Listen("tcp", addr); err == nil {
+		ln.Close()
+		t.Fatalf("another listener took %s during the outage", addr)
+	} else if !errors.Is(err, syscall.EADDRINUSE) {
+		t.Errorf("listening on %s during the outage: %v, want address in use", addr, err)
+	}
+	p.Up()
+	if status, _, err := get(t, "GET", p.URL+"/x", ""); err != nil || status != 200 {
+		t.Fatalf("after Up: %d %v", status, err)
+	}
+	// Held again and given back at the end of the test without a leak.
+	p.Down()
 }

@@ -161,7 +161,7 @@ func cmpOrErr(a, b error) error {
 // client is the product's MLflow client, through uri (a proxy, or the server).
 func client(t *testing.T, uri string) *promote.Service {
 	t.Helper()
-	c, err := mlflow.New(mlflow.Options{TrackingURI: uri, BackoffBase: 20 * time.Millisecond})
+	c, err := mlflow.New(mlflow.Options{TrackingURI: uri, BackoffFactor: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}

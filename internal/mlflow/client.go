@@ -25,9 +25,6 @@ import (
 const (
 	apiPrefix        = "/api/2.0/mlflow"
 	defaultUserAgent = "mlreg-action"
-	// defaultTimeout bounds one attempt (connect, headers and body) when the
-	// caller supplies no HTTPClient; MLflow's own client uses 120s.
-	defaultTimeout = 120 * time.Second
 	// maxResponseSize bounds a response body held in memory.
 	maxResponseSize = 64 << 20
 )
@@ -61,17 +58,35 @@ type Options struct {
 	HTTPClient *http.Client
 	// UserAgent is sent on every request; default "mlreg-action".
 	UserAgent string
-	// MaxRetries is the number of retries after the first attempt: 0 means 7,
-	// a negative value means none.
+
+	// The retry schedule is MLflow's (see backoff); each field is the knob
+	// of MLflow's client named beside it, with its default.
+
+	// MaxRetries is the number of retries after the first attempt
+	// (MLFLOW_HTTP_REQUEST_MAX_RETRIES): 0 means 7, a negative value none.
 	MaxRetries int
-	// BackoffBase is the first retry's pause (default 1s); retry n pauses
-	// BackoffBase·2^(n-1), capped at 30s, plus a jitter in [0, BackoffBase).
-	BackoffBase time.Duration
+	// BackoffFactor scales the pauses (MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR):
+	// retry n ≥ 2 waits BackoffFactor·2^(n-1), capped at 120s; the first
+	// retry does not wait. 0 means 2s, a negative value no pause.
+	BackoffFactor time.Duration
+	// BackoffJitter is the upper bound of the random pause added to every
+	// pause but the first retry's (MLFLOW_HTTP_REQUEST_BACKOFF_JITTER): 0
+	// means 1s, a negative value none.
+	BackoffJitter time.Duration
+	// RequestTimeout bounds one attempt: connecting, sending and reading the
+	// answer (MLFLOW_HTTP_REQUEST_TIMEOUT). 0 keeps HTTPClient's Timeout, or
+	// 120s without an HTTPClient.
+	RequestTimeout time.Duration
+	// OnRetry, when set, is told about each retry before its pause (for a
+	// log line). It must not block.
+	OnRetry func(Retry)
 	// Sleep pauses between attempts; it must return early with ctx.Err() when
 	// ctx is done. Default: a timer that honours ctx.
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Rand returns a value in [0, 1) for the jitter; default math/rand/v2.
 	Rand func() float64
+	// Now is the clock that reads a Retry-After date; default time.Now.
+	Now func() time.Time
 	// Workspace, when non-empty, is sent as the X-MLFLOW-WORKSPACE header.
 	Workspace string
 }
@@ -116,18 +131,21 @@ func redactURI(s string) string {
 
 // Client talks to the MLflow REST API. It is safe for concurrent use.
 type Client struct {
-	base        string // scheme://host[:port][/prefix], no trailing slash, no user info
-	basePath    string // the URL path of base, e.g. "" or "/mlflow"
-	hc          *http.Client
-	auth        string   // Authorization header value, "" for none
-	secrets     []string // credentials to cut from what the server says (see redact)
-	userAgent   string
-	workspace   string
-	maxRetries  int
-	backoffBase time.Duration
-	sleep       func(context.Context, time.Duration) error
-	rand        func() float64
-	requests    atomic.Int64
+	base       string // scheme://host[:port][/prefix], no trailing slash, no user info
+	basePath   string // the URL path of base, e.g. "" or "/mlflow"
+	hc         *http.Client
+	auth       string   // Authorization header value, "" for none
+	secrets    []string // credentials to cut from what the server says (see redact)
+	userAgent  string
+	workspace  string
+	maxRetries int
+	factor     time.Duration
+	jitter     time.Duration
+	onRetry    func(Retry)
+	sleep      func(context.Context, time.Duration) error
+	rand       func() float64
+	now        func() time.Time
+	requests   atomic.Int64
 }
 
 // New validates opts and builds a Client.
@@ -158,15 +176,18 @@ func New(opts Options) (*Client, error) {
 		return nil, err
 	}
 	c := &Client{
-		base:        u.String(),
-		basePath:    u.EscapedPath(),
-		hc:          hc,
-		userAgent:   cmp.Or(opts.UserAgent, defaultUserAgent),
-		workspace:   opts.Workspace,
-		maxRetries:  opts.MaxRetries,
-		backoffBase: opts.BackoffBase,
-		sleep:       opts.Sleep,
-		rand:        opts.Rand,
+		base:       u.String(),
+		basePath:   u.EscapedPath(),
+		hc:         hc,
+		userAgent:  cmp.Or(opts.UserAgent, defaultUserAgent),
+		workspace:  opts.Workspace,
+		maxRetries: opts.MaxRetries,
+		factor:     opts.BackoffFactor,
+		jitter:     opts.BackoffJitter,
+		onRetry:    opts.OnRetry,
+		sleep:      opts.Sleep,
+		rand:       opts.Rand,
+		now:        opts.Now,
 	}
 	switch {
 	case user != "" && pass != "":
@@ -176,11 +197,14 @@ func New(opts Options) (*Client, error) {
 	}
 	c.secrets = credentials(c.auth, opts.Token, pass)
 	if c.maxRetries == 0 {
-		c.maxRetries = defaultMaxRetries
+		c.maxRetries = DefaultMaxRetries
 	}
 	c.maxRetries = max(c.maxRetries, 0)
-	if c.backoffBase <= 0 {
-		c.backoffBase = defaultBackoffBase
+	if c.factor == 0 {
+		c.factor = DefaultBackoffFactor
+	}
+	if c.jitter == 0 {
+		c.jitter = DefaultBackoffJitter
 	}
 	if c.sleep == nil {
 		c.sleep = sleepContext
@@ -188,16 +212,22 @@ func New(opts Options) (*Client, error) {
 	if c.rand == nil {
 		c.rand = rand.Float64
 	}
+	if c.now == nil {
+		c.now = time.Now
+	}
 	return c, nil
 }
 
 // newHTTPClient copies opts.HTTPClient (or builds a default one) and applies
 // the TLS options to a clone of its transport.
 func newHTTPClient(opts Options) (*http.Client, error) {
-	hc := &http.Client{Timeout: defaultTimeout}
+	hc := &http.Client{Timeout: DefaultRequestTimeout}
 	if opts.HTTPClient != nil {
 		cp := *opts.HTTPClient
 		hc = &cp
+	}
+	if opts.RequestTimeout > 0 {
+		hc.Timeout = opts.RequestTimeout
 	}
 	if opts.InsecureTLS && opts.CACertPath != "" {
 		return nil, errors.New("insecure TLS and a CA certificate path cannot be used together " +
@@ -315,11 +345,8 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		)
 		switch {
 		case err != nil:
-			if ctxErr := ctx.Err(); ctxErr != nil {
-				if !errors.Is(err, ctxErr) {
-					err = fmt.Errorf("%w: %w", ctxErr, err)
-				}
-				return gaveUp(attempt, err)
+			if ctx.Err() != nil {
+				return stopped(ctx, attempt, err)
 			}
 			retry = retryableTransport(cl.policy, err, sent)
 		case res.status >= 200 && res.status < 300:
@@ -327,8 +354,9 @@ func (c *Client) do(ctx context.Context, cl call) error {
 		default:
 			// Redacted before newError cuts the message short, which could
 			// leave the start of a credential that no longer matches.
-			apiErr := newError(cl.method, path, res.status, res.header, c.redactBody(res.body))
-			_, hasRetryAfter = parseRetryAfter(res.header.Get("Retry-After"), time.Now())
+			now := c.now()
+			apiErr := newError(cl.method, path, res.status, res.header, c.redactBody(res.body), now)
+			_, hasRetryAfter = parseRetryAfter(res.header.Get("Retry-After"), now)
 			retry = retryableStatus(cl.policy, res.status, hasRetryAfter)
 			wait = apiErr.RetryAfter
 			err = apiErr
@@ -340,23 +368,19 @@ func (c *Client) do(ctx context.Context, cl call) error {
 			return gaveUp(attempt, err)
 		}
 		if wait <= 0 {
-			wait = backoff(c.backoffBase, attempt, c.rand)
+			wait = backoff(c.factor, c.jitter, attempt, c.rand)
 		}
 		if deadline, ok := ctx.Deadline(); ok && time.Until(deadline) <= wait {
-			return fmt.Errorf("gave up after %s, next retry in %s is past the deadline (%w): %w",
-				attempts(attempt), wait.Round(time.Millisecond), context.DeadlineExceeded, err)
+			return &StopError{Attempts: attempt, Deadline: deadlineName(ctx), NextRetry: wait,
+				Cause: context.DeadlineExceeded, Err: err}
+		}
+		if c.onRetry != nil {
+			c.onRetry(Retry{Method: cl.method, Path: path, Attempt: attempt, MaxAttempts: c.maxRetries + 1, Wait: wait, Err: err})
 		}
 		if serr := c.sleep(ctx, wait); serr != nil {
-			return fmt.Errorf("gave up after %s (%w while waiting to retry): %w", attempts(attempt), serr, err)
+			return stopped(ctx, attempt, err)
 		}
 	}
-}
-
-func attempts(n int) string {
-	if n == 1 {
-		return "1 attempt"
-	}
-	return fmt.Sprintf("%d attempts", n)
 }
 
 // gaveUp adds the attempt count to the final error of a retried call.
@@ -398,7 +422,13 @@ func (c *Client) roundTrip(ctx context.Context, method, target, path string, pay
 	c.requests.Add(1)
 	res, err := c.hc.Do(req)
 	if err != nil {
-		return nil, wrote.Load(), err
+		// *url.Error repeats the whole URL, query included; the path says
+		// which call it was.
+		var urlErr *url.Error
+		if errors.As(err, &urlErr) {
+			err = urlErr.Err
+		}
+		return nil, wrote.Load(), &requestError{Method: method, Path: path, Err: err}
 	}
 	defer res.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(res.Body, maxResponseSize+1))

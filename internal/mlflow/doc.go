@@ -29,12 +29,17 @@
 //
 // # Retries
 //
-// Failed attempts are retried up to Options.MaxRetries times (default 7) with
-// exponential backoff plus jitter, or after the server's Retry-After when it
-// sends one, and never past the context's deadline: when the next pause would
-// end after it, the call gives up at once with an error that wraps both the
-// last failure and context.DeadlineExceeded. Which failures are retried
-// depends on the call:
+// Failed attempts are retried as MLflow's Python client retries them
+// (urllib3's Retry, configured from MLflow's environment variables): up to
+// Options.MaxRetries times (default 7), the first retry at once and retry n
+// after BackoffFactor·2^(n-1) (default 2s) plus a jitter below BackoffJitter
+// (default 1s), capped at 120s, or after the server's Retry-After when it
+// sends one; each attempt is bounded by RequestTimeout (default 120s).
+// Options.OnRetry hears of each retry before its pause. No retry runs past
+// the context's deadline: when the next pause would end after it, the call
+// gives up at once with a *StopError that wraps both the last failure and
+// context.DeadlineExceeded, and names the deadline as WithDeadlineName gave
+// it. Which failures are retried depends on the call:
 //
 //   - Reads (every GET, and GetLatestVersions, a POST that changes nothing):
 //     408, 429, 500, 502, 503, 504 and transport errors (refused or reset

@@ -114,9 +114,10 @@ func isAliasNotFound(err error, alias string) bool {
 }
 
 // newError builds an *Error from a non-2xx response.
-func newError(method, path string, status int, header http.Header, body []byte) *Error {
+// now is the clock that reads a Retry-After date.
+func newError(method, path string, status int, header http.Header, body []byte, now time.Time) *Error {
 	e := &Error{Method: method, Path: path, StatusCode: status}
-	if d, ok := parseRetryAfter(header.Get("Retry-After"), time.Now()); ok {
+	if d, ok := parseRetryAfter(header.Get("Retry-After"), now); ok {
 		e.RetryAfter = d
 	}
 	var wire struct {

@@ -5,17 +5,29 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
+// The retry schedule of MLflow's Python client (mlflow/environment_variables.py,
+// mlflow/utils/request_utils.py, which hands them to urllib3's Retry).
 const (
-	defaultMaxRetries  = 7
-	defaultBackoffBase = time.Second
-	maxBackoff         = 30 * time.Second
+	// DefaultMaxRetries is MLFLOW_HTTP_REQUEST_MAX_RETRIES's default.
+	DefaultMaxRetries = 7
+	// DefaultBackoffFactor is MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR's default (2 seconds).
+	DefaultBackoffFactor = 2 * time.Second
+	// DefaultBackoffJitter is MLFLOW_HTTP_REQUEST_BACKOFF_JITTER's default (1.0 seconds).
+	DefaultBackoffJitter = time.Second
+	// DefaultRequestTimeout is MLFLOW_HTTP_REQUEST_TIMEOUT's default (120 seconds).
+	DefaultRequestTimeout = 120 * time.Second
+	// maxBackoff is urllib3's Retry.DEFAULT_BACKOFF_MAX: no pause is longer.
+	maxBackoff = 120 * time.Second
 	// maxRetryAfter bounds a server's Retry-After when the context has no
 	// deadline, so that one odd header cannot park the process for hours.
 	maxRetryAfter = 5 * time.Minute
@@ -93,16 +105,27 @@ func isPermanent(err error) bool {
 		errors.Is(err, errResponseTooLarge)
 }
 
-// backoff returns the pause before retry n (1-based): base·2^(n-1), capped at
-// 30s, plus a uniform jitter in [0, base).
-func backoff(base time.Duration, n int, rnd func() float64) time.Duration {
+// backoff returns the pause before retry n (1-based) as urllib3's
+// Retry.get_backoff_time computes it for MLflow's client: none before the
+// first retry, then factor·2^(n-1) plus a uniform jitter in [0, jitter),
+// capped at 120s. With the defaults (factor 2s, jitter 1s) the pauses are 0,
+// 4, 8, 16, 32, 64 and 120 seconds, each plus up to a second.
+func backoff(factor, jitter time.Duration, n int, rnd func() float64) time.Duration {
+	if n <= 1 {
+		return 0
+	}
 	d := maxBackoff
-	if n-1 < 32 {
-		if e := base << (n - 1); e > 0 && e < maxBackoff {
+	if factor <= 0 {
+		d = 0
+	} else if n-1 < 32 {
+		if e := factor << (n - 1); e > 0 && e < maxBackoff {
 			d = e
 		}
 	}
-	return d + time.Duration(rnd()*float64(min(base, maxBackoff)))
+	if jitter > 0 {
+		d += time.Duration(rnd() * float64(jitter))
+	}
+	return min(d, maxBackoff)
 }
 
 // parseRetryAfter reads a Retry-After value: delta seconds or an HTTP date.
@@ -137,4 +160,161 @@ func sleepContext(ctx context.Context, d time.Duration) error {
 	case <-t.C:
 		return nil
 	}
+}
+
+func attempts(n int) string {
+	if n == 1 {
+		return "1 attempt"
+	}
+	return fmt.Sprintf("%d attempts", n)
+}
+
+// Retry describes a retry about to happen, for Options.OnRetry.
+type Retry struct {
+	Method string
+	Path   string // URL path, without host, query or credentials
+	// Attempt is the attempt that failed (1-based); MaxAttempts is 1 + the
+	// maximum number of retries.
+	Attempt, MaxAttempts int
+	Wait                 time.Duration // the pause before the next attempt
+	Err                  error         // what failed
+}
+
+// String is one log line: what failed, the attempt, the wait, e.g.
+// "GET /api/2.0/mlflow/model-versions/get: connection refused (attempt 1 of 8); retrying in 4.2s".
+// It is one line whatever the server said: a line break in its message could
+// otherwise start a workflow command in a GitHub Actions log.
+func (r Retry) String() string {
+	s := fmt.Sprintf("%s %s: %s (attempt %d of %d); retrying in %s",
+		r.Method, r.Path, briefError(r.Err), r.Attempt, r.MaxAttempts, r.Wait.Round(100*time.Millisecond))
+	return strings.Map(func(c rune) rune {
+		if unicode.IsControl(c) || c == '\u2028' || c == '\u2029' {
+			return ' '
+		}
+		return c
+	}, s)
+}
+
+// briefError is what failed, without the request line an *Error or a
+// transport error repeats.
+func briefError(err error) string {
+	var apiErr *Error
+	if errors.As(err, &apiErr) {
+		s := fmt.Sprintf("%d %s", apiErr.StatusCode, http.StatusText(apiErr.StatusCode))
+		if apiErr.Code != errorCodeForStatus(apiErr.StatusCode) {
+			s += " " + apiErr.Code
+		}
+		if apiErr.Message != "" && apiErr.Message != http.StatusText(apiErr.StatusCode) {
+			s += ": " + truncate(apiErr.Message, 120)
+		}
+		return s
+	}
+	var opErr *net.OpError
+	if errors.As(err, &opErr) && opErr.Err != nil {
+		// "dial tcp 127.0.0.1:5000: connect: connection refused" says less
+		// as "connection refused", and the address is the tracking URI's.
+		var sys *os.SyscallError
+		if errors.As(opErr.Err, &sys) {
+			return sys.Err.Error()
+		}
+		return opErr.Err.Error()
+	}
+	var reqErr *requestError
+	if errors.As(err, &reqErr) {
+		return reqErr.Err.Error()
+	}
+	return err.Error()
+}
+
+// requestError is a failed attempt to get an answer: the request line and
+// what went wrong (a refused, reset or timed out connection, a truncated body).
+type requestError struct {
+	Method, Path string
+	Err          error
+}
+
+func (e *requestError) Error() string { return e.Method + " " + e.Path + ": " + e.Err.Error() }
+func (e *requestError) Unwrap() error { return e.Err }
+
+// StopError is the error of a call that stopped retrying at its context's
+// deadline or cancellation. It wraps both the context's error (so
+// errors.Is(err, context.DeadlineExceeded) holds) and the last failure.
+type StopError struct {
+	Attempts int
+	// Deadline names the deadline in the message: "deadline" or what
+	// WithDeadlineName gave, e.g. "deadline of 5m0s (input `timeout`)".
+	Deadline string
+	// NextRetry is the pause of the retry that was not started because it
+	// would have ended past the deadline; 0 when the context had ended.
+	NextRetry time.Duration
+	Cause     error // context.DeadlineExceeded or context.Canceled
+	Err       error // the last failure; nil when there was none but the context's
+}
+
+func (e *StopError) Error() string {
+	var s string
+	switch {
+	case e.Cause == context.DeadlineExceeded && e.NextRetry > 0:
+		s = fmt.Sprintf("%s reached after %s (the next retry, in %s, would end past it)",
+			e.Deadline, attempts(e.Attempts), e.NextRetry.Round(100*time.Millisecond))
+	case e.Cause == context.DeadlineExceeded:
+		s = fmt.Sprintf("%s exceeded after %s", e.Deadline, attempts(e.Attempts))
+	default:
+		s = fmt.Sprintf("%v after %s", e.Cause, attempts(e.Attempts))
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *StopError) Unwrap() []error {
+	if e.Err == nil {
+		return []error{e.Cause}
+	}
+	return []error{e.Cause, e.Err}
+}
+
+// stopped is the error of a call whose context ended during attempt n or the
+// pause after it; err is that attempt's failure.
+func stopped(ctx context.Context, n int, err error) error {
+	cause := ctx.Err()
+	if errors.Is(err, cause) {
+		// The attempt was cut short: it says only that the context ended.
+		var reqErr *requestError
+		if errors.As(err, &reqErr) {
+			err = fmt.Errorf("%s %s: no answer", reqErr.Method, reqErr.Path)
+		} else {
+			err = nil
+		}
+	}
+	return &StopError{Attempts: n, Deadline: deadlineName(ctx), Cause: cause, Err: err}
+}
+
+type deadlineKey struct{}
+
+type namedDeadline struct {
+	at   time.Time
+	name string
+}
+
+// WithDeadlineName returns ctx whose deadline errors call it name, e.g.
+// "deadline of 5m0s (input `timeout`)", so that a user learns which setting
+// to change. The name applies to ctx's deadline only, not to an earlier or
+// later one of a context derived from it.
+func WithDeadlineName(ctx context.Context, name string) context.Context {
+	at, ok := ctx.Deadline()
+	if !ok {
+		return ctx
+	}
+	return context.WithValue(ctx, deadlineKey{}, namedDeadline{at: at, name: name})
+}
+
+func deadlineName(ctx context.Context) string {
+	if nd, ok := ctx.Value(deadlineKey{}).(namedDeadline); ok {
+		if at, ok := ctx.Deadline(); ok && at.Equal(nd.at) {
+			return nd.name
+		}
+	}
+	return "deadline"
 }

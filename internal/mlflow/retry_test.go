@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/mlreg/mlreg-action/internal/testutil"
 )
 
 // answer is one canned response of a scripted server.
@@ -82,8 +84,8 @@ func TestRetryPolicy(t *testing.T) {
 		wantStatus   int    // 0: success
 		wantErrText  string // substring when failing
 	}{
-		{name: "GET 503 then success", call: callGet, script: []answer{{status: 503}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{time.Second}},
-		{name: "GET 500 retried", call: callGet, script: []answer{{status: 500}, {status: 500}, ok}, wantAttempts: 3, wantSleeps: []time.Duration{time.Second, 2 * time.Second}},
+		{name: "GET 503 then success", call: callGet, script: []answer{{status: 503}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{0}},
+		{name: "GET 500 retried", call: callGet, script: []answer{{status: 500}, {status: 500}, ok}, wantAttempts: 3, wantSleeps: []time.Duration{0, 4 * time.Second}},
 		{name: "GET 400 not retried", call: callGet, script: []answer{{status: 400}}, wantAttempts: 1, wantStatus: 400},
 		{name: "GET 404 not retried", call: callGet, script: []answer{{status: 404}}, wantAttempts: 1, wantStatus: 404},
 		{name: "GET 401 not retried", call: callGet, script: []answer{{status: 401}}, wantAttempts: 1, wantStatus: 401},
@@ -91,33 +93,34 @@ func TestRetryPolicy(t *testing.T) {
 		{
 			name: "default 7 retries then give up", call: callGet, script: []answer{{status: 503}},
 			wantAttempts: 8, wantStatus: 503, wantErrText: "gave up after 8 attempts: GET /api/2.0/mlflow/model-versions/get: 503",
-			wantSleeps: []time.Duration{1 * time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 16 * time.Second, 30 * time.Second, 30 * time.Second},
+			// MLflow's client: no pause, then 2s·2^(n-1), capped at 120s (jitter off here).
+			wantSleeps: []time.Duration{0, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second, 64 * time.Second, 120 * time.Second},
 		},
 		{
 			name: "MaxRetries 2", call: callGet, script: []answer{{status: 504}}, maxRetries: 2,
 			wantAttempts: 3, wantStatus: 504, wantErrText: "gave up after 3 attempts",
-			wantSleeps: []time.Duration{time.Second, 2 * time.Second},
+			wantSleeps: []time.Duration{0, 4 * time.Second},
 		},
 		{name: "negative MaxRetries disables retries", call: callGet, script: []answer{{status: 503}}, maxRetries: -1, wantAttempts: 1, wantStatus: 503},
-		{name: "retry then permanent error", call: callGet, script: []answer{{status: 502}, {status: 404}}, wantAttempts: 2, wantStatus: 404, wantSleeps: []time.Duration{time.Second}},
+		{name: "retry then permanent error", call: callGet, script: []answer{{status: 502}, {status: 404}}, wantAttempts: 2, wantStatus: 404, wantSleeps: []time.Duration{0}},
 		{name: "POST 500 not retried", call: callSetAlias, script: []answer{{status: 500}}, wantAttempts: 1, wantStatus: 500},
 		{name: "POST transition 500 not retried", call: callTransition, script: []answer{{status: 500}}, wantAttempts: 1, wantStatus: 500},
-		{name: "POST 502 retried", call: callSetAlias, script: []answer{{status: 502}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{time.Second}},
-		{name: "DELETE 503 retried", call: callDelete, script: []answer{{status: 503}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{time.Second}},
+		{name: "POST 502 retried", call: callSetAlias, script: []answer{{status: 502}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{0}},
+		{name: "DELETE 503 retried", call: callDelete, script: []answer{{status: 503}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{0}},
 		{
 			name: "POST 504 408 429 retried", call: callSetTag,
 			script:       []answer{{status: 504}, {status: 408}, {status: 429}, ok},
-			wantAttempts: 4, wantSleeps: []time.Duration{time.Second, 2 * time.Second, 4 * time.Second},
+			wantAttempts: 4, wantSleeps: []time.Duration{0, 4 * time.Second, 8 * time.Second},
 		},
-		{name: "create registered model 503 retried", call: callCreateRM, script: []answer{{status: 503}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{time.Second}},
-		{name: "get-latest-versions is a read: 500 retried", call: callLatestVersions, script: []answer{{status: 500}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{time.Second}},
+		{name: "create registered model 503 retried", call: callCreateRM, script: []answer{{status: 503}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{0}},
+		{name: "get-latest-versions is a read: 500 retried", call: callLatestVersions, script: []answer{{status: 500}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{0}},
 		{name: "create version 502 not retried", call: callCreateMV, script: []answer{{status: 502}, ok}, wantAttempts: 1, wantStatus: 502},
 		{name: "create version 500 not retried", call: callCreateMV, script: []answer{{status: 500}, ok}, wantAttempts: 1, wantStatus: 500},
 		{name: "create version 504 not retried", call: callCreateMV, script: []answer{{status: 504}, ok}, wantAttempts: 1, wantStatus: 504},
 		{name: "create version 503 without Retry-After not retried", call: callCreateMV, script: []answer{{status: 503}, ok}, wantAttempts: 1, wantStatus: 503},
 		{name: "create version 503 with Retry-After retried", call: callCreateMV, script: []answer{{status: 503, retryAfter: "3"}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{3 * time.Second}},
-		{name: "create version 429 retried", call: callCreateMV, script: []answer{{status: 429}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{time.Second}},
-		{name: "create version 408 retried", call: callCreateMV, script: []answer{{status: 408}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{time.Second}},
+		{name: "create version 429 retried", call: callCreateMV, script: []answer{{status: 429}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{0}},
+		{name: "create version 408 retried", call: callCreateMV, script: []answer{{status: 408}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{0}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -151,28 +154,33 @@ func TestRetryPolicy(t *testing.T) {
 	}
 }
 
+// TestBackoff pins the schedule to urllib3's Retry.get_backoff_time (2.x),
+// which MLflow's client uses: no pause before the first retry, then
+// factor·2^(n-1) plus jitter·random, capped at 120s.
 func TestBackoff(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		name string
-		base time.Duration
-		n    int
-		rnd  float64
-		want time.Duration
+		name           string
+		factor, jitter time.Duration
+		n              int
+		rnd            float64
+		want           time.Duration
 	}{
-		{name: "first", base: time.Second, n: 1, want: time.Second},
-		{name: "doubles", base: time.Second, n: 4, want: 8 * time.Second},
-		{name: "capped", base: time.Second, n: 6, want: 30 * time.Second},
-		{name: "no overflow", base: time.Second, n: 200, want: 30 * time.Second},
-		{name: "jitter up to base", base: time.Second, n: 2, rnd: 0.5, want: 2500 * time.Millisecond},
-		{name: "jitter on capped", base: time.Second, n: 9, rnd: 0.25, want: 30250 * time.Millisecond},
-		{name: "small base", base: 10 * time.Millisecond, n: 3, rnd: 0.5, want: 45 * time.Millisecond},
+		{name: "first retry at once", factor: 2 * time.Second, jitter: time.Second, n: 1, rnd: 0.5, want: 0},
+		{name: "second", factor: 2 * time.Second, n: 2, want: 4 * time.Second},
+		{name: "doubles", factor: 2 * time.Second, n: 4, want: 16 * time.Second},
+		{name: "capped at 120s", factor: 2 * time.Second, n: 7, want: 120 * time.Second},
+		{name: "no overflow", factor: 2 * time.Second, n: 200, want: 120 * time.Second},
+		{name: "jitter", factor: 2 * time.Second, jitter: time.Second, n: 2, rnd: 0.5, want: 4500 * time.Millisecond},
+		{name: "jitter within the cap", factor: 2 * time.Second, jitter: time.Second, n: 9, rnd: 0.25, want: 120 * time.Second},
+		{name: "factor 0: jitter only", factor: 0, jitter: time.Second, n: 3, rnd: 0.5, want: 500 * time.Millisecond},
+		{name: "small factor", factor: 10 * time.Millisecond, n: 3, want: 40 * time.Millisecond},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			if got := backoff(tc.base, tc.n, func() float64 { return tc.rnd }); got != tc.want {
-				t.Errorf("backoff(%s, %d, %v) = %s, want %s", tc.base, tc.n, tc.rnd, got, tc.want)
+			if got := backoff(tc.factor, tc.jitter, tc.n, func() float64 { return tc.rnd }); got != tc.want {
+				t.Errorf("backoff(%s, %s, %d, %v) = %s, want %s", tc.factor, tc.jitter, tc.n, tc.rnd, got, tc.want)
 			}
 		})
 	}
@@ -180,16 +188,30 @@ func TestBackoff(t *testing.T) {
 
 func TestJitterIsUsed(t *testing.T) {
 	t.Parallel()
-	_, uri := scriptedServer(t, []answer{{status: 503}, {status: 503}, {status: 200}})
+	_, uri := scriptedServer(t, []answer{{status: 503}, {status: 503}, {status: 503}, {status: 200}})
 	c, s := newTestClient(t, uri, func(o *Options) {
-		o.BackoffBase = 100 * time.Millisecond
+		o.BackoffFactor = 100 * time.Millisecond
+		o.BackoffJitter = 100 * time.Millisecond
 		o.Rand = func() float64 { return 0.5 }
 	})
 	if err := callGet(t.Context(), c); err != nil {
 		t.Fatal(err)
 	}
-	want := []time.Duration{150 * time.Millisecond, 250 * time.Millisecond}
+	want := []time.Duration{0, 250 * time.Millisecond, 450 * time.Millisecond}
 	if diff := cmp.Diff(want, s.got()); diff != "" {
+		t.Errorf("sleeps (-want +got):\n%s", diff)
+	}
+}
+
+// TestNoPause: MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR=0 and _JITTER=0 retry at once.
+func TestNoPause(t *testing.T) {
+	t.Parallel()
+	_, uri := scriptedServer(t, []answer{{status: 503}, {status: 503}, {status: 200}})
+	c, s := newTestClient(t, uri, func(o *Options) { o.BackoffFactor, o.BackoffJitter = -1, -1 })
+	if err := callGet(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]time.Duration{0, 0}, s.got()); diff != "" {
 		t.Errorf("sleeps (-want +got):\n%s", diff)
 	}
 }
@@ -224,16 +246,16 @@ func TestParseRetryAfter(t *testing.T) {
 
 func TestRetryAfterHTTPDate(t *testing.T) {
 	t.Parallel()
-	date := time.Now().Add(20 * time.Second).UTC().Format(http.TimeFormat)
-	_, uri := scriptedServer(t, []answer{{status: 503, retryAfter: date}, {status: 200}})
-	c, s := newTestClient(t, uri, nil)
+	// The client reads the date on its own clock, here a fixed one: a date
+	// 20s after it is a 20s pause, whatever the wall clock does meanwhile.
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	_, uri := scriptedServer(t, []answer{{status: 503, retryAfter: now.Add(20 * time.Second).Format(http.TimeFormat)}, {status: 200}})
+	c, s := newTestClient(t, uri, func(o *Options) { o.Now = func() time.Time { return now } })
 	if err := callGet(t.Context(), c); err != nil {
 		t.Fatal(err)
 	}
-	got := s.got()
-	// The date has one-second resolution, hence the window.
-	if len(got) != 1 || got[0] < 18*time.Second || got[0] > 20*time.Second {
-		t.Errorf("sleeps = %v, want one pause of about 20s", got)
+	if diff := cmp.Diff([]time.Duration{20 * time.Second}, s.got()); diff != "" {
+		t.Errorf("sleeps (-want +got):\n%s", diff)
 	}
 }
 
@@ -243,30 +265,32 @@ func TestDeadline(t *testing.T) {
 		name         string
 		script       []answer
 		timeout      time.Duration
-		base         time.Duration
+		factor       time.Duration
 		wantAttempts int64
 		wantSleeps   []time.Duration
+		wantText     string
 	}{
 		{
 			name:         "Retry-After beyond the deadline: no sleep",
 			script:       []answer{{status: 503, retryAfter: "60"}},
-			timeout:      5 * time.Second,
+			timeout:      30 * time.Second,
 			wantAttempts: 1,
+			wantText:     "deadline reached after 1 attempt (the next retry, in 1m0s, would end past it): GET /api/2.0/mlflow/model-versions/get: 503",
 		},
 		{
 			name:         "backoff stops before the deadline",
 			script:       []answer{{status: 503}},
-			timeout:      15 * time.Second,
-			base:         10 * time.Second, // pauses 10s, then 20s would pass the deadline
-			wantAttempts: 2,
-			wantSleeps:   []time.Duration{10 * time.Second},
+			timeout:      time.Minute, // the sleeper does not sleep: about a minute is left at each retry
+			wantAttempts: 6,
+			wantSleeps:   []time.Duration{0, 4 * time.Second, 8 * time.Second, 16 * time.Second, 32 * time.Second},
+			wantText:     "deadline reached after 6 attempts (the next retry, in 1m4s, would end past it): GET /api/2.0/mlflow/model-versions/get: 503",
 		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			served, uri := scriptedServer(t, tc.script)
-			c, s := newTestClient(t, uri, func(o *Options) { o.BackoffBase = tc.base })
+			c, s := newTestClient(t, uri, func(o *Options) { o.BackoffFactor = tc.factor })
 			ctx, cancel := context.WithTimeout(t.Context(), tc.timeout)
 			defer cancel()
 			err := callGet(ctx, c)
@@ -277,8 +301,8 @@ func TestDeadline(t *testing.T) {
 			if !errors.As(err, &apiErr) || apiErr.StatusCode != 503 {
 				t.Errorf("error = %v, want it to wrap the last 503", err)
 			}
-			if err != nil && !strings.Contains(err.Error(), "past the deadline") {
-				t.Errorf("error = %q, want it to explain the deadline", err)
+			if err != nil && !strings.Contains(err.Error(), tc.wantText) {
+				t.Errorf("error = %q, want it to say %q", err, tc.wantText)
 			}
 			if got := served.Load(); got != tc.wantAttempts {
 				t.Errorf("server saw %d requests, want %d", got, tc.wantAttempts)
@@ -290,29 +314,107 @@ func TestDeadline(t *testing.T) {
 	}
 }
 
-func TestDeadlineWithRealSleep(t *testing.T) {
+// TestDeadlineName: a deadline named with WithDeadlineName is named in the
+// error, wherever the call stops (before a retry, in a pause, in a request);
+// a context derived with another deadline keeps the plain word.
+func TestDeadlineName(t *testing.T) {
 	t.Parallel()
-	_, uri := scriptedServer(t, []answer{{status: 503}})
-	c, err := New(Options{TrackingURI: uri, BackoffBase: 20 * time.Millisecond, MaxRetries: 50, Rand: func() float64 { return 0 }})
+	const name = "deadline of 5s (input `timeout`)"
+	t.Run("next retry past it", func(t *testing.T) {
+		t.Parallel()
+		_, uri := scriptedServer(t, []answer{{status: 503, retryAfter: "3600"}})
+		c, _ := newTestClient(t, uri, nil)
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+		defer cancel()
+		err := callGet(WithDeadlineName(ctx, name), c)
+		// Retry-After is capped at 5 minutes.
+		want := name + " reached after 1 attempt (the next retry, in 5m0s, would end past it): GET /api/2.0/mlflow/model-versions/get: 503"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error = %v, want %q", err, want)
+		}
+	})
+	t.Run("ended in a pause", func(t *testing.T) {
+		t.Parallel()
+		_, uri := scriptedServer(t, []answer{{status: 503}})
+		ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+		defer cancel()
+		ctx = WithDeadlineName(ctx, name)
+		expired := &expiringContext{Context: ctx}
+		c, _ := newTestClient(t, uri, func(o *Options) {
+			o.Sleep = func(context.Context, time.Duration) error { expired.expire(); return context.DeadlineExceeded }
+		})
+		err := callGet(expired, c)
+		want := name + " exceeded after 1 attempt: GET /api/2.0/mlflow/model-versions/get: 503"
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error = %v, want %q", err, want)
+		}
+	})
+	t.Run("ended in a request", func(t *testing.T) {
+		t.Parallel()
+		srv := newServer(t, func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() })
+		c, _ := newTestClient(t, srv.URL, nil)
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		defer cancel()
+		err := callGet(WithDeadlineName(ctx, name), c)
+		want := name + " exceeded after 1 attempt: GET /api/2.0/mlflow/model-versions/get: no answer"
+		if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("error = %v, want %q wrapping context.DeadlineExceeded", err, want)
+		}
+	})
+	t.Run("another deadline", func(t *testing.T) {
+		t.Parallel()
+		_, uri := scriptedServer(t, []answer{{status: 503, retryAfter: "3600"}})
+		c, _ := newTestClient(t, uri, nil)
+		ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+		defer cancel()
+		ctx = WithDeadlineName(ctx, name)
+		// A release after the step's deadline has a deadline of its own.
+		ctx, cancel2 := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Minute)
+		defer cancel2()
+		err := callGet(ctx, c)
+		if err == nil || strings.Contains(err.Error(), name) || !strings.Contains(err.Error(), "deadline reached after 1 attempt") {
+			t.Errorf("error = %v, want the plain word deadline", err)
+		}
+	})
+}
+
+// expiringContext is ctx until expire, then a context whose deadline has
+// passed, as its own timer would leave it.
+type expiringContext struct {
+	context.Context
+	mu      sync.Mutex
+	expired bool
+}
+
+func (e *expiringContext) expire() { e.mu.Lock(); e.expired = true; e.mu.Unlock() }
+
+func (e *expiringContext) Err() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.expired {
+		return context.DeadlineExceeded
+	}
+	return e.Context.Err()
+}
+
+// TestRealSleepEndsWithTheContext: the default Sleep, a real timer, returns
+// when the context ends; the retry about to wait an hour is the event that
+// cancels it.
+func TestRealSleepEndsWithTheContext(t *testing.T) {
+	t.Parallel()
+	_, uri := scriptedServer(t, []answer{{status: 503, retryAfter: "3600"}})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	c, err := New(Options{TrackingURI: uri, OnRetry: func(Retry) { cancel() }})
 	if err != nil {
 		t.Fatal(err)
 	}
-	const timeout = 500 * time.Millisecond
-	ctx, cancel := context.WithTimeout(t.Context(), timeout)
-	defer cancel()
-	start := time.Now()
 	err = callGet(ctx, c)
-	elapsed := time.Since(start)
-	if !errors.Is(err, context.DeadlineExceeded) {
-		t.Errorf("error = %v, want context.DeadlineExceeded", err)
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("error = %v, want context.Canceled", err)
 	}
-	// Pauses of 20, 40, 80, 160ms fit; 320ms would not, so the call ends
-	// after about 300ms, well before the deadline.
-	if elapsed >= timeout {
-		t.Errorf("call took %s, want it to give up before the %s deadline", elapsed, timeout)
-	}
-	if got := c.Requests(); got != 5 {
-		t.Errorf("Requests() = %d, want 5", got)
+	if got := c.Requests(); got != 1 {
+		t.Errorf("Requests() = %d, want 1", got)
 	}
 }
 
@@ -383,7 +485,7 @@ func TestCancelWhileWaiting(t *testing.T) {
 	if !errors.As(err, &apiErr) || apiErr.StatusCode != 503 {
 		t.Errorf("error = %v, want it to wrap the last 503", err)
 	}
-	if err != nil && !strings.Contains(err.Error(), "gave up after 1 attempt (context canceled while waiting to retry)") {
+	if err != nil && !strings.Contains(err.Error(), "context canceled after 1 attempt: GET /api/2.0/mlflow/model-versions/get: 503") {
 		t.Errorf("error = %q, want the attempt count and cause", err)
 	}
 }
@@ -501,19 +603,8 @@ func TestPerAttemptTimeout(t *testing.T) {
 	}
 }
 
-// closedAddr returns an address nothing listens on.
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
+// closedAddr returns an address that refuses connections.
+func closedAddr(t *testing.T) string { return testutil.RefusedAddr(t) }
 
 func TestDialErrorsRetried(t *testing.T) {
 	t.Parallel()
@@ -539,7 +630,7 @@ func TestDialErrorsRetried(t *testing.T) {
 			if got := c.Requests(); got != 3 {
 				t.Errorf("Requests() = %d, want 3", got)
 			}
-			if diff := cmp.Diff([]time.Duration{time.Second, 2 * time.Second}, s.got()); diff != "" {
+			if diff := cmp.Diff([]time.Duration{0, 4 * time.Second}, s.got()); diff != "" {
 				t.Errorf("sleeps (-want +got):\n%s", diff)
 			}
 		})
@@ -561,5 +652,94 @@ func TestRequestsConcurrent(t *testing.T) {
 	wg.Wait()
 	if got := c.Requests(); got != 20 || served.Load() != 20 {
 		t.Errorf("Requests() = %d, server saw %d, want 20 and 20", got, served.Load())
+	}
+}
+
+// TestRetryEvents: each retry is reported before its pause with what failed,
+// the attempt and the wait, and never with the host or query of the request.
+func TestRetryEvents(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int64
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		switch n.Add(1) {
+		case 1:
+			w.Header().Set("Retry-After", "2")
+			writeJSON(w, http.StatusTooManyRequests, `{"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "slow down"}`)
+		case 2:
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(http.StatusServiceUnavailable)
+		default:
+			writeJSON(w, http.StatusOK, `{"model_version": {"name": "m", "version": "1"}}`)
+		}
+	})
+	var got []string
+	c, _ := newTestClient(t, srv.URL, func(o *Options) {
+		o.Rand = func() float64 { return 0.25 }
+		o.OnRetry = func(r Retry) { got = append(got, r.String()) }
+	})
+	if err := callGet(t.Context(), c); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"GET /api/2.0/mlflow/model-versions/get: 429 Too Many Requests REQUEST_LIMIT_EXCEEDED: slow down (attempt 1 of 8); retrying in 2s",
+		"GET /api/2.0/mlflow/model-versions/get: 503 Service Unavailable (attempt 2 of 8); retrying in 4.3s",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("retry events (-want +got):\n%s", diff)
+	}
+}
+
+// TestRetryEventIsOneLine: a server's message cannot break the log line (and
+// start a workflow command on the next).
+func TestRetryEventIsOneLine(t *testing.T) {
+	t.Parallel()
+	r := Retry{Method: "GET", Path: "/p", Attempt: 1, MaxAttempts: 8,
+		Err: &Error{StatusCode: 503, Code: CodeInternalError, Message: "down\n::error::injected\r\u2028x"}}
+	if got, want := r.String(), "GET /p: 503 Service Unavailable: down ::error::injected  x (attempt 1 of 8); retrying in 0s"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+func TestRetryEventRefusedConnection(t *testing.T) {
+	t.Parallel()
+	var got []Retry
+	c, _ := newTestClient(t, "http://"+closedAddr(t), func(o *Options) {
+		o.MaxRetries = 1
+		o.OnRetry = func(r Retry) { got = append(got, r) }
+	})
+	err := callGet(t.Context(), c)
+	if err == nil || !strings.Contains(err.Error(), "gave up after 2 attempts: GET /api/2.0/mlflow/model-versions/get: dial tcp") {
+		t.Errorf("error = %v, want the request line and the dial error, without the URL", err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d retry events, want 1", len(got))
+	}
+	if want := "GET /api/2.0/mlflow/model-versions/get: connection refused (attempt 1 of 2); retrying in 0s"; got[0].String() != want {
+		t.Errorf("event = %q, want %q", got[0], want)
+	}
+}
+
+// TestRequestTimeout: RequestTimeout (MLFLOW_HTTP_REQUEST_TIMEOUT) bounds
+// each attempt, also when an HTTPClient with another timeout is given. The
+// server never answers, so every attempt times out however loaded the
+// machine is; with the HTTPClient's hour the call would not return.
+func TestRequestTimeout(t *testing.T) {
+	t.Parallel()
+	var served atomic.Int64
+	srv := newServer(t, func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		<-r.Context().Done()
+	})
+	c, _ := newTestClient(t, srv.URL, func(o *Options) {
+		o.HTTPClient = &http.Client{Timeout: time.Hour}
+		o.RequestTimeout = 50 * time.Millisecond
+		o.MaxRetries = 1
+	})
+	err := callGet(t.Context(), c)
+	if err == nil || !strings.Contains(err.Error(), "Client.Timeout exceeded") {
+		t.Fatalf("error = %v, want the attempt's timeout", err)
+	}
+	if got := c.Requests(); got != 2 {
+		t.Errorf("Requests() = %d, want 2 (each attempt timed out)", got)
 	}
 }

@@ -25,7 +25,7 @@ const EnvPostgresBin = "MLREG_POSTGRES_BIN"
 var ErrNoPostgres = errors.New("postgresql server binaries not found")
 
 const (
-	pgStartTimeout = 60 * time.Second
+	pgStartTimeout = StartLimit
 	pgUser         = "postgres"
 )
 

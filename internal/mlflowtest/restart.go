@@ -25,11 +25,16 @@ func (s *Server) Kill() error {
 	return s.waitPortClosed()
 }
 
+// portCloseLimit bounds the wait for a killed server's port to close, against
+// a process that survived the kill; on a loaded machine the kernel may take a
+// while to reap the group.
+const portCloseLimit = 2 * time.Minute
+
 // waitPortClosed waits until the server's port refuses connections: the group's leader may be reaped while a
 // uvicorn child still holds the listening socket, which then accepts and resets connections.
 func (s *Server) waitPortClosed() error {
 	addr := strings.TrimPrefix(s.URL, "http://")
-	deadline := time.Now().Add(stopGrace)
+	deadline := time.Now().Add(portCloseLimit)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
@@ -37,7 +42,7 @@ func (s *Server) waitPortClosed() error {
 		}
 		_ = c.Close()
 		if time.Now().After(deadline) {
-			return fmt.Errorf("failed to stop mlflow server: %s still accepts connections %s after the kill", addr, stopGrace)
+			return fmt.Errorf("failed to stop mlflow server: %s still accepts connections %s after the kill", addr, portCloseLimit)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"github.com/mlreg/mlreg-action/internal/testutil"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -43,13 +44,19 @@ const (
 	// because the mlflow binary is missing.
 	SkipMessage = "integration tests skipped: no MLflow server (run `make venv` or set MLREG_MLFLOW)"
 
-	healthPoll     = 500 * time.Millisecond
-	healthTimeout  = 120 * time.Second
-	stopGrace      = 10 * time.Second
-	logTailLines   = 40
-	portRetries    = 3
-	mainStartLimit = 3 * time.Minute
+	healthPoll   = 500 * time.Millisecond
+	stopGrace    = 10 * time.Second
+	logTailLines = 40
+	portRetries  = 3
 )
+
+// StartLimit bounds a start of the MLflow server (or of PostgreSQL) against
+// one that hangs; it is no estimate of how long a start takes. A server that
+// is still starting is waited for until it answers GET /health or exits: on
+// a loaded machine a start takes minutes (1m33s was seen for the first
+// start, with its migrations, beside a parallel test run), and a tighter
+// limit would fail tests because the machine is busy.
+const StartLimit = 15 * time.Minute
 
 // ErrNoMLflow is returned (wrapped) by Start when the mlflow binary does not exist.
 var ErrNoMLflow = errors.New("mlflow binary not found")
@@ -87,7 +94,8 @@ type Server struct {
 }
 
 // Start starts `mlflow server` on a free 127.0.0.1 port with one worker, waits until GET /health answers 200
-// (polling every 0.5 s for up to 120 s, or until ctx ends) and returns it. The caller must call Stop.
+// (polling every 0.5 s until then, until the server exits, or until ctx ends: give it StartLimit) and returns
+// it. The caller must call Stop.
 func Start(ctx context.Context, opts Options) (*Server, error) {
 	bin, err := mlflowBinary()
 	if err != nil {
@@ -203,10 +211,8 @@ func startOnce(ctx context.Context, bin string, opts Options) (_ *Server, retErr
 	return s, nil
 }
 
+// waitHealthy waits until the server answers GET /health, exits, or ctx ends.
 func (s *Server) waitHealthy(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, healthTimeout)
-	defer cancel()
-
 	client := &http.Client{Timeout: 2 * time.Second}
 	ticker := time.NewTicker(healthPoll)
 	defer ticker.Stop()
@@ -287,7 +293,7 @@ func (s *Server) kill() error {
 // When the mlflow binary is missing, it fails (returns 1) if CI=true; otherwise it prints SkipMessage, leaves
 // *srv nil and runs the tests, which skip through RequireServer. Any other start failure returns 1.
 func Main(m *testing.M, srv **Server) int {
-	ctx, cancel := context.WithTimeout(context.Background(), mainStartLimit)
+	ctx, cancel := context.WithTimeout(context.Background(), StartLimit)
 	s, err := Start(ctx, Options{})
 	cancel()
 	switch {
@@ -347,13 +353,45 @@ func mlflowBinary() (string, error) {
 	return bin, nil
 }
 
+// freePort returns a free port. On Linux it lies below the kernel's
+// ephemeral range (ip_local_port_range), from which the kernel hands out
+// ports to listeners on port 0 and to outgoing connections: there no other
+// program is given the port while the server restarts on it (Restart), however
+// many ports a busy machine hands out meanwhile. Elsewhere it is any free port.
 func freePort() (int, error) {
+	if low, ok := ephemeralLow(); ok && low > minPort+1000 {
+		for range 100 {
+			port := minPort + rand.IntN(low-minPort)
+			if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+				_ = l.Close()
+				return port, nil
+			}
+		}
+	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return 0, fmt.Errorf("failed to find free port: %w", err)
 	}
 	defer l.Close() //nolint:errcheck // the listener only found a port
 	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// minPort is the lowest port freePort picks: above the registered services
+// most machines run (PostgreSQL's 5432, ...).
+const minPort = 10000
+
+// ephemeralLow returns the first port of Linux's ephemeral range.
+func ephemeralLow() (int, bool) {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, false
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, false
+	}
+	low, err := strconv.Atoi(f[0])
+	return low, err == nil
 }
 
 // logTail returns the last n lines of the file at path (or a note saying why it could not be read).

@@ -1,0 +1,299 @@
+package action
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+)
+
+// commandInfo is a command as the help lists it.
+type commandInfo struct {
+	Name, Summary string
+}
+
+var commands = []commandInfo{
+	{CmdValidate, "resolve the candidate and the champion, evaluate the policy, report; never changes the registry"},
+	{CmdPromote, "validate, then move the alias and/or stage and write the audit record (the default)"},
+	{CmdRegister, "create a model version from a run or a logged model, with lineage tags"},
+	{CmdRollback, "move the target back to the version that held it before"},
+	{CmdHistory, "print the promotion history of a target and flag drift"},
+}
+
+func isCommand(name string) bool { return slices.Contains(allCommands, name) }
+
+// flagGroup is a set of inputs that the same commands read, listed together
+// in the help.
+type flagGroup struct {
+	Commands []string // the commands that read these inputs
+	Inputs   []string
+}
+
+var allCommands = []string{CmdValidate, CmdPromote, CmdRegister, CmdRollback, CmdHistory}
+
+// flagGroups says which command reads which input. An input missing here is
+// listed under "Other flags" by the help, so none is ever hidden.
+var flagGroups = []flagGroup{
+	{allCommands, []string{"model-name", "tracking-uri", "mlflow-token", "mlflow-username", "mlflow-password", "timeout"}},
+	{[]string{CmdValidate, CmdPromote, CmdRollback, CmdHistory}, []string{"target-alias", "target-stage"}},
+	{[]string{CmdValidate, CmdPromote}, []string{"version"}},
+	{[]string{CmdValidate, CmdPromote, CmdRollback}, []string{"policy", "github-token", "pr-comment",
+		"slack-token", "slack-channel", "slack-webhook-url", "fail-on-notify-error"}},
+	{[]string{CmdPromote, CmdRollback}, []string{"dry-run", "expected-current-version", "archive-existing",
+		"deployment", "deployment-environment"}},
+	{[]string{CmdRegister}, []string{"run-id", "artifact-path", "source", "description", "tags", "allow-unfinished-run"}},
+	{[]string{CmdRollback}, []string{"rollback-to", "force"}},
+	{[]string{CmdHistory}, []string{"fail-on-drift", "format"}},
+}
+
+// inputValue is a flag's value: the text as given, stored under the input's
+// name only when the flag is set, so that an unset flag falls back to the
+// INPUT_ variable, the environment and the default (see source.get), and
+// loadConfig checks every value the same way whichever way it came.
+type inputValue struct {
+	name  string
+	typ   string // shown in the help: string, duration, or bool (shown as nothing)
+	flags map[string]string
+}
+
+func (v *inputValue) String() string { return v.flags[v.name] }
+func (v *inputValue) Type() string   { return v.typ }
+func (v *inputValue) Set(s string) error {
+	v.flags[v.name] = s
+	return nil
+}
+
+// flagType is the type the help shows after a flag's name.
+func flagType(in Input) string {
+	switch {
+	case in.Bool:
+		return "bool"
+	case in.Name == "timeout":
+		return "duration"
+	}
+	return "string"
+}
+
+// addFlag declares the flag of in on fs; values land in flags.
+func addFlag(fs *pflag.FlagSet, in Input, flags map[string]string) {
+	f := fs.VarPF(&inputValue{name: in.Name, typ: flagType(in), flags: flags}, in.Name, "", in.Desc)
+	f.DefValue = in.Default
+	if in.Bool {
+		f.NoOptDefVal = "true" // --dry-run stands for --dry-run=true
+	}
+}
+
+// newFlagSet declares a flag for every input but command (the first argument).
+func newFlagSet(flags map[string]string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet("mlreg-action", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	for _, in := range Inputs {
+		if in.Name != "command" {
+			addFlag(fs, in, flags)
+		}
+	}
+	return fs
+}
+
+// parseArgs reads the command line: the command (the first argument, when it
+// is not a flag) and a flag for each input given, by input name, as given.
+// help is the text to print when the user asked for help.
+func parseArgs(args []string) (flags map[string]string, help string, err error) {
+	flags = map[string]string{}
+	var b strings.Builder
+	if len(args) > 0 {
+		switch args[0] {
+		case "-h", "-help", "--help", "help":
+			if len(args) > 1 && isCommand(args[1]) {
+				writeCommandUsage(&b, args[1])
+			} else {
+				writeUsage(&b)
+			}
+			return nil, b.String(), nil
+		}
+		if !strings.HasPrefix(args[0], "-") {
+			flags["command"] = args[0]
+			args = args[1:]
+		}
+	}
+	fs := newFlagSet(flags)
+	if err := fs.Parse(longFlags(args)); err != nil {
+		if !errors.Is(err, pflag.ErrHelp) {
+			return nil, "", err
+		}
+		if isCommand(flags["command"]) {
+			writeCommandUsage(&b, flags["command"])
+		} else {
+			writeUsage(&b)
+		}
+		return nil, b.String(), nil
+	}
+	if fs.NArg() > 0 {
+		return nil, "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	return flags, "", nil
+}
+
+// longFlags rewrites -name and -name=value, which Go's flag package (and so
+// earlier releases) accepted, to --name: pflag reads a single dash as
+// shorthand letters. Only the names of inputs are rewritten, and nothing
+// after "--".
+func longFlags(args []string) []string {
+	out := make([]string, 0, len(args))
+	for i, a := range args {
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
+			name, _, _ := strings.Cut(a[1:], "=")
+			if _, ok := inputByName(name); ok && name != "command" {
+				a = "-" + a
+			}
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+const usageIntro = `mlreg-action: govern promotions in an MLflow Model Registry
+
+Usage:
+  mlreg-action <command> [flags]
+  mlreg-action <command> --help
+
+Commands:
+`
+
+const usageFooter = `
+Every flag is also an input of the GitHub Action, of the same name. Unset
+flags fall back to the INPUT_<NAME> variable, then to MLflow's environment
+variables (MLFLOW_TRACKING_URI, ...), then to the default. MLflow's client
+settings are read as MLflow reads them: MLFLOW_HTTP_REQUEST_MAX_RETRIES,
+MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, MLFLOW_HTTP_REQUEST_BACKOFF_JITTER,
+MLFLOW_HTTP_REQUEST_TIMEOUT, MLFLOW_TRACKING_INSECURE_TLS,
+MLFLOW_TRACKING_SERVER_CERT_PATH, MLFLOW_TRACKING_CLIENT_CERT_PATH.
+
+Exit status: 0 done or already in place, 1 policy not met, 2 invalid input,
+3 registry error, 4 conflict (the target moved since the plan).
+`
+
+// writeUsage writes the help of every command, its flags grouped by the
+// commands that read them.
+func writeUsage(w io.Writer) {
+	var b strings.Builder
+	b.WriteString(usageIntro)
+	for _, c := range commands {
+		fmt.Fprintf(&b, "  %-10s %s\n", c.Name, c.Summary)
+	}
+	fmt.Fprintf(&b, "  %-10s %s\n", "version", "print the version of mlreg-action (also --version)")
+	fmt.Fprintf(&b, "  %-10s %s\n", "help", "print this help, or a command's: mlreg-action help promote")
+	writeGroups(&b, groupsFor(""))
+	b.WriteString(usageFooter)
+	io.WriteString(w, b.String())
+}
+
+// writeCommandUsage writes the help of one command: only the flags it reads.
+func writeCommandUsage(w io.Writer, command string) {
+	var b strings.Builder
+	for _, c := range commands {
+		if c.Name == command {
+			fmt.Fprintf(&b, "mlreg-action %s: %s\n\nUsage:\n  mlreg-action %s [flags]\n", c.Name, c.Summary, c.Name)
+		}
+	}
+	writeGroups(&b, groupsFor(command))
+	b.WriteString(usageFooter)
+	io.WriteString(w, b.String())
+}
+
+type renderedGroup struct {
+	title string
+	lines [][2]string // flag and type, description and default
+}
+
+// groupsFor lists the flag groups that command reads ("" = every group),
+// plus any input that no group lists.
+func groupsFor(command string) []renderedGroup {
+	var out []renderedGroup
+	grouped := map[string]bool{"command": true}
+	render := func(names []string) [][2]string {
+		fs := pflag.NewFlagSet("", pflag.ContinueOnError)
+		var lines [][2]string
+		for _, n := range names {
+			in, ok := inputByName(n)
+			if !ok {
+				continue
+			}
+			addFlag(fs, in, map[string]string{})
+			f := fs.Lookup(n)
+			// pflag's own rendering: "--name type", no type for a bool.
+			varname, usage := pflag.UnquoteUsage(f)
+			left := "--" + f.Name
+			if varname != "" {
+				left += " " + varname
+			}
+			switch {
+			case f.DefValue == "" || f.DefValue == "false":
+			case f.Value.Type() == "string":
+				usage += fmt.Sprintf(" (default %q)", f.DefValue)
+			default:
+				usage += fmt.Sprintf(" (default %s)", f.DefValue)
+			}
+			lines = append(lines, [2]string{left, usage})
+		}
+		return lines
+	}
+	for _, g := range flagGroups {
+		for _, n := range g.Inputs {
+			grouped[n] = true
+		}
+		if command != "" && !slices.Contains(g.Commands, command) {
+			continue
+		}
+		title := "Flags of " + commandList(g.Commands)
+		switch {
+		case len(g.Commands) == len(allCommands):
+			title = "Flags of every command"
+		case command != "" && len(g.Commands) == 1:
+			title = "Flags of " + command + " only"
+		}
+		out = append(out, renderedGroup{title, render(g.Inputs)})
+	}
+	var other []string
+	for _, in := range Inputs {
+		if !grouped[in.Name] {
+			other = append(other, in.Name)
+		}
+	}
+	if len(other) > 0 {
+		out = append(out, renderedGroup{"Other flags", render(other)})
+	}
+	return out
+}
+
+// writeGroups writes groups with one column width for all of them.
+func writeGroups(b *strings.Builder, groups []renderedGroup) {
+	width := 0
+	for _, g := range groups {
+		for _, l := range g.lines {
+			width = max(width, len(l[0]))
+		}
+	}
+	for _, g := range groups {
+		fmt.Fprintf(b, "\n%s:\n", g.title)
+		for _, l := range g.lines {
+			fmt.Fprintf(b, "      %-*s   %s\n", width, l[0], l[1])
+		}
+	}
+}
+
+// commandList is "validate, promote and rollback".
+func commandList(cs []string) string {
+	if len(cs) == 1 {
+		return cs[0]
+	}
+	return strings.Join(cs[:len(cs)-1], ", ") + " and " + cs[len(cs)-1]
+}
