@@ -193,7 +193,7 @@ func writeUsage(w io.Writer) {
 	fmt.Fprintf(&b, "  %-10s %s\n", "help", "print this help, or a command's: mlreg-action help promote")
 	writeGroups(&b, groupsFor(""))
 	b.WriteString(usageFooter)
-	io.WriteString(w, b.String())
+	fmt.Fprint(w, b.String())
 }
 
 // writeCommandUsage writes the help of one command: only the flags it reads.
@@ -206,7 +206,7 @@ func writeCommandUsage(w io.Writer, command string) {
 	}
 	writeGroups(&b, groupsFor(command))
 	b.WriteString(usageFooter)
-	io.WriteString(w, b.String())
+	fmt.Fprint(w, b.String())
 }
 
 type renderedGroup struct {

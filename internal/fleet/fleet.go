@@ -147,7 +147,7 @@ func (e *Entry) recordGap() bool {
 }
 
 // FleetPlan is the plan of a whole manifest.
-type FleetPlan struct {
+type FleetPlan struct { //nolint:revive // fleet.Plan is the function that makes one
 	Manifest     string // the file, as the manifest names it
 	PolicyFile   string // "" with no policy
 	PolicyDigest string

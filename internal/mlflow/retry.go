@@ -254,10 +254,10 @@ type StopError struct {
 func (e *StopError) Error() string {
 	var s string
 	switch {
-	case e.Cause == context.DeadlineExceeded && e.NextRetry > 0:
+	case errors.Is(e.Cause, context.DeadlineExceeded) && e.NextRetry > 0:
 		s = fmt.Sprintf("%s reached after %s (the next retry, in %s, would end past it)",
 			e.Deadline, attempts(e.Attempts), e.NextRetry.Round(100*time.Millisecond))
-	case e.Cause == context.DeadlineExceeded:
+	case errors.Is(e.Cause, context.DeadlineExceeded):
 		s = fmt.Sprintf("%s exceeded after %s", e.Deadline, attempts(e.Attempts))
 	default:
 		s = fmt.Sprintf("%v after %s", e.Cause, attempts(e.Attempts))

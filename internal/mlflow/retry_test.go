@@ -381,9 +381,9 @@ func TestDeadlineName(t *testing.T) {
 // expiringContext is ctx until expire, then a context whose deadline has
 // passed, as its own timer would leave it.
 type expiringContext struct {
-	context.Context
-	mu      sync.Mutex
-	expired bool
+	context.Context //nolint:containedctx // a test context that expires on demand
+	mu              sync.Mutex
+	expired         bool
 }
 
 func (e *expiringContext) expire() { e.mu.Lock(); e.expired = true; e.mu.Unlock() }

@@ -41,12 +41,12 @@ import (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: mlreg-bench-fleet apply|replay [flags]")
 		os.Exit(2)
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	var err error
 	switch os.Args[1] {
 	case "apply":
@@ -58,7 +58,8 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "mlreg-bench-fleet: %v\n", err)
-		os.Exit(1)
+		stop()
+		os.Exit(1) //nolint:gocritic // stop ran just above
 	}
 }
 
