@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mlreg/mlreg-action/internal/action"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/mlflowtest"
 )
 
@@ -80,12 +82,13 @@ func runActionWhile(t *testing.T, ctx context.Context, inputs map[string]string,
 	go func() {
 		defer close(done)
 		code = action.Main(ctx, action.Env{
-			Getenv:  func(k string) string { return env[k] },
-			Stdout:  &stdout,
-			Stderr:  &stderr,
-			Now:     func() time.Time { return fixedNow },
-			WorkDir: dir,
-			Version: "test",
+			Getenv:     func(k string) string { return env[k] },
+			Stdout:     &stdout,
+			Stderr:     &stderr,
+			HTTPClient: runHTTPClient(),
+			Now:        func() time.Time { return fixedNow },
+			WorkDir:    dir,
+			Version:    "test",
 		})
 	}()
 	if while != nil {
@@ -232,3 +235,16 @@ func (d *stepDeadline) Err() error {
 
 // expire makes the deadline pass.
 func (d *stepDeadline) expire() { d.once.Do(func() { close(d.done) }) }
+
+// runHTTPClient is the HTTP client of one run (MLflow, GitHub, Slack): the
+// binary's defaults (MLflow's 120s attempt) with a connection pool of its
+// own, so that a parallel test's httptest.Server.Close, which closes
+// http.DefaultTransport's idle connections, cannot break a request of the
+// run and change its outcome.
+func runHTTPClient() *http.Client {
+	c := &http.Client{Timeout: mlflow.DefaultRequestTimeout}
+	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+		c.Transport = dt.Clone()
+	}
+	return c
+}

@@ -222,6 +222,12 @@ func New(opts Options) (*Client, error) {
 // the TLS options to a clone of its transport.
 func newHTTPClient(opts Options) (*http.Client, error) {
 	hc := &http.Client{Timeout: DefaultRequestTimeout}
+	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+		// A pool of its own: whoever else uses http.DefaultTransport (and
+		// calls its CloseIdleConnections, as httptest.Server.Close does)
+		// cannot break a connection between two attempts.
+		hc.Transport = dt.Clone()
+	}
 	if opts.HTTPClient != nil {
 		cp := *opts.HTTPClient
 		hc = &cp

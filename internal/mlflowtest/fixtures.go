@@ -31,7 +31,18 @@ type Fixtures struct {
 
 // Fixtures returns a fixture helper for s.
 func (s *Server) Fixtures() *Fixtures {
-	return &Fixtures{URL: s.URL, HTTP: &http.Client{Timeout: 30 * time.Second}}
+	return &Fixtures{URL: s.URL, HTTP: newHTTPClient()}
+}
+
+// newHTTPClient is a client with a 30 s timeout and a connection pool of its
+// own: a parallel test's httptest.Server.Close closes http.DefaultTransport's
+// idle connections, which could break a fixture request that took one.
+func newHTTPClient() *http.Client {
+	c := &http.Client{Timeout: 30 * time.Second}
+	if dt, ok := http.DefaultTransport.(*http.Transport); ok {
+		c.Transport = dt.Clone()
+	}
+	return c
 }
 
 // APIError is a non-2xx answer from the server.
@@ -82,7 +93,7 @@ func (f *Fixtures) Do(ctx context.Context, method, path string, query url.Values
 
 	client := f.HTTP
 	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
+		client = newHTTPClient()
 	}
 	resp, err := client.Do(req)
 	if err != nil {
