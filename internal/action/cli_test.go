@@ -293,8 +293,8 @@ func TestAnnotationSaysItsLabelOnce(t *testing.T) {
 	}
 	for _, tc := range cases {
 		var stderr bytes.Buffer
-		r := &runner{out: newCLIIO(io.Discard, &stderr)}
-		r.annotate(tc.err, exitCode(tc.err))
+		d := &deps{out: newCLIIO(io.Discard, &stderr)}
+		d.annotate(tc.err, exitCode(tc.err))
 		if got := stderr.String(); got != tc.want {
 			t.Errorf("annotate(%v) = %q, want %q", tc.err, got, tc.want)
 		}

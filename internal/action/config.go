@@ -22,40 +22,41 @@ const (
 	CmdHistory  = "history"
 )
 
-// Config is every input, parsed and checked once.
+// Config is every input, parsed and checked once, here, into the values
+// the commands use as they are: a version selector, a target, a
+// compare-and-set guard. Nothing below re-parses an input.
 type Config struct {
-	Command                string
-	ModelName              string
-	Version                string
-	TargetAlias            string
-	TargetStage            string
-	ArchiveExisting        bool
-	Policy                 string // path, or "none"
-	DryRun                 bool
-	ExpectedCurrentVersion string
-	TrackingURI            string
-	MLflowToken            string
-	MLflowUsername         string
-	MLflowPassword         string
-	GitHubToken            string
-	PRComment              string
-	Deployment             string
-	DeploymentEnvironment  string
-	SlackToken             string
-	SlackChannel           string
-	SlackWebhookURL        string
-	FailOnNotifyError      bool
-	Timeout                time.Duration
-	RunID                  string
-	ArtifactPath           string
-	Source                 string
-	Description            string
-	Tags                   map[string]string
-	RollbackTo             string
-	Force                  bool
-	AllowUnfinishedRun     bool
-	FailOnDrift            bool
-	Format                 string
+	Command               string
+	ModelName             string
+	Version               promote.VersionSpec // validate, promote; latest when unset
+	Target                checks.Target       // every command but register
+	ArchiveExisting       bool
+	Policy                string // path, or "none"
+	DryRun                bool
+	Expected              promote.Expectation // expected-current-version
+	TrackingURI           string
+	MLflowToken           string
+	MLflowUsername        string
+	MLflowPassword        string
+	GitHubToken           string
+	PRComment             string
+	Deployment            string
+	DeploymentEnvironment string
+	SlackToken            string
+	SlackChannel          string
+	SlackWebhookURL       string
+	FailOnNotifyError     bool
+	Timeout               time.Duration
+	RunID                 string
+	ArtifactPath          string
+	Source                string
+	Description           string
+	Tags                  map[string]string
+	RollbackTo            string // a version number; "" = the recorded previous holder
+	Force                 bool
+	AllowUnfinishedRun    bool
+	FailOnDrift           bool
+	Format                string
 
 	// MLflow TLS settings come from MLflow's own environment variables.
 	InsecureTLS    bool
@@ -85,7 +86,8 @@ func (c *Config) Secrets() []string {
 
 // LogValue-style redaction is not needed: Config is never printed whole.
 
-// loadConfig parses every input, reporting every problem at once, each naming its input.
+// loadConfig parses every input, reporting every problem at once, each
+// naming its input, as one error that wraps promote.ErrInvalid (status 2).
 func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 	var errs []error
 	bool_ := func(name string) bool {
@@ -106,62 +108,68 @@ func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 		return v
 	}
 	c := &Config{
-		Command:                strings.ToLower(src.get("command")),
-		ModelName:              src.get("model-name"),
-		Version:                src.get("version"),
-		TargetAlias:            strings.TrimPrefix(src.get("target-alias"), "@"),
-		TargetStage:            src.get("target-stage"),
-		ArchiveExisting:        bool_("archive-existing"),
-		Policy:                 src.get("policy"),
-		DryRun:                 bool_("dry-run"),
-		ExpectedCurrentVersion: strings.TrimPrefix(strings.ToLower(src.get("expected-current-version")), "v"),
-		TrackingURI:            strings.TrimRight(src.get("tracking-uri"), "/"),
-		MLflowToken:            src.get("mlflow-token"),
-		MLflowUsername:         src.get("mlflow-username"),
-		MLflowPassword:         src.get("mlflow-password"),
-		GitHubToken:            src.get("github-token"),
-		PRComment:              oneOf("pr-comment", "auto", "always", "never"),
-		Deployment:             oneOf("deployment", "auto", "never"),
-		DeploymentEnvironment:  src.get("deployment-environment"),
-		SlackToken:             src.get("slack-token"),
-		SlackChannel:           src.get("slack-channel"),
-		SlackWebhookURL:        src.get("slack-webhook-url"),
-		FailOnNotifyError:      bool_("fail-on-notify-error"),
-		RunID:                  src.get("run-id"),
-		ArtifactPath:           src.get("artifact-path"),
-		Source:                 src.get("source"),
-		Description:            src.get("description"),
-		RollbackTo:             strings.TrimPrefix(src.get("rollback-to"), "v"),
-		Force:                  bool_("force"),
-		AllowUnfinishedRun:     bool_("allow-unfinished-run"),
-		FailOnDrift:            bool_("fail-on-drift"),
-		Format:                 oneOf("format", "text", "markdown", "json"),
-		CACertPath:             getenv("MLFLOW_TRACKING_SERVER_CERT_PATH"),
-		ClientCertPath:         getenv("MLFLOW_TRACKING_CLIENT_CERT_PATH"),
-		Workspace:              getenv("MLFLOW_WORKSPACE"),
+		Command:               strings.ToLower(src.get("command")),
+		ModelName:             src.get("model-name"),
+		ArchiveExisting:       bool_("archive-existing"),
+		Policy:                src.get("policy"),
+		DryRun:                bool_("dry-run"),
+		TrackingURI:           strings.TrimRight(src.get("tracking-uri"), "/"),
+		MLflowToken:           src.get("mlflow-token"),
+		MLflowUsername:        src.get("mlflow-username"),
+		MLflowPassword:        src.get("mlflow-password"),
+		GitHubToken:           src.get("github-token"),
+		PRComment:             oneOf("pr-comment", "auto", "always", "never"),
+		Deployment:            oneOf("deployment", "auto", "never"),
+		DeploymentEnvironment: src.get("deployment-environment"),
+		SlackToken:            src.get("slack-token"),
+		SlackChannel:          src.get("slack-channel"),
+		SlackWebhookURL:       src.get("slack-webhook-url"),
+		FailOnNotifyError:     bool_("fail-on-notify-error"),
+		RunID:                 src.get("run-id"),
+		ArtifactPath:          src.get("artifact-path"),
+		Source:                src.get("source"),
+		Description:           src.get("description"),
+		RollbackTo:            strings.TrimPrefix(src.get("rollback-to"), "v"),
+		Force:                 bool_("force"),
+		AllowUnfinishedRun:    bool_("allow-unfinished-run"),
+		FailOnDrift:           bool_("fail-on-drift"),
+		Format:                oneOf("format", "text", "markdown", "json"),
+		CACertPath:            getenv("MLFLOW_TRACKING_SERVER_CERT_PATH"),
+		ClientCertPath:        getenv("MLFLOW_TRACKING_CLIENT_CERT_PATH"),
+		Workspace:             getenv("MLFLOW_WORKSPACE"),
 	}
+	alias := strings.TrimPrefix(src.get("target-alias"), "@")
+	stage := src.get("target-stage")
+	version := src.get("version")
+	expected := strings.TrimPrefix(strings.ToLower(src.get("expected-current-version")), "v")
 	switch c.Command {
 	case CmdValidate, CmdPromote, CmdRegister, CmdRollback, CmdHistory:
 	default:
 		errs = append(errs, fmt.Errorf("input command: want validate, promote, register, rollback or history, got %q", c.Command))
 	}
-	if c.ModelName == "" {
-		errs = append(errs, errors.New("input model-name is required"))
+	// The registry's own rules, checked with the functions Plan checks with.
+	// MLflow's registry until registry-uri selects another.
+	dialect := promote.Dialect{}
+	if err := dialect.ValidateModelName(c.ModelName); err != nil {
+		errs = append(errs, err)
 	}
-	if c.TrackingURI == "" {
+	switch {
+	case c.TrackingURI == "":
 		errs = append(errs, errors.New("input tracking-uri is required (or set MLFLOW_TRACKING_URI)"))
-	} else if c.TrackingURI == "databricks" || strings.HasPrefix(c.TrackingURI, "databricks://") {
+	case c.TrackingURI == "databricks" || strings.HasPrefix(c.TrackingURI, "databricks://"):
 		host := strings.TrimRight(getenv("DATABRICKS_HOST"), "/")
 		if host == "" {
 			errs = append(errs, errors.New("input tracking-uri: databricks needs DATABRICKS_HOST (and DATABRICKS_TOKEN)"))
-		} else {
-			if !strings.Contains(host, "://") {
-				host = "https://" + host
-			}
-			c.TrackingURI = host
+			break
 		}
-	} else if err := checkTrackingURI(c.TrackingURI); err != nil {
-		errs = append(errs, err)
+		if !strings.Contains(host, "://") {
+			host = "https://" + host
+		}
+		c.TrackingURI = host
+	default:
+		if err := checkTrackingURI(c.TrackingURI); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	errs = append(errs, mlflowHTTPSettings(c, getenv)...)
 	if v := getenv("MLFLOW_TRACKING_INSECURE_TLS"); v != "" {
@@ -184,30 +192,47 @@ func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 		errs = append(errs, err)
 	}
 	c.Tags = tags
-	if c.Command != CmdRegister {
-		req := promote.Request{Model: c.ModelName, Version: c.Version, ExpectedCurrent: c.ExpectedCurrentVersion,
-			Target: checks.Target{Alias: c.TargetAlias, Stage: c.TargetStage}}
-		if c.Command == CmdRollback && c.Version == "" {
-			req.Version = "latest" // rollback picks its version from the history
+	if c.Command == CmdRegister {
+		if err := promote.CheckRegisterSource(c.RunID, c.ArtifactPath, c.Source); err != nil {
+			errs = append(errs, unjoin(err)...)
 		}
-		if err := req.Validate(); err != nil {
-			for _, e := range unjoin(err) {
-				if !strings.Contains(e.Error(), "model-name is required") { // reported above
-					errs = append(errs, errors.New(strings.TrimPrefix(e.Error(), promote.ErrInvalid.Error()+": ")))
-				}
+	} else {
+		if alias == "" && stage == "" {
+			errs = append(errs, errors.New("set target-alias or target-stage (or both)"))
+		}
+		if alias != "" {
+			if err := checks.CheckAlias(alias); err != nil {
+				errs = append(errs, fmt.Errorf("input target-alias: %w", err))
 			}
+		}
+		c.Target.Alias = alias
+		if stage != "" {
+			st, ok := checks.CanonicalStage(stage)
+			if !ok {
+				errs = append(errs, fmt.Errorf("input target-stage: %q is not one of Staging, Production, Archived, None", stage))
+			}
+			c.Target.Stage = st
+		}
+		if err := dialect.ValidateTarget(c.Target); err != nil {
+			errs = append(errs, err)
+		}
+		if c.Version, err = promote.ParseVersion(version); err != nil {
+			errs = append(errs, fmt.Errorf("input version: %w", err))
+		}
+		if c.Expected, err = promote.ParseExpected(expected); err != nil {
+			errs = append(errs, fmt.Errorf("input expected-current-version: %w", err))
 		}
 	}
 	if c.RollbackTo != "" {
-		if n, err := strconv.ParseUint(c.RollbackTo, 10, 64); err != nil || n == 0 {
+		if _, err := promote.ParseVersionNumber(c.RollbackTo); err != nil {
 			errs = append(errs, fmt.Errorf("input rollback-to: want a version number, got %q", c.RollbackTo))
 		}
 	}
 	if (c.SlackToken == "") != (c.SlackChannel == "") && c.SlackWebhookURL == "" {
 		errs = append(errs, errors.New("inputs slack-token and slack-channel go together"))
 	}
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("%w:\n%w", promote.ErrInvalid, errors.Join(errs...))
 	}
 	return c, nil
 }

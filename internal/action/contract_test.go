@@ -301,9 +301,9 @@ func TestOutputsMatchActionYAML(t *testing.T) {
 }
 
 // TestOutputsSetAreDeclared checks what the code sets against Outputs: the
-// names runner.outputs returns (run.go), and every output name the package's
-// source passes to SetOutput or lists as a {"name", value} pair in a function
-// that sets or returns outputs.
+// names outputs returns for each command (tail.go), and every output name
+// the package's source passes to SetOutput or lists as a {"name", value}
+// pair in a function that sets or returns outputs.
 func TestOutputsSetAreDeclared(t *testing.T) {
 	t.Parallel()
 	declared := map[string]bool{}
@@ -312,9 +312,10 @@ func TestOutputsSetAreDeclared(t *testing.T) {
 	}
 
 	set := map[string]string{} // name -> where
-	r := &runner{cfg: &Config{TargetAlias: "champion"}}
-	for _, kv := range r.outputs(&notify.Report{}) {
-		set[kv[0]] = "run.go outputs()"
+	for cmd := range dispatch {
+		for _, kv := range outputs(&notify.Report{Command: cmd}) {
+			set[kv[0]] = "tail.go outputs() of " + cmd
+		}
 	}
 	for name, where := range outputNamesInSource(t) {
 		if _, ok := set[name]; !ok {

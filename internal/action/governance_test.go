@@ -2,12 +2,15 @@ package action_test
 
 import (
 	"encoding/json"
+	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mlreg/mlreg-action/internal/githubfake"
 	"github.com/mlreg/mlreg-action/internal/mlflowtest"
 )
 
@@ -281,4 +284,90 @@ func TestStageRollback(t *testing.T) {
 		t.Errorf("stages after rollback (-want +got):\n%s", diff)
 	}
 	_ = time.Second
+}
+
+// TestRegisterReportsAndNotifies: register ends as every command does: a
+// JSON report file, the job summary, a comment on the pull request and a
+// Slack message, both edited in place when a rerun reuses the version, and
+// no deployment.
+func TestRegisterReportsAndNotifies(t *testing.T) {
+	t.Parallel()
+	exp, run, f := newRun(t, mlflowtest.RunSpec{})
+	id, err := f.CreateLoggedModel(t.Context(), exp, run, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := mlflowtest.UniqueName(t, "reg")
+	gh := githubfake.New(t, githubfake.Options{})
+	sl := newSlackRecorder(t)
+	payload := `{"number":7,"pull_request":{"number":7,"head":{"repo":{"full_name":"acme/models"}},"base":{"repo":{"full_name":"acme/models"}}}}`
+	in := merge(map[string]string{"command": "register", "model-name": model, "source": "models:/" + id},
+		notifyEnv(t, gh, sl, "pull_request", payload))
+
+	first := runAction(t, in, nil)
+	if first.code != 0 || first.outputs["model-version"] != "1" || first.outputs["changed"] != "true" {
+		t.Fatalf("exit %d outputs %v\n%s", first.code, first.outputs, first.stdout)
+	}
+	headline := "📦 " + strings.ReplaceAll(model, "_", `\_`) + " v1 registered from run " + run
+	if !strings.Contains(first.summary, "### "+headline) {
+		t.Errorf("summary does not say %q:\n%s", headline, first.summary)
+	}
+	var rep struct {
+		Command    string `json:"command"`
+		Outcome    string `json:"outcome"`
+		Registered struct {
+			Version, Source, RunID string
+		} `json:"registered"`
+	}
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(first.dir, first.outputs["report-path"]))), &rep); err != nil ||
+		rep.Command != "register" || rep.Outcome != "registered" || rep.Registered.Version != "1" || rep.Registered.Source != "models:/"+id {
+		t.Errorf("report file %q: %+v (%v)", first.outputs["report-path"], rep, err)
+	}
+	if first.outputs["comment-id"] == "" || first.outputs["slack-ts"] == "" || first.outputs["deployment-id"] != "" || first.outputs["notify-errors"] != "" {
+		t.Errorf("notify outputs = %v", first.outputs)
+	}
+
+	second := runAction(t, in, nil)
+	if second.code != 0 || second.outputs["model-version"] != "1" || second.outputs["changed"] != "false" {
+		t.Fatalf("rerun: exit %d outputs %v\n%s", second.code, second.outputs, second.stdout)
+	}
+	comments := gh.Comments(7)
+	if len(comments) != 1 || !strings.HasPrefix(comments[0].Body, "<!-- mlreg-action model="+model+" command=register -->\n") ||
+		!strings.Contains(comments[0].Body, "already registered") || fmt.Sprint(comments[0].ID) != second.outputs["comment-id"] {
+		t.Errorf("comments = %+v", comments)
+	}
+	wantSlack := []string{"chat.postMessage ml-releases", "chat.update C0MLREG " + first.outputs["slack-ts"]}
+	if diff := cmp.Diff(wantSlack, sl.got()); diff != "" {
+		t.Errorf("slack calls (-want +got):\n%s", diff)
+	}
+	if n := len(gh.Deployments()); n != 0 {
+		t.Errorf("%d deployments for a registration, want none", n)
+	}
+	noSecrets(t, first, gh.Token(), slackToken)
+}
+
+// TestHistoryReportAndTerminal: history writes its report file, and on a
+// terminal prints the history as text on stdout, the log on stderr.
+func TestHistoryReportAndTerminal(t *testing.T) {
+	t.Parallel()
+	model, _ := newModel(t, auc(0.91), auc(0.92))
+	promoteSeq(t, model, "1", "2")
+	res := runAction(t, promoteInputs(model, "command", "history"), nil)
+	if res.code != 0 || res.outputs["report-path"] == "" {
+		t.Fatalf("exit %d outputs %v\n%s", res.code, res.outputs, res.stdout)
+	}
+	var rep struct {
+		Outcome string           `json:"outcome"`
+		Target  string           `json:"target"`
+		History []map[string]any `json:"history"`
+	}
+	if err := json.Unmarshal([]byte(readFile(t, filepath.Join(res.dir, res.outputs["report-path"]))), &rep); err != nil ||
+		rep.Outcome != "recorded" || rep.Target != "@champion" || len(rep.History) != 1 {
+		t.Errorf("report file: %+v (%v)", rep, err)
+	}
+	cli := runAction(t, promoteInputs(model, "command", "history", "GITHUB_ACTIONS", ""), nil)
+	if cli.code != 0 || !strings.HasPrefix(cli.stdout, "@champion of "+model+": held by v2\n") || strings.Contains(cli.stdout, "==>") ||
+		!strings.Contains(cli.stderr, "==> resolve") {
+		t.Errorf("terminal: exit %d\nstdout:\n%s\nstderr:\n%s", cli.code, cli.stdout, cli.stderr)
+	}
 }

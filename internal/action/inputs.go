@@ -96,23 +96,6 @@ func (s *source) get(name string) string {
 	return in.Default
 }
 
-// isSet reports whether the user gave the input (flag, INPUT_ or env fallback).
-func (s *source) isSet(name string) bool {
-	in, _ := inputByName(name)
-	if _, ok := s.flags[name]; ok {
-		return true
-	}
-	if strings.TrimSpace(s.getenv(EnvName(name))) != "" {
-		return true
-	}
-	for _, e := range in.Env {
-		if strings.TrimSpace(s.getenv(e)) != "" {
-			return true
-		}
-	}
-	return false
-}
-
 // parseBool accepts what YAML and GitHub users write for booleans.
 func parseBool(input, v string) (bool, error) {
 	switch strings.ToLower(strings.TrimSpace(v)) {

@@ -12,7 +12,9 @@ import (
 )
 
 // IO is what the action shows its user: a GitHub Actions runner's workflow
-// commands and files, or a terminal. *githubactions.Action backs the first.
+// commands and files (githubIO, over go-githubactions), or a terminal
+// (cliIO). Callers ask it what they need to know (Terminal) rather than
+// which one it is.
 type IO interface {
 	AddMask(secret string)
 	Group(title string)
@@ -23,6 +25,12 @@ type IO interface {
 	Errorf(file string, line int, format string, args ...any)
 	SetOutput(key, value string) error
 	AddStepSummary(markdown string) error
+	// Terminal reports whether a person reads the output directly: reports
+	// are then printed as text, and there is no job summary.
+	Terminal() bool
+	// Print writes text to standard output as it is (with secrets masked):
+	// what a user or a later step reads, such as history's format.
+	Print(text string)
 	// Finish flushes anything kept until the end (the CLI's outputs).
 	Finish()
 }
@@ -30,11 +38,17 @@ type IO interface {
 // githubIO writes workflow commands through go-githubactions.
 type githubIO struct {
 	a *githubactions.Action
+	w io.Writer
 }
 
 func newGitHubIO(getenv func(string) string, w io.Writer) *githubIO {
-	return &githubIO{a: githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(w))}
+	return &githubIO{a: githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(w)), w: w}
 }
+
+func (g *githubIO) Terminal() bool { return false }
+
+// Print writes to the step's log as it is; the runner masks the secrets.
+func (g *githubIO) Print(s string) { fmt.Fprint(g.w, s) }
 
 func (g *githubIO) AddMask(s string) {
 	// A workflow command is one line: mask each line of a multi-line secret.
@@ -88,15 +102,18 @@ func (g *githubIO) AddStepSummary(md string) (err error) {
 	return nil
 }
 
-// cliIO writes plain text for a terminal; outputs are listed at the end.
+// cliIO writes plain text for a terminal: the log on stderr, reports and
+// history on stdout, the outputs listed at the end.
 type cliIO struct {
 	mu      sync.Mutex
 	out     io.Writer
 	err     io.Writer
 	outputs map[string]string
-	quiet   bool     // no outputs listing (e.g. --format json)
 	masks   []string // secrets replaced by *** in everything printed
 }
+
+func (c *cliIO) Terminal() bool { return true }
+func (c *cliIO) Print(s string) { c.printf(c.out, "%s", s) }
 
 func (c *cliIO) redact(s string) string {
 	for _, m := range c.masks {
@@ -151,7 +168,7 @@ func (c *cliIO) AddStepSummary(md string) error {
 func (c *cliIO) Finish() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.quiet || len(c.outputs) == 0 {
+	if len(c.outputs) == 0 {
 		return
 	}
 	keys := make([]string, 0, len(c.outputs))

@@ -309,8 +309,15 @@ func TestSecretsNeverShow(t *testing.T) {
 		!slices.ContainsFunc(msgs, func(m string) bool { return strings.HasPrefix(m, "/api/chat.postMessage") }) {
 		t.Errorf("Slack got neither a webhook message nor a bot message: %q", msgs)
 	}
-	if len(w.gh.Comments(7)) != 1 {
-		t.Errorf("%d PR comments, want 1", len(w.gh.Comments(7)))
+	// One comment for the registration, one for @champion, each edited in place.
+	var markers []string
+	for _, c := range w.gh.Comments(7) {
+		first, _, _ := strings.Cut(c.Body, "\n")
+		markers = append(markers, first)
+	}
+	want := []string{" command=register -->", " target=@champion -->"}
+	if len(markers) != 2 || !strings.HasSuffix(markers[0], want[0]) || !strings.HasSuffix(markers[1], want[1]) {
+		t.Errorf("PR comment markers %q, want one ending %q and one ending %q", markers, want[0], want[1])
 	}
 }
 

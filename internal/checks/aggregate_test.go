@@ -2,6 +2,7 @@ package checks
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -38,19 +39,19 @@ func TestAggregateValues(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := AggregateValues(tc.vals, tc.how)
+			got, err := aggregateValues(tc.vals, tc.how)
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-					t.Fatalf("AggregateValues() error = %v, want %q", err, tc.wantErr)
+					t.Fatalf("aggregateValues() error = %v, want %q", err, tc.wantErr)
 				}
 				return
 			}
 			if err != nil {
-				t.Fatalf("AggregateValues() error: %v", err)
+				t.Fatalf("aggregateValues() error: %v", err)
 			}
 			same := got == tc.want || (math.IsNaN(got) && math.IsNaN(tc.want))
 			if !same {
-				t.Errorf("AggregateValues() = %v, want %v", got, tc.want)
+				t.Errorf("aggregateValues() = %v, want %v", got, tc.want)
 			}
 		})
 	}
@@ -62,4 +63,38 @@ func repeat(v float64, n int) []float64 {
 		out[i] = v
 	}
 	return out
+}
+
+// TestAggregateOrder: "last" is the value MLflow shows as a run's latest
+// metric, the highest (step, timestamp, value), whatever order the history
+// arrives in; get-history sends it by timestamp first.
+func TestAggregateOrder(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name   string
+		points []Point
+		how    string
+		want   float64
+	}{
+		{"step wins over timestamp", []Point{{Step: 2, Timestamp: 100, Value: 0.8}, {Step: 1, Timestamp: 300, Value: 0.9}}, AggregateLast, 0.8},
+		{"timestamp breaks a tie of steps", []Point{{Step: 1, Timestamp: 300, Value: 0.7}, {Step: 1, Timestamp: 200, Value: 0.9}}, AggregateLast, 0.7},
+		{"value breaks a tie of both", []Point{{Step: 1, Timestamp: 5, Value: 0.9}, {Step: 1, Timestamp: 5, Value: 0.4}}, AggregateLast, 0.9},
+		{"min does not depend on order", []Point{{Step: 3, Value: 4}, {Step: 1, Value: 2}, {Step: 2, Value: 6}}, AggregateMin, 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			in := slices.Clone(tc.points)
+			got, err := Aggregate(tc.points, tc.how)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("Aggregate() = %v, want %v", got, tc.want)
+			}
+			if !slices.Equal(in, tc.points) {
+				t.Errorf("Aggregate changed its input: %v, was %v", tc.points, in)
+			}
+		})
+	}
 }

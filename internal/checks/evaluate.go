@@ -12,8 +12,15 @@ import (
 )
 
 // Evaluate checks in.Candidate against rules (as returned by Match) and
-// returns the evidence of every check. The verdict is fail when any check
-// failed, else pass.
+// returns the evidence and final status of every check, and the verdict:
+// fail when any check failed, else pass. It owns what a check means in each
+// situation, so callers take its statuses and verdict as they are:
+//
+//   - a vs-champion check whose champion is the candidate itself (the
+//     candidate already holds the rule's target) is skipped: comparing a
+//     version with itself says nothing;
+//   - with in.Mode ModeRollback, vs-champion and run-age checks are
+//     skipped, their evidence kept (see ModeRollback).
 //
 // Errors from in.Candidate.Metrics, the champion's Metrics and
 // in.Approvals are returned wrapped: a registry that cannot be read is not a
@@ -31,11 +38,11 @@ func Evaluate(ctx context.Context, rules []*Rule, in Input) (*Result, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("failed to evaluate policy: %w", err)
 	}
-	e := &evaluator{ctx: ctx, in: in, cache: map[metricKey]metricValue{}}
+	e := &evaluator{in: in, cache: map[metricKey]metricValue{}}
 	res := &Result{Verdict: VerdictPass, Checks: []Check{}}
 	for _, r := range rules {
 		res.Rules = append(res.Rules, r.Name)
-		checks, err := e.rule(r)
+		checks, err := e.rule(ctx, r)
 		if err != nil {
 			return nil, err
 		}
@@ -61,18 +68,17 @@ type metricValue struct {
 }
 
 type evaluator struct {
-	ctx   context.Context
 	in    Input
 	cache map[metricKey]metricValue
 }
 
-func (e *evaluator) rule(r *Rule) ([]Check, error) {
+func (e *evaluator) rule(ctx context.Context, r *Rule) ([]Check, error) {
 	var out []Check
 	if r.RequireSource != nil {
 		out = append(out, e.source(r))
 	}
 	for _, m := range r.Metrics {
-		cs, err := e.metric(r, m)
+		cs, err := e.metric(ctx, r, m)
 		if err != nil {
 			return nil, err
 		}
@@ -89,7 +95,7 @@ func (e *evaluator) rule(r *Rule) ([]Check, error) {
 		out = append(out, cs...)
 	}
 	if r.Approval != nil {
-		cs, err := e.approval(r)
+		cs, err := e.approval(ctx, r)
 		if err != nil {
 			return nil, err
 		}
@@ -140,14 +146,14 @@ func (e *evaluator) source(r *Rule) Check {
 
 // fetch returns a metric value of s, asking its MetricSource once per
 // query. A subject without a MetricSource has no metrics.
-func (e *evaluator) fetch(s *Subject, who string, q MetricQuery) (float64, bool, error) {
+func (e *evaluator) fetch(ctx context.Context, s *Subject, who string, q MetricQuery) (float64, bool, error) {
 	k := metricKey{s, q}
 	if mv, ok := e.cache[k]; ok {
 		return mv.v, mv.found, nil
 	}
 	var mv metricValue
 	if s.Metrics != nil {
-		v, found, err := s.Metrics.Metric(e.ctx, q)
+		v, found, err := s.Metrics.Metric(ctx, q)
 		if err != nil {
 			return 0, false, fmt.Errorf("failed to fetch metric %q of %s: %w", q.Key, subjectName(who, s), err)
 		}
@@ -157,10 +163,10 @@ func (e *evaluator) fetch(s *Subject, who string, q MetricQuery) (float64, bool,
 	return mv.v, mv.found, nil
 }
 
-func (e *evaluator) metric(r *Rule, m *MetricRule) ([]Check, error) {
+func (e *evaluator) metric(ctx context.Context, r *Rule, m *MetricRule) ([]Check, error) {
 	q := m.Query()
 	cand := e.in.Candidate
-	cv, cFound, err := e.fetch(cand, "candidate", q)
+	cv, cFound, err := e.fetch(ctx, cand, "candidate", q)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +202,7 @@ func (e *evaluator) metric(r *Rule, m *MetricRule) ([]Check, error) {
 		out = append(out, c)
 	}
 	if m.VsChampion != nil {
-		c, err := e.vsChampion(r, m, base, cv, candProblem)
+		c, err := e.vsChampion(ctx, r, m, base, cv, candProblem)
 		if err != nil {
 			return nil, err
 		}
@@ -208,14 +214,11 @@ func (e *evaluator) metric(r *Rule, m *MetricRule) ([]Check, error) {
 // champion returns the holder of the target a rule governs, and that
 // target's name for reasons.
 func (e *evaluator) champion(r *Rule) (*Subject, string) {
-	if r.AppliesTo.Stage != "" {
-		label := "stage " + r.AppliesTo.Stage
-		if e.in.Target.Alias != "" {
-			return e.in.StageChampion, label
-		}
-		return e.in.Champion, label
+	label := r.AppliesTo.Target().Label()
+	if r.AppliesTo.Stage != "" && e.in.Target.Alias != "" {
+		return e.in.StageChampion, label
 	}
-	return e.in.Champion, "@" + r.AppliesTo.Alias
+	return e.in.Champion, label
 }
 
 // tolerance absorbs floating-point rounding in candidate − champion, so
@@ -224,7 +227,22 @@ func tolerance(a, b float64) float64 {
 	return 1e-12 * math.Max(math.Abs(a), math.Abs(b))
 }
 
-func (e *evaluator) vsChampion(r *Rule, m *MetricRule, base Check, cv float64, candProblem valueProblem) (Check, error) {
+// vsChampion compares the candidate with the holder of the rule's target,
+// as the mode says (see Evaluate).
+func (e *evaluator) vsChampion(ctx context.Context, r *Rule, m *MetricRule, base Check, cv float64, candProblem valueProblem) (Check, error) {
+	c, err := e.compare(ctx, r, m, base, cv, candProblem)
+	if err == nil && e.in.Mode == ModeRollback && c.Reason != reasonInPlace {
+		// A rollback returns to a version that was replaced for a reason; it
+		// is expected to compare worse with the version it replaces.
+		c.Status, c.Reason = StatusSkip, "not re-checked on rollback"
+	}
+	return c, err
+}
+
+// reasonInPlace is why a comparison with the candidate itself is skipped.
+const reasonInPlace = "the candidate already holds the target"
+
+func (e *evaluator) compare(ctx context.Context, r *Rule, m *MetricRule, base Check, cv float64, candProblem valueProblem) (Check, error) {
 	c := base
 	c.Kind = KindVsChampion
 	vs := m.VsChampion
@@ -240,6 +258,10 @@ func (e *evaluator) vsChampion(r *Rule, m *MetricRule, base Check, cv float64, c
 	c.Bound = vsBound(vs, sign)
 
 	champ, label := e.champion(r)
+	if champ != nil && champ.Version == e.in.Candidate.Version {
+		c.Status, c.Reason = StatusSkip, reasonInPlace
+		return c, nil
+	}
 	var (
 		hv           float64
 		champProblem valueProblem
@@ -247,7 +269,7 @@ func (e *evaluator) vsChampion(r *Rule, m *MetricRule, base Check, cv float64, c
 	if champ != nil {
 		var hFound bool
 		var err error
-		hv, hFound, err = e.fetch(champ, "champion", m.Query())
+		hv, hFound, err = e.fetch(ctx, champ, "champion", m.Query())
 		if err != nil {
 			return c, err
 		}
@@ -381,7 +403,7 @@ func valueLabel(q MetricQuery) string {
 }
 
 // nonFiniteHint says where a non-finite aggregate comes from (see
-// AggregateValues): min and max are NaN only when the history holds a NaN;
+// Aggregate): min and max are NaN only when the history holds a NaN;
 // a mean is NaN also when it holds both +Inf and -Inf.
 func nonFiniteHint(v float64, aggregate string) string {
 	switch {
@@ -496,12 +518,15 @@ func (e *evaluator) run(r *Rule) ([]Check, error) {
 				c.Status = StatusPass
 			}
 		}
+		if e.in.Mode == ModeRollback {
+			c.Status, c.Reason = StatusSkip, "not re-checked on rollback: the version's run is expected to be older"
+		}
 		out = append(out, c)
 	}
 	return out, nil
 }
 
-func (e *evaluator) approval(r *Rule) ([]Check, error) {
+func (e *evaluator) approval(ctx context.Context, r *Rule) ([]Check, error) {
 	a := r.Approval
 	var qs []ApprovalQuery
 	if a.EnvironmentReviews != nil {
@@ -521,7 +546,7 @@ func (e *evaluator) approval(r *Rule) ([]Check, error) {
 			out = append(out, c)
 			continue
 		}
-		res, err := e.in.Approvals.Approvals(e.ctx, q)
+		res, err := e.in.Approvals.Approvals(ctx, q)
 		if err != nil {
 			return nil, fmt.Errorf("failed to check %s of rule %q: %w", q.Kind, r.Name, err)
 		}

@@ -13,7 +13,7 @@ import (
 )
 
 // fakeSource is a map-based MetricSource. Keys are "key" or "key@dataset";
-// values are the metric's history, reduced with AggregateValues as a real
+// values are the metric's history, reduced with aggregateValues as a real
 // source would.
 type fakeSource struct {
 	hist  map[string][]float64
@@ -37,7 +37,7 @@ func (f *fakeSource) Metric(_ context.Context, q MetricQuery) (float64, bool, er
 	if !ok {
 		return 0, false, nil
 	}
-	v, err := AggregateValues(h, q.Aggregate)
+	v, err := aggregateValues(h, q.Aggregate)
 	return v, err == nil, err
 }
 
@@ -649,6 +649,72 @@ func TestEvaluate(t *testing.T) {
 				{Rule: "a", Kind: KindTag, Name: "dataset_version", Value: "v3", Bound: "present", Status: StatusPass, Line: 5},
 				{Rule: "b", Kind: KindRunStatus, Name: "run status", Value: "FINISHED", Bound: "= FINISHED", Status: StatusPass, Line: 8},
 			},
+		},
+		{
+			name:    "the candidate holds the target already: comparisons with itself are skipped, not judged",
+			body:    "    metrics:\n      val_auc:\n        min: 0.9\n        vs-champion: {min-improvement: 0.002}\n",
+			cand:    map[string][]float64{"val_auc": one(0.95)},
+			verdict: VerdictPass,
+			mutate:  func(in *Input) { in.Champion = in.Candidate },
+			want: []Check{
+				{Rule: "r", Kind: KindMetric, Name: "val_auc", Value: "0.95", Bound: ">= 0.9", Status: StatusPass, CandidateNum: f64(0.95), Line: 7},
+				{Rule: "r", Kind: KindVsChampion, Name: "val_auc", Value: "0.95", Bound: "delta >= +0.002", Status: StatusSkip,
+					Reason: "the candidate already holds the target", CandidateNum: f64(0.95), Line: 7},
+			},
+		},
+		{
+			name:    "the candidate holds the target, even with a missing metric: skipped, not failed",
+			body:    "    metrics:\n      val_auc:\n        direction: maximize\n        vs-champion: {min-improvement: 0.002}\n",
+			verdict: VerdictPass,
+			mutate:  func(in *Input) { in.Champion = &Subject{Version: in.Candidate.Version} },
+			want: []Check{
+				{Rule: "r", Kind: KindVsChampion, Name: "val_auc", Value: "missing", Bound: "delta >= +0.002", Status: StatusSkip,
+					Reason: "the candidate already holds the target", Line: 7},
+			},
+		},
+		{
+			name: "with an alias and a stage, holding the alias skips only the alias rule's comparison",
+			policy: "version: 1\nrules:\n  - name: a\n    applies-to: {alias: champion}\n    metrics:\n      auc: {direction: maximize, vs-champion: {max-regression: 0}}\n" +
+				"  - name: s\n    applies-to: {stage: Production}\n    metrics:\n      auc: {direction: maximize, vs-champion: {max-regression: 0}}\n",
+			cand:    map[string][]float64{"auc": one(0.8)},
+			verdict: VerdictFail,
+			mutate: func(in *Input) {
+				in.Target = Target{Alias: "champion", Stage: "Production"}
+				in.Champion = in.Candidate
+				in.StageChampion = &Subject{Version: "9", Metrics: metrics(map[string][]float64{"auc": one(0.9)})}
+			},
+			want: []Check{
+				{Rule: "a", Kind: KindVsChampion, Name: "auc", Value: "0.8", Bound: "delta >= 0", Status: StatusSkip,
+					Reason: "the candidate already holds the target", CandidateNum: f64(0.8), Line: 6},
+				{Rule: "s", Kind: KindVsChampion, Name: "auc", Value: "0.8", Bound: "delta >= 0", Champion: "0.9", Delta: "-0.1", Status: StatusFail,
+					Reason: "regression 0.1 > max-regression 0", CandidateNum: f64(0.8), ChampionNum: f64(0.9), Line: 10},
+			},
+		},
+		{
+			name: "rollback: comparisons with the replaced version and the run's age are not re-checked, their evidence kept",
+			body: "    metrics:\n      val_auc:\n        min: 0.9\n        vs-champion: {min-improvement: 0.002}\n" +
+				"    run: {status: FINISHED, max-age: 1h}\n",
+			cand:    map[string][]float64{"val_auc": one(0.91)},
+			champ:   map[string][]float64{"val_auc": one(0.95)},
+			verdict: VerdictPass,
+			mutate:  func(in *Input) { in.Mode = ModeRollback },
+			want: []Check{
+				{Rule: "r", Kind: KindMetric, Name: "val_auc", Value: "0.91", Bound: ">= 0.9", Status: StatusPass, CandidateNum: f64(0.91), Line: 7},
+				{Rule: "r", Kind: KindVsChampion, Name: "val_auc", Value: "0.91", Bound: "delta >= +0.002", Champion: "0.95", Delta: "-0.04",
+					Status: StatusSkip, Reason: "not re-checked on rollback", CandidateNum: f64(0.91), ChampionNum: f64(0.95), Line: 7},
+				{Rule: "r", Kind: KindRunStatus, Name: "run status", Value: "FINISHED", Bound: "= FINISHED", Status: StatusPass, Line: 10},
+				{Rule: "r", Kind: KindRunAge, Name: "run age", Value: "2h", Bound: "<= 1h", Status: StatusSkip,
+					Reason: "not re-checked on rollback: the version's run is expected to be older", Line: 10},
+			},
+		},
+		{
+			name:    "rollback still judges absolute bounds",
+			body:    "    metrics:\n      val_auc: {min: 0.9}\n",
+			cand:    map[string][]float64{"val_auc": one(0.8)},
+			verdict: VerdictFail,
+			mutate:  func(in *Input) { in.Mode = ModeRollback },
+			want: []Check{{Rule: "r", Kind: KindMetric, Name: "val_auc", Value: "0.8", Bound: ">= 0.9", Status: StatusFail,
+				Reason: "0.8 < min 0.9", CandidateNum: f64(0.8), Line: 7}},
 		},
 		{
 			name:    "a rule without checks passes",

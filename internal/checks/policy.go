@@ -1,11 +1,18 @@
 // Package checks reads the promotion policy file (version 1) and evaluates
 // its rules against a candidate model version and the current holder of the
-// target ("champion").
+// target ("champion"). It owns what a rule means.
 //
 // Parse is strict: it works on YAML nodes, reports every problem it finds
 // with file, line and column, and never guesses. Evaluate returns the
 // evidence of every check so that reports can show value, bound, champion
-// value and delta.
+// value and delta, and the final status of each check and the verdict: it
+// takes the mode (a promotion, or a rollback) and a champion that is the
+// candidate itself, and decides what they skip, so no caller rewrites a
+// check. Aggregate is the one place a metric's history is ordered.
+//
+// The package also holds the names every other package shares: Target (an
+// alias and/or a stage, with its label, tag suffix and environment),
+// CheckAlias and CanonicalStage, MLflow's rules for alias and stage names.
 package checks
 
 import (
@@ -214,10 +221,10 @@ func (p *Policy) MatchKind(model, kind string, t Target) ([]*Rule, error) {
 	}
 	var missing []string
 	if alias != "" && !aliasHit {
-		missing = append(missing, "@"+alias)
+		missing = append(missing, AliasTarget(alias).Label())
 	}
 	if stage != "" && !stageHit {
-		missing = append(missing, "stage "+stage)
+		missing = append(missing, StageTarget(stage).Label())
 	}
 	if len(missing) > 0 {
 		hint := ""
@@ -238,6 +245,9 @@ func (a AppliesTo) kind() string {
 	}
 	return a.Kind
 }
+
+// Target is the single target a rule governs.
+func (a AppliesTo) Target() Target { return Target{Alias: a.Alias, Stage: a.Stage} }
 
 func (a AppliesTo) matchesModel(model string) bool {
 	if len(a.Models) == 0 {

@@ -30,12 +30,6 @@ const (
 	KindApproval   = "approval"
 )
 
-// Target is what a promotion moves: an alias, a stage, or both.
-type Target struct {
-	Alias string // without "@"
-	Stage string // canonical: Staging, Production, Archived, None
-}
-
 // MetricQuery names one metric value to fetch.
 type MetricQuery struct {
 	Key       string
@@ -83,18 +77,37 @@ type ApprovalChecker interface {
 	Approvals(ctx context.Context, q ApprovalQuery) (ApprovalResult, error)
 }
 
+// Mode is what an evaluation judges.
+type Mode int
+
+const (
+	// ModePromote judges a candidate for its target: every check counts.
+	ModePromote Mode = iota
+	// ModeRollback judges a return to a version that held the target
+	// before. Its comparisons with the version it replaces (vs-champion) and
+	// its run's age are not re-checked: they are skipped, with the evidence
+	// kept, because the version was replaced for a reason and its run is
+	// expected to be older.
+	ModeRollback
+)
+
 // Input is everything Evaluate needs.
 type Input struct {
 	Model     string
 	Target    Target
 	Candidate *Subject
-	Champion  *Subject // nil when no version holds the target (first deploy)
+	// Champion is the holder of the target: nil when no version holds it
+	// (first deploy), the candidate itself when the candidate holds it
+	// already, in which case comparisons with it are skipped.
+	Champion *Subject
 	// StageChampion is the holder of Target.Stage when Target has both an
 	// alias and a stage (Champion then holds the alias); stage rules compare
-	// with it. Unused when Target has only one of the two.
+	// with it, as they do with Champion. Unused when Target has only one of
+	// the two.
 	StageChampion *Subject
 	Now           time.Time
 	Approvals     ApprovalChecker
+	Mode          Mode
 }
 
 // Check is the evidence for one check. Numbers are kept as display strings

@@ -176,7 +176,7 @@ func (a *applier) unfinishedRecords(ctx context.Context) map[int]*promote.Record
 					// Unreadable now: nothing to complete that this run can see.
 					return
 				}
-				v, ok := mv.Tag(promote.PromotionTagKey(e.TargetPlan()))
+				v, ok := mv.Tag(promote.PromotionTagKey(e.Target))
 				if !ok {
 					return // moved by hand: nothing of ours to complete
 				}
@@ -227,7 +227,7 @@ func (a *applier) applyEntry(ctx context.Context, i int, planDigest string) {
 		// Complete the record: a plan of the version in place, without the
 		// policy (the record written before the move has the verdict).
 		p, err := svc.Plan(ctx, promote.Request{
-			Model: e.Model, Version: e.Desired, Target: target(e), ArchiveExisting: a.fp.opts.ArchiveExisting,
+			Model: e.Model, Version: promote.Version(e.Desired), Target: e.Target, ArchiveExisting: a.fp.opts.ArchiveExisting,
 			Actor: a.fp.opts.Actor, RunURL: a.fp.opts.RunURL, Commit: a.fp.opts.Commit,
 		})
 		if err != nil {
@@ -250,13 +250,6 @@ func (a *applier) applyEntry(ctx context.Context, i int, planDigest string) {
 	} else {
 		er.Outcome = OutcomeUnchanged
 	}
-}
-
-func target(e *Entry) checks.Target {
-	if e.TargetKind == promote.KindAlias {
-		return checks.Target{Alias: e.Target}
-	}
-	return checks.Target{Stage: e.Target}
 }
 
 func outcomeOf(err error) string {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/promote"
 )
@@ -130,7 +131,7 @@ func (f *fakeRegistry) stageOf(model, v string) string {
 }
 
 // history returns the recorded history of a target.
-func (f *fakeRegistry) history(model string, t promote.TargetPlan) []promote.Record {
+func (f *fakeRegistry) history(model string, t checks.Target) []promote.Record {
 	h, err := promote.ParseHistory(f.modelTag(model, promote.HistoryTagKey(t)))
 	if err != nil {
 		panic(err)

@@ -37,7 +37,6 @@
 package fleet
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -91,12 +90,11 @@ type Options struct {
 
 // Entry is one (model, target) of the manifest and its plan.
 type Entry struct {
-	Model      string
-	Kind       string // manifest.KindModel or manifest.KindPrompt
-	TargetKind string // promote.KindAlias or promote.KindStage
-	Target     string // alias name without "@", or the canonical stage name
-	Desired    string // the version the manifest says must hold the target
-	Pos        manifest.Pos
+	Model   string
+	Kind    string        // manifest.KindModel or manifest.KindPrompt
+	Target  checks.Target // a single target: an alias, or a canonical stage
+	Desired string        // the version the manifest says must hold the target
+	Pos     manifest.Pos
 
 	Status string // StatusUnchanged, StatusChange or StatusError
 	// Holder is the version holding the target when planned, "" when unheld
@@ -118,13 +116,8 @@ type Entry struct {
 	holderRead bool
 }
 
-// TargetPlan is the entry's target as promote names it.
-func (e *Entry) TargetPlan() promote.TargetPlan {
-	return promote.TargetPlan{Kind: e.TargetKind, Name: e.Target, Current: e.Holder}
-}
-
 // Label renders the target as reports write it: "@champion", "stage Production".
-func (e *Entry) Label() string { return e.TargetPlan().Label() }
+func (e *Entry) Label() string { return e.Target.Label() }
 
 // Drift reports whether the registry differs from the manifest for this
 // entry: a change, or an error entry whose holder was read and is not the
@@ -322,7 +315,7 @@ func Plan(ctx context.Context, svc *promote.Service, m *manifest.Manifest, polic
 	}
 	for _, me := range m.Entries() {
 		fp.Entries = append(fp.Entries, &Entry{
-			Model: me.Model, Kind: me.Kind, TargetKind: me.TargetKind, Target: me.Target,
+			Model: me.Model, Kind: me.Kind, Target: me.Target,
 			Desired: me.Version, Pos: me.Pos,
 		})
 	}
@@ -404,7 +397,7 @@ func (p *planner) planModel(ctx context.Context, wg *sync.WaitGroup, g group, co
 			fp.fail(e, kindError(fp.Manifest, e, prompt))
 			continue
 		}
-		if h, err := promote.History(rm, e.TargetPlan()); err == nil && len(h) > 0 {
+		if h, err := promote.History(rm, e.Target); err == nil && len(h) > 0 {
 			e.newest = &h[0]
 		}
 		holder, known := holderOf(rm, e)
@@ -434,14 +427,14 @@ func (p *planner) planModel(ctx context.Context, wg *sync.WaitGroup, g group, co
 // from latest_versions, as get-latest-versions answers. known is false when
 // the answer has no latest_versions at all (a server that leaves them out).
 func holderOf(rm *mlflow.RegisteredModel, e *Entry) (holder string, known bool) {
-	if e.TargetKind == promote.KindAlias {
-		return rm.AliasVersion(e.Target), true
+	if e.Target.Alias != "" {
+		return rm.AliasVersion(e.Target.Alias), true
 	}
 	if len(rm.LatestVersions) == 0 {
 		return "", false
 	}
 	for _, mv := range rm.LatestVersions {
-		if mv.CurrentStage == e.Target {
+		if mv.CurrentStage == e.Target.Stage {
 			return mv.Version, true
 		}
 	}
@@ -473,7 +466,8 @@ func (p *planner) planChange(ctx context.Context, e *Entry, holderKnown bool, n 
 	fp := p.fp
 	req := promote.Request{
 		Model:           e.Model,
-		Version:         e.Desired,
+		Version:         promote.Version(e.Desired),
+		Target:          e.Target,
 		ArchiveExisting: fp.opts.ArchiveExisting,
 		Policy:          p.policy,
 		Approvals:       fp.opts.Approvals,
@@ -482,13 +476,8 @@ func (p *planner) planChange(ctx context.Context, e *Entry, holderKnown bool, n 
 		Commit:          fp.opts.Commit,
 		Manifest:        promote.ManifestRef{Path: fp.Manifest},
 	}
-	if e.TargetKind == promote.KindAlias {
-		req.Target.Alias = e.Target
-	} else {
-		req.Target.Stage = e.Target
-	}
 	if holderKnown {
-		req.ExpectedCurrent = cmp.Or(e.Holder, "none")
+		req.Expected = promote.Expect(e.Holder)
 	}
 	plan, err := counted(p.svc, n).Plan(ctx, req)
 	if err != nil {

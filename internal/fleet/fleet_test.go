@@ -225,7 +225,7 @@ func TestApplyPromotesEveryChangeOnceAndRerunChangesNothing(t *testing.T) {
 	for i, c := range []struct{ model, alias, version, prev string }{
 		{"churn", "challenger", "1", ""}, {"fraud", "challenger", "3", "2"}, {"fraud", "champion", "2", "1"},
 	} {
-		h := f.history(c.model, promote.TargetPlan{Kind: promote.KindAlias, Name: c.alias})
+		h := f.history(c.model, checks.AliasTarget(c.alias))
 		if len(h) != 1 {
 			t.Fatalf("%s@%s history has %d entries, want 1", c.model, c.alias, len(h))
 		}
@@ -401,7 +401,7 @@ func TestPlanStages(t *testing.T) {
 			if f.stageOf("m", "2") != mlflow.StageProduction || f.stageOf("m", "1") != mlflow.StageArchived {
 				t.Errorf("after apply: v2 %s, v1 %s; want Production, Archived", f.stageOf("m", "2"), f.stageOf("m", "1"))
 			}
-			h := f.history("m", promote.TargetPlan{Kind: promote.KindStage, Name: "Production"})
+			h := f.history("m", checks.StageTarget("Production"))
 			if len(h) != 1 || h[0].Version != "2" || h[0].PreviousVersion != "1" {
 				t.Errorf("stage history = %+v", h)
 			}
@@ -511,7 +511,7 @@ rules:
 	if err != nil {
 		t.Fatalf("Apply: %v", err)
 	}
-	h := f.history("m0", promote.TargetPlan{Kind: promote.KindAlias, Name: "champion"})
+	h := f.history("m0", checks.AliasTarget("champion"))
 	if len(h) != 1 || len(h[0].Approvers) != 1 || !res.Changed() {
 		t.Errorf("history %+v: want one record with the approver", h)
 	}
@@ -618,7 +618,7 @@ func TestApplyRerunCompletesAPartialApply(t *testing.T) {
 	}
 	for i := range 6 {
 		name := fmt.Sprintf("m%02d", i)
-		h := f.history(name, promote.TargetPlan{Kind: promote.KindAlias, Name: "champion"})
+		h := f.history(name, checks.AliasTarget("champion"))
 		if len(h) != 1 || h[0].PlanDigest != reviewed.Digest {
 			t.Errorf("%s history = %+v, want one record of the reviewed plan", name, h)
 		}
@@ -640,7 +640,7 @@ func TestApplyRerunCompletesAnUnfinishedRecord(t *testing.T) {
 	if !errors.As(err, &partial) || res.Entries[1].Outcome != fleet.OutcomeFailed {
 		t.Fatalf("Apply error = %v (outcome %s), want a partial apply of m01", err, res.Entries[1].Outcome)
 	}
-	target := promote.TargetPlan{Kind: promote.KindAlias, Name: "champion"}
+	target := checks.AliasTarget("champion")
 	if f.alias("m01", "champion") != "2" || len(f.history("m01", target)) != 0 {
 		t.Fatalf("m01: alias v%s, %d history entries; want moved and unrecorded", f.alias("m01", "champion"), len(f.history("m01", target)))
 	}

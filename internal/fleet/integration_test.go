@@ -185,7 +185,7 @@ func (fx *fleetFixture) lockModels(t *testing.T) []string {
 	return left
 }
 
-func (fx *fleetFixture) history(t *testing.T, model string, tp promote.TargetPlan) []promote.Record {
+func (fx *fleetFixture) history(t *testing.T, model string, tp checks.Target) []promote.Record {
 	t.Helper()
 	tags, err := fx.f.ModelTags(t.Context(), model)
 	if err != nil {
@@ -199,8 +199,8 @@ func (fx *fleetFixture) history(t *testing.T, model string, tp promote.TargetPla
 }
 
 var (
-	champion   = promote.TargetPlan{Kind: promote.KindAlias, Name: "champion"}
-	production = promote.TargetPlan{Kind: promote.KindStage, Name: mlflow.StageProduction}
+	champion   = checks.AliasTarget("champion")
+	production = checks.StageTarget(mlflow.StageProduction)
 )
 
 // TestIntegrationManifestOf44Entries plans and applies 44 entries (24

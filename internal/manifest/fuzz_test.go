@@ -87,22 +87,22 @@ func FuzzParse(f *testing.F) {
 			if e.Kind != KindModel && e.Kind != KindPrompt {
 				t.Errorf("entry %+v: kind %q", e, e.Kind)
 			}
-			switch e.TargetKind {
-			case TargetAlias:
-				if err := checks.CheckAlias(e.Target); err != nil {
+			switch {
+			case e.Target.Alias != "" && e.Target.Stage == "":
+				if err := checks.CheckAlias(e.Target.Alias); err != nil {
 					t.Errorf("entry %+v: %v", e, err)
 				}
-			case TargetStage:
-				if c, ok := checks.CanonicalStage(e.Target); !ok || c != e.Target || e.Kind == KindPrompt {
+			case e.Target.Stage != "" && e.Target.Alias == "":
+				if c, ok := checks.CanonicalStage(e.Target.Stage); !ok || c != e.Target.Stage || e.Kind == KindPrompt {
 					t.Errorf("entry %+v: not a canonical stage of a model", e)
 				}
 				k := [2]string{e.Model, e.Version}
 				if prev, dup := stageOf[k]; dup {
 					t.Errorf("entry %+v: the version is in stage %s too", e, prev)
 				}
-				stageOf[k] = e.Target
+				stageOf[k] = e.Target.Stage
 			default:
-				t.Errorf("entry %+v: target kind %q", e, e.TargetKind)
+				t.Errorf("entry %+v: not a single target", e)
 			}
 			if v, err := strconv.Atoi(e.Version); err != nil || v < 1 || v > MaxVersion || strconv.Itoa(v) != e.Version {
 				t.Errorf("entry %+v: version %q is not a decimal in 1..%d", e, e.Version, MaxVersion)
@@ -110,7 +110,7 @@ func FuzzParse(f *testing.F) {
 			if e.Pos.Line < 1 || e.Pos.Column < 1 {
 				t.Errorf("entry %+v: no position", e)
 			}
-			tg := target{e.Model, e.TargetKind, e.Target}
+			tg := target{e.Model, e.Target.Kind(), e.Target.Name()}
 			if seen[tg] {
 				t.Errorf("duplicate entry %+v", e)
 			}
@@ -130,8 +130,8 @@ func entryLess(a, b Entry) bool {
 	if a.Model != b.Model {
 		return a.Model < b.Model
 	}
-	if a.TargetKind != b.TargetKind {
-		return a.TargetKind < b.TargetKind
+	if a.Target.Kind() != b.Target.Kind() {
+		return a.Target.Kind() < b.Target.Kind()
 	}
-	return a.Target < b.Target
+	return a.Target.Name() < b.Target.Name()
 }

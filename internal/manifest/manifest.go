@@ -28,12 +28,6 @@ const (
 	KindPrompt = "prompt"
 )
 
-// Kinds of target, spelled as promote.TargetPlan.Kind spells them.
-const (
-	TargetAlias = "alias"
-	TargetStage = "stage"
-)
-
 // MaxVersion is the largest version a manifest may name: MLflow's SQL
 // store keeps versions in a 32-bit INTEGER column.
 const MaxVersion = 1<<31 - 1
@@ -48,12 +42,11 @@ type Manifest struct {
 // Entry is one (model, target) of the manifest and the version that must
 // hold the target.
 type Entry struct {
-	Model      string // registered model or prompt name, e.g. fraud-model or main.fraud.fraud_model
-	Kind       string // KindModel or KindPrompt
-	TargetKind string // TargetAlias or TargetStage
-	Target     string // alias name without "@", or the canonical stage name (Production)
-	Version    string // positive decimal integer, as the MLflow API spells versions: "15"
-	Pos        Pos    // of the version value in the file
+	Model   string        // registered model or prompt name, e.g. fraud-model or main.fraud.fraud_model
+	Kind    string        // KindModel or KindPrompt
+	Target  checks.Target // a single target: an alias, or a canonical stage (Production)
+	Version string        // positive decimal integer, as the MLflow API spells versions: "15"
+	Pos     Pos           // of the version value in the file
 }
 
 // Pos is a 1-based line and column in the file.
@@ -71,7 +64,7 @@ func (m *Manifest) Entries() []Entry { return slices.Clone(m.entries) }
 
 func sortEntries(es []Entry) {
 	slices.SortFunc(es, func(a, b Entry) int {
-		return cmp.Or(cmp.Compare(a.Model, b.Model), cmp.Compare(a.TargetKind, b.TargetKind), cmp.Compare(a.Target, b.Target))
+		return cmp.Or(cmp.Compare(a.Model, b.Model), cmp.Compare(a.Target.Kind(), b.Target.Kind()), cmp.Compare(a.Target.Name(), b.Target.Name()))
 	})
 }
 

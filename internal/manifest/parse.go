@@ -182,13 +182,13 @@ func (p *parser) model(k, n *yaml.Node) []Entry {
 	}
 	var out []Entry
 	if aliases != nil {
-		out = append(out, p.targets(k.Value, *aliases, TargetAlias)...)
+		out = append(out, p.targets(k.Value, *aliases, checks.TargetKindAlias)...)
 	}
 	if stages != nil {
 		if kind == KindPrompt {
 			p.errorf(stages.key, "model %q is a prompt: MLflow's prompts have no stages; use aliases", k.Value)
 		} else {
-			out = append(out, p.targets(k.Value, *stages, TargetStage)...)
+			out = append(out, p.targets(k.Value, *stages, checks.TargetKindStage)...)
 		}
 	}
 	if name == "" || kind == "" {
@@ -255,7 +255,7 @@ func (p *parser) targets(model string, f field, targetKind string) []Entry {
 	stageOfVersion := map[string]*yaml.Node{} // version → its first stage key
 	for _, tf := range p.pairs(n, targetKind) {
 		target, ok := tf.key.Value, true
-		if targetKind == TargetAlias {
+		if targetKind == checks.TargetKindAlias {
 			if err := checks.CheckAlias(target); err != nil {
 				p.errorf(tf.key, "%v", err)
 				ok = false
@@ -278,7 +278,7 @@ func (p *parser) targets(model string, f field, targetKind string) []Entry {
 		if !ok || !vok {
 			continue
 		}
-		if targetKind == TargetStage {
+		if targetKind == checks.TargetKindStage {
 			if prev := stageOfVersion[v]; prev != nil {
 				first, _ := checks.CanonicalStage(prev.Value)
 				p.errorf(tf.val, "model %q: version %s cannot be in stage %s and stage %s (line %d): a version is in one stage at a time", model, v, target, first, prev.Line)
@@ -286,7 +286,11 @@ func (p *parser) targets(model string, f field, targetKind string) []Entry {
 			}
 			stageOfVersion[v] = tf.key
 		}
-		out = append(out, Entry{TargetKind: targetKind, Target: target, Version: v, Pos: Pos{tf.val.Line, tf.val.Column}})
+		t := checks.AliasTarget(target)
+		if targetKind == checks.TargetKindStage {
+			t = checks.StageTarget(target)
+		}
+		out = append(out, Entry{Target: t, Version: v, Pos: Pos{tf.val.Line, tf.val.Column}})
 	}
 	return out
 }

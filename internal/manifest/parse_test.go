@@ -18,8 +18,18 @@ import (
 
 var fixtures = filepath.Join("..", "..", "testdata", "manifests")
 
+// Target kinds, as entry takes them.
+const (
+	TargetAlias = checks.TargetKindAlias
+	TargetStage = checks.TargetKindStage
+)
+
 func entry(model, kind, targetKind, target, version string, line, col int) Entry {
-	return Entry{Model: model, Kind: kind, TargetKind: targetKind, Target: target, Version: version, Pos: Pos{line, col}}
+	t := checks.AliasTarget(target)
+	if targetKind == TargetStage {
+		t = checks.StageTarget(target)
+	}
+	return Entry{Model: model, Kind: kind, Target: t, Version: version, Pos: Pos{line, col}}
 }
 
 // goodEntries is what each good fixture means.
@@ -194,7 +204,7 @@ func TestParseFileProblems(t *testing.T) {
 		t.Parallel()
 		alias := strings.Repeat("é", 255)
 		m, err := Parse("models.yml", []byte("version: 1\nmodels:\n  m: {aliases: {"+alias+": 1}}\n"))
-		if err != nil || m.Entries()[0].Target != alias {
+		if err != nil || m.Entries()[0].Target.Alias != alias {
 			t.Errorf("Parse() = %+v, %v", m, err)
 		}
 	})
@@ -218,7 +228,7 @@ func TestEntriesOrder(t *testing.T) {
 	key := func(es []Entry) []string {
 		var out []string
 		for _, e := range es {
-			out = append(out, fmt.Sprintf("%s %s %s %s %s", e.Model, e.Kind, e.TargetKind, e.Target, e.Version))
+			out = append(out, fmt.Sprintf("%s %s %s %s %s", e.Model, e.Kind, e.Target.Kind(), e.Target.Name(), e.Version))
 		}
 		return out
 	}

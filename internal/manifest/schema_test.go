@@ -144,7 +144,7 @@ func TestExampleManifest(t *testing.T) {
 	}
 	got := map[string]bool{}
 	for _, e := range m.Entries() {
-		got[e.Model+" "+e.Kind+" "+e.TargetKind+" "+e.Target+" "+e.Version] = true
+		got[e.Model+" "+e.Kind+" "+e.Target.Kind()+" "+e.Target.Name()+" "+e.Version] = true
 	}
 	for _, want := range []string{
 		"fraud-model model alias champion 15",

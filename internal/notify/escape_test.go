@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/notify"
 )
 
@@ -53,28 +54,32 @@ func TestMD(t *testing.T) {
 	}
 }
 
-func TestKey(t *testing.T) {
+// TestMarker: the PR comment marker, the default deployment environment and
+// the tag suffix of a report's model and target.
+func TestMarker(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		key                      notify.Key
-		marker, env, suffix, tgt string
-		prod                     bool
+		model               string
+		target              checks.Target
+		marker, env, suffix string
 	}{
-		{notify.Key{Model: "fraud-model", Alias: "champion"}, "<!-- mlreg-action model=fraud-model target=@champion -->", "fraud-model@champion", "alias.champion", "@champion", true},
-		{notify.Key{Model: "fraud-model", Stage: "Staging"}, "<!-- mlreg-action model=fraud-model target=stage:Staging -->", "fraud-model/Staging", "stage.Staging", "stage:Staging", false},
-		{notify.Key{Model: "m", Alias: "challenger", Stage: "Production"}, "<!-- mlreg-action model=m target=@challenger,stage:Production -->", "m@challenger", "alias.challenger", "@challenger,stage:Production", true},
+		{"fraud-model", checks.Target{Alias: "champion"}, "<!-- mlreg-action model=fraud-model target=@champion -->", "fraud-model@champion", "alias.champion"},
+		{"fraud-model", checks.Target{Stage: "Staging"}, "<!-- mlreg-action model=fraud-model target=stage:Staging -->", "fraud-model/Staging", "stage.Staging"},
+		{"m", checks.Target{Alias: "challenger", Stage: "Production"}, "<!-- mlreg-action model=m target=@challenger,stage:Production -->", "m@challenger", "alias.challenger"},
 		// A name cannot end the comment or forge another key's marker.
-		{notify.Key{Model: "x --> target=@champion <!--", Alias: "canary"}, "<!-- mlreg-action model=x%20--%3E%20target%3D%40champion%20%3C%21-- target=@canary -->", "x --> target=@champion <!--@canary", "alias.canary", "@canary", false},
-		{notify.Key{Model: "модель", Alias: "чемпион"}, "<!-- mlreg-action model=%D0%BC%D0%BE%D0%B4%D0%B5%D0%BB%D1%8C target=@%D1%87%D0%B5%D0%BC%D0%BF%D0%B8%D0%BE%D0%BD -->", "модель@чемпион", "alias.чемпион", "@чемпион", false},
+		{"x --> target=@champion <!--", checks.Target{Alias: "canary"}, "<!-- mlreg-action model=x%20--%3E%20target%3D%40champion%20%3C%21-- target=@canary -->", "x --> target=@champion <!--@canary", "alias.canary"},
+		{"модель", checks.Target{Alias: "чемпион"}, "<!-- mlreg-action model=%D0%BC%D0%BE%D0%B4%D0%B5%D0%BB%D1%8C target=@%D1%87%D0%B5%D0%BC%D0%BF%D0%B8%D0%BE%D0%BD -->", "модель@чемпион", "alias.чемпион"},
 	}
 	for _, tc := range cases {
-		got := []any{tc.key.Marker(), tc.key.Environment(), tc.key.TagSuffix(), tc.key.Target(), tc.key.ProductionLike(tc.key.Environment())}
-		want := []any{tc.marker, tc.env, tc.suffix, tc.tgt, tc.prod}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("%+v (-want +got):\n%s", tc.key, diff)
+		r := &notify.Report{Command: "promote", Model: tc.model, Target: tc.target}
+		got := []string{r.Marker(), tc.target.Environment(tc.model), tc.target.TagSuffix()}
+		if diff := cmp.Diff([]string{tc.marker, tc.env, tc.suffix}, got); diff != "" {
+			t.Errorf("%s %+v (-want +got):\n%s", tc.model, tc.target, diff)
 		}
 	}
-	if !(notify.Key{Model: "m", Alias: "canary"}).ProductionLike("production") {
-		t.Error("an environment named production is production-like")
+	// A registration has a comment of its own per model, whatever the target.
+	r := &notify.Report{Command: "register", Model: "fraud --> model"}
+	if got, want := r.Marker(), "<!-- mlreg-action model=fraud%20--%3E%20model command=register -->"; got != want {
+		t.Errorf("register marker = %q, want %q", got, want)
 	}
 }

@@ -45,11 +45,11 @@ func fuzzReport(model, rule, metric, value, errText, version string, num float64
 		p.Champion.Version = value
 	}
 	if shape&16 != 0 {
-		p.Targets = append(p.Targets, promote.TargetPlan{Kind: promote.KindStage, Name: "Production", Current: version})
+		p.Targets = append(p.Targets, promote.TargetPlan{Target: checks.StageTarget("Production"), Current: version})
 	}
 	r := report(p, fuzzOutcomes[int(shape)%len(fuzzOutcomes)])
 	if shape&32 != 0 {
-		r.Plan, r.Target = nil, "@champion"
+		r.Plan, r.Target = nil, checks.AliasTarget("champion")
 		r.Links.Version, r.Links.Run = "", ""
 	}
 	r.Model = model
@@ -109,13 +109,12 @@ func FuzzMarkdown(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, model, rule, metric, value, errText, version string, num float64, shape uint8) {
 		r := fuzzReport(model, rule, metric, value, errText, version, num, shape)
-		k := notify.Key{Model: model, Alias: "champion"}
-		if shape&16 != 0 {
-			k.Stage = "Production"
+		if shape&16 != 0 && shape&32 == 0 {
+			r.Target.Stage = "Production"
 		}
-		body := r.CommentBody(k)
+		body := r.CommentBody()
 		lines := strings.Split(body, "\n")
-		marker := k.Marker()
+		marker := r.Marker()
 		if lines[0] != marker || strings.Count(body, "<!--") != 1 || strings.Count(marker, "-->") != 1 ||
 			!strings.HasPrefix(marker, "<!-- mlreg-action model=") || !strings.HasSuffix(marker, " -->") {
 			t.Fatalf("the marker line is %q, want %q alone", lines[0], marker)

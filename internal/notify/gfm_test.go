@@ -9,8 +9,6 @@ import (
 	"github.com/yuin/goldmark"
 	"github.com/yuin/goldmark/extension"
 	"github.com/yuin/goldmark/renderer/html"
-
-	"github.com/mlreg/mlreg-action/internal/notify"
 )
 
 // gfm renders Markdown as GitHub does before sanitizing: GFM tables,
@@ -32,7 +30,7 @@ func TestMarkdownRendersSafely(t *testing.T) {
 	for name, r := range reports() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			md := r.CommentBody(notify.Key{Model: r.Model, Alias: "champion"})
+			md := r.CommentBody()
 			var out bytes.Buffer
 			if err := gfm.Convert([]byte(md), &out); err != nil {
 				t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/github"
 	"github.com/mlreg/mlreg-action/internal/githubfake"
 	"github.com/mlreg/mlreg-action/internal/notify"
@@ -38,10 +39,14 @@ func prEvent(number int, fork bool) github.Event {
 	return github.Event{Name: "pull_request", Payload: []byte(payload), SHA: mergeSHA}
 }
 
-var champion = notify.Key{Model: "fraud-model", Alias: "champion"}
+func settings(gh *github.Client, ev github.Event) notify.Settings {
+	return notify.Settings{Event: ev, GitHub: gh, Comment: "auto", Deployment: "auto", Secrets: []string{githubfake.DefaultToken}}
+}
 
-func settings(gh *github.Client, ev github.Event, k notify.Key) notify.Settings {
-	return notify.Settings{Key: k, Event: ev, GitHub: gh, Comment: "auto", Deployment: "auto", Secrets: []string{githubfake.DefaultToken}}
+// at is r about target t.
+func at(r *notify.Report, t checks.Target) *notify.Report {
+	r.Target = t
+	return r
 }
 
 func validated() *notify.Report {
@@ -56,13 +61,13 @@ func TestCommentFirstThenEditedInPlace(t *testing.T) {
 	f.AddComment(7, "reviewer", "looks good")
 	gh := newGitHub(t, f)
 	ctx := t.Context()
-	settings := func(gh *github.Client, ev github.Event, k notify.Key) notify.Settings {
-		s := settings(gh, ev, k)
+	settings := func(gh *github.Client, ev github.Event) notify.Settings {
+		s := settings(gh, ev)
 		s.Deployment = "never"
 		return s
 	}
 
-	res := notify.Send(ctx, validated(), settings(gh, prEvent(7, false), champion))
+	res := notify.Send(ctx, validated(), settings(gh, prEvent(7, false)))
 	if len(res.Errors) != 0 || res.Comment == nil || res.Comment.Action != "created" {
 		t.Fatalf("first run: errors %v, comment %+v", res.Errors, res.Comment)
 	}
@@ -73,12 +78,12 @@ func TestCommentFirstThenEditedInPlace(t *testing.T) {
 
 	// The merge run promotes: the same comment says so.
 	promoted := report(basePlan(), notify.OutcomePromoted)
-	res = notify.Send(ctx, promoted, settings(gh, prEvent(7, false), champion))
+	res = notify.Send(ctx, promoted, settings(gh, prEvent(7, false)))
 	if len(res.Errors) != 0 || res.Comment == nil || res.Comment.Action != "updated" || res.Comment.ID != first {
 		t.Fatalf("rerun: errors %v, comment %+v, want comment %d updated", res.Errors, res.Comment, first)
 	}
 	// A rerun with the same report sends nothing.
-	res = notify.Send(ctx, promoted, settings(gh, prEvent(7, false), champion))
+	res = notify.Send(ctx, promoted, settings(gh, prEvent(7, false)))
 	if res.Comment == nil || res.Comment.Action != "unchanged" {
 		t.Fatalf("identical rerun: comment %+v", res.Comment)
 	}
@@ -111,10 +116,9 @@ func TestTwoTargetsKeepTwoComments(t *testing.T) {
 	t.Parallel()
 	f := githubfake.New(t, githubfake.Options{})
 	gh := newGitHub(t, f)
-	stage := notify.Key{Model: "fraud-model", Stage: "Production"}
 	for range 2 {
-		for _, k := range []notify.Key{champion, stage} {
-			if res := notify.Send(t.Context(), validated(), settings(gh, prEvent(7, false), k)); len(res.Errors) != 0 {
+		for _, k := range []checks.Target{checks.AliasTarget("champion"), checks.StageTarget("Production")} {
+			if res := notify.Send(t.Context(), at(validated(), k), settings(gh, prEvent(7, false))); len(res.Errors) != 0 {
 				t.Fatal(res.Errors)
 			}
 		}
@@ -139,7 +143,7 @@ func TestForkPullRequestIsAWarning(t *testing.T) {
 	t.Parallel()
 	f := githubfake.New(t, githubfake.Options{ReadOnly: true})
 	gh := newGitHub(t, f)
-	res := notify.Send(t.Context(), validated(), settings(gh, prEvent(9, true), champion))
+	res := notify.Send(t.Context(), validated(), settings(gh, prEvent(9, true)))
 	if len(res.Errors) != 0 {
 		t.Errorf("errors = %v, want none: a fork's read-only token is a known limit", res.Errors)
 	}
@@ -156,7 +160,7 @@ func TestForkPullRequestIsAWarning(t *testing.T) {
 	}
 
 	// The same 403 on a pull request from the repository itself is a missing permission.
-	res = notify.Send(t.Context(), validated(), settings(gh, prEvent(10, false), champion))
+	res = notify.Send(t.Context(), validated(), settings(gh, prEvent(10, false)))
 	if len(res.Errors) != 1 || !strings.Contains(res.Errors[0], "pull-requests: write") || !strings.HasPrefix(res.Errors[0], "pr-comment: ") {
 		t.Errorf("errors = %v, want one naming the permission", res.Errors)
 	}
@@ -200,7 +204,7 @@ func TestCommentOnTheRunsPullRequest(t *testing.T) {
 			t.Parallel()
 			f := githubfake.New(t, githubfake.Options{})
 			f.AddPullRequest(githubfake.PullRequest{Number: 4, HeadSHA: headSHA})
-			s := settings(newGitHub(t, f), tc.ev, champion)
+			s := settings(newGitHub(t, f), tc.ev)
 			s.Comment = tc.mode
 			res := notify.Send(t.Context(), validated(), s)
 			if got := strings.Join(res.Errors, "\n"); got != tc.wantErr {
@@ -236,7 +240,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 	ev := github.Event{Name: "push", SHA: mergeSHA}
 	promoted := report(basePlan(), notify.OutcomePromoted)
 	promoted.Applied = &promote.Outcome{Changed: true, Previous: map[string]string{"@champion": "12"}}
-	res := notify.Send(t.Context(), promoted, settings(gh, ev, champion))
+	res := notify.Send(t.Context(), promoted, settings(gh, ev))
 	if len(res.Errors) != 0 || res.Deployment == nil {
 		t.Fatalf("errors %v, deployment %+v", res.Errors, res.Deployment)
 	}
@@ -279,7 +283,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 
 	// A no-op rerun (a new process, so a new client) creates no second deployment.
 	inPlace := report(basePlan(), notify.OutcomeInPlace)
-	res = notify.Send(t.Context(), inPlace, settings(newGitHub(t, f), ev, champion))
+	res = notify.Send(t.Context(), inPlace, settings(newGitHub(t, f), ev))
 	if res.Deployment != nil || len(res.Errors) != 0 || len(f.Deployments()) != 2 {
 		t.Errorf("rerun: deployment %+v errors %v, %d deployments", res.Deployment, res.Errors, len(f.Deployments()))
 	}
@@ -301,11 +305,11 @@ func TestDeploymentStates(t *testing.T) {
 	rolled := report(basePlan(), notify.OutcomeRolledBack)
 	rolled.Command = "rollback"
 	noPlan := report(nil, notify.OutcomeError)
-	staging := notify.Key{Model: "fraud-model", Stage: "Staging"}
+	staging, champion := checks.StageTarget("Staging"), checks.AliasTarget("champion")
 	cases := []struct {
 		name string
 		rep  *notify.Report
-		key  notify.Key
+		key  checks.Target
 		env  string
 		want []string // environment, production, final state; nil = no deployment
 	}{
@@ -315,6 +319,8 @@ func TestDeploymentStates(t *testing.T) {
 		{"rollback", rolled, champion, "", []string{"fraud-model@champion", "true", "success"}},
 		{"stage Staging is not production", report(basePlan(), notify.OutcomePromoted), staging, "", []string{"fraud-model/Staging", "false", "success"}},
 		{"deployment-environment", report(basePlan(), notify.OutcomePromoted), staging, "ml-staging", []string{"ml-staging", "false", "success"}},
+		{"an environment named production", report(basePlan(), notify.OutcomePromoted), checks.AliasTarget("canary"), "production", []string{"production", "true", "success"}},
+		{"an alias that is not production", report(basePlan(), notify.OutcomePromoted), checks.AliasTarget("canary"), "", []string{"fraud-model@canary", "false", "success"}},
 		{"dry run", dry, champion, "", nil},
 		{"validate", validated(), champion, "", nil},
 		{"nothing resolved", noPlan, champion, "", nil},
@@ -323,10 +329,10 @@ func TestDeploymentStates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			f := githubfake.New(t, githubfake.Options{})
-			s := settings(newGitHub(t, f), github.Event{Name: "push", SHA: mergeSHA}, tc.key)
+			s := settings(newGitHub(t, f), github.Event{Name: "push", SHA: mergeSHA})
 			s.Environment = tc.env
 			s.Comment = "never"
-			res := notify.Send(t.Context(), tc.rep, s)
+			res := notify.Send(t.Context(), at(tc.rep, tc.key), s)
 			if len(res.Errors) != 0 {
 				t.Fatal(res.Errors)
 			}
@@ -354,7 +360,7 @@ func TestMissingDeploymentPermission(t *testing.T) {
 	t.Parallel()
 	f := githubfake.New(t, githubfake.Options{})
 	f.Fail("repos/create-deployment", githubfake.NotAccessible("https://docs.github.com/rest/deployments/deployments#create-a-deployment"))
-	s := settings(newGitHub(t, f), github.Event{Name: "push", SHA: mergeSHA}, champion)
+	s := settings(newGitHub(t, f), github.Event{Name: "push", SHA: mergeSHA})
 	s.Comment = "never"
 	res := notify.Send(t.Context(), report(basePlan(), notify.OutcomePromoted), s)
 	want := []string{"deployment: failed to create a deployment to fraud-model@champion: 403 Resource not accessible by integration; grant the job `permissions: deployments: write`, or set deployment: never"}
@@ -365,7 +371,7 @@ func TestMissingDeploymentPermission(t *testing.T) {
 
 func TestNoTokenNoGitHub(t *testing.T) {
 	t.Parallel()
-	s := notify.Settings{Key: champion, Event: prEvent(7, false), Comment: "auto", Deployment: "auto"}
+	s := notify.Settings{Event: prEvent(7, false), Comment: "auto", Deployment: "auto"}
 	res := notify.Send(t.Context(), report(basePlan(), notify.OutcomePromoted), s)
 	if len(res.Errors) != 0 {
 		t.Errorf("errors = %v", res.Errors)

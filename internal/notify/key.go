@@ -3,41 +3,41 @@ package notify
 import (
 	"fmt"
 	"strings"
+
+	"github.com/mlreg/mlreg-action/internal/checks"
 )
 
-// Key names what a report is about: a model and its target. One PR comment,
-// one GitHub environment and one Slack message thread belong to each key.
-type Key struct {
-	Model string
-	Alias string // without "@"
-	Stage string // canonical: Staging, Production, Archived, None
-}
+// A report's model and target name what it is about: one PR comment, one
+// GitHub environment and one Slack message thread belong to each. The
+// target's own methods (checks.Target) give its label, its tag suffix and
+// its default environment; this file spells it for the PR comment marker
+// and the deployment payload.
 
-// Target is the key's target as the marker spells it: "@champion",
-// "stage:Production", or "@champion,stage:Production".
-func (k Key) Target() string {
+// markerTarget is the target as the marker and the deployment payload
+// spell it: "@champion", "stage:Production", or "@champion,stage:Production".
+func markerTarget(t checks.Target, esc func(string) string) string {
 	var parts []string
-	if k.Alias != "" {
-		parts = append(parts, "@"+k.Alias)
+	if t.Alias != "" {
+		parts = append(parts, "@"+esc(t.Alias))
 	}
-	if k.Stage != "" {
-		parts = append(parts, "stage:"+k.Stage)
+	if t.Stage != "" {
+		parts = append(parts, "stage:"+esc(t.Stage))
 	}
 	return strings.Join(parts, ",")
 }
 
-// Marker is the hidden first line of the key's PR comment. Names are
-// percent-encoded so that no name can end the HTML comment or forge another
-// key's marker.
-func (k Key) Marker() string {
-	var target []string
-	if k.Alias != "" {
-		target = append(target, "@"+markerEscape(k.Alias))
+func same(s string) string { return s }
+
+// Marker is the hidden first line of the report's PR comment:
+// <!-- mlreg-action model=<name> target=<target> --> for a promotion (one
+// comment per model and target), <!-- mlreg-action model=<name>
+// command=register --> for a registration. Names are percent-encoded so
+// that no name can end the HTML comment or forge another key's marker.
+func (r *Report) Marker() string {
+	if r.Command == "register" {
+		return fmt.Sprintf("<!-- mlreg-action model=%s command=register -->", markerEscape(r.Model))
 	}
-	if k.Stage != "" {
-		target = append(target, "stage:"+markerEscape(k.Stage))
-	}
-	return fmt.Sprintf("<!-- mlreg-action model=%s target=%s -->", markerEscape(k.Model), strings.Join(target, ","))
+	return fmt.Sprintf("<!-- mlreg-action model=%s target=%s -->", markerEscape(r.Model), markerTarget(r.Target, markerEscape))
 }
 
 func markerEscape(s string) string {
@@ -53,32 +53,14 @@ func markerEscape(s string) string {
 	return b.String()
 }
 
-// Environment is the default GitHub environment of the key's deployments:
-// <model>@<alias>, or <model>/<Stage> for a stage alone.
-func (k Key) Environment() string {
-	if k.Alias != "" {
-		return k.Model + "@" + k.Alias
-	}
-	return k.Model + "/" + k.Stage
-}
-
-// TagSuffix names the key's primary target in tag keys, as the audit record
-// does: "alias.champion", else "stage.Production".
-func (k Key) TagSuffix() string {
-	if k.Alias != "" {
-		return "alias." + k.Alias
-	}
-	return "stage." + k.Stage
-}
-
 // productionAliases are aliases that name what users are served.
 var productionAliases = map[string]bool{"champion": true, "production": true, "prod": true, "live": true}
 
-// ProductionLike reports whether a deployment to env for k reaches end users:
-// stage Production, an alias such as champion or prod, or an environment
-// named production or prod.
-func (k Key) ProductionLike(env string) bool {
-	if k.Stage == "Production" || productionAliases[strings.ToLower(k.Alias)] {
+// productionLike reports whether a deployment to env for t reaches end
+// users: stage Production, an alias such as champion or prod, or an
+// environment named production or prod.
+func productionLike(t checks.Target, env string) bool {
+	if t.Stage == "Production" || productionAliases[strings.ToLower(t.Alias)] {
 		return true
 	}
 	e := strings.ToLower(env)

@@ -45,6 +45,12 @@ func statusIcon(status string) string {
 // Markdown renders the report for the job summary and the PR comment: the
 // verdict, the plan, every check, the chart, and the links.
 func (r *Report) Markdown() string {
+	switch {
+	case r.History != nil:
+		return r.historyMarkdown()
+	case r.Registered != nil:
+		return r.registerMarkdown()
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "### %s\n\n", MD(r.Headline()))
 	if r.NoPolicy {
@@ -112,11 +118,18 @@ func (r *Report) Markdown() string {
 		}
 		b.WriteString(r.chart())
 	}
+	b.WriteString(r.markdownLinks())
+	return b.String()
+}
+
+// markdownLinks is the last line: the MLflow version and run pages, the
+// workflow run.
+func (r *Report) markdownLinks() string {
 	var links []string
 	if r.Links.Version != "" {
 		label := r.versionLabel()
-		if p != nil {
-			label += " v" + MD(p.Candidate.Version)
+		if v := r.Version(); v != "" {
+			label += " v" + MD(v)
 		}
 		links = append(links, fmt.Sprintf("[%s](%s)", label, linkURL(r.Links.Version)))
 	}
@@ -126,10 +139,10 @@ func (r *Report) Markdown() string {
 	if r.Links.WorkflowRun != "" {
 		links = append(links, fmt.Sprintf("[workflow run](%s)", linkURL(r.Links.WorkflowRun)))
 	}
-	if len(links) > 0 {
-		b.WriteString(strings.Join(links, " · ") + "\n")
+	if len(links) == 0 {
+		return ""
 	}
-	return b.String()
+	return strings.Join(links, " · ") + "\n"
 }
 
 // short abbreviates a "sha256:<hex>" digest for display.

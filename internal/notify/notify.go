@@ -1,9 +1,13 @@
-// Package notify renders one report three ways and delivers it: Markdown for
-// the pull request comment and the job summary, Slack Block Kit for a message
-// kept per promotion, and a plain line for a GitHub deployment status. Send
-// delivers it to each surface (the comment and the deployment through
+// Package notify renders the one report of every command (validate,
+// promote, rollback, register, history) and delivers it.
+//
+// A Report is what a command did and why. It renders as Markdown (the pull
+// request comment and the job summary), text (a terminal), JSON (the report
+// file), Slack Block Kit (a message kept per promotion or registration) and
+// a plain line for a GitHub deployment status. Send delivers it to each
+// surface the command reports to (the comment and the deployment through
 // internal/github, Slack through slack-go), each independently: a failure is
-// reported and never undoes or blocks the promotion.
+// reported and never undoes or blocks what the command did.
 package notify
 
 import (
@@ -44,15 +48,15 @@ type TagStore interface {
 	SetVersionTag(ctx context.Context, model, version, key, value string) error
 }
 
-// Settings say where a report goes.
+// Settings say where a report goes; the report's model and target say
+// which comment, environment and Slack message are its own.
 type Settings struct {
-	Key   Key
 	Event github.Event
 	// GitHub is nil when there is no token or no repository.
 	GitHub      *github.Client
 	Comment     string // pr-comment: auto, always, never
 	Deployment  string // deployment: auto, never
-	Environment string // deployment-environment; "" = Key.Environment()
+	Environment string // deployment-environment; "" = the target's default (checks.Target.Environment)
 	Slack       *Slack // nil when Slack is not configured
 	Store       TagStore
 	// Secrets never leave in a report, a message or an error.
@@ -143,23 +147,25 @@ func redacted(rep *Report, secrets []string) *Report {
 	return &r
 }
 
-// reports tells which commands report to pull requests and Slack.
-func reports(command string) bool {
+// Notifies reports whether a command's report goes to pull requests and
+// Slack (and, for promote and rollback, a deployment): every command but
+// history, which only reads.
+func Notifies(command string) bool {
 	switch command {
-	case "validate", "promote", "rollback":
+	case "validate", "promote", "rollback", "register":
 		return true
 	}
 	return false
 }
 
 // CommentBody is the PR comment: the marker line, then the Markdown report.
-func (r *Report) CommentBody(k Key) string {
-	return k.Marker() + "\n" + r.Markdown()
+func (r *Report) CommentBody() string {
+	return r.Marker() + "\n" + r.Markdown()
 }
 
 func sendComment(ctx context.Context, r *Report, s Settings, res *Result) error {
 	mode := cmp.Or(s.Comment, ModeAuto)
-	if mode == ModeNever || !reports(r.Command) {
+	if mode == ModeNever || !Notifies(r.Command) {
 		return nil
 	}
 	if s.GitHub == nil {
@@ -182,8 +188,8 @@ func sendComment(ctx context.Context, r *Report, s Settings, res *Result) error 
 		return nil
 	}
 	res.PullRequest = pr
-	body := redact(r.CommentBody(s.Key), s.Secrets)
-	c, err := s.GitHub.UpsertComment(ctx, pr.Number, s.Key.Marker(), body)
+	body := redact(r.CommentBody(), s.Secrets)
+	c, err := s.GitHub.UpsertComment(ctx, pr.Number, r.Marker(), body)
 	if err != nil {
 		if github.IsNotAccessible(err) && pr.Fork {
 			res.Warnings = append(res.Warnings, fmt.Sprintf(
@@ -217,27 +223,15 @@ func sendDeployment(ctx context.Context, r *Report, s Settings, res *Result) err
 		res.logf("deployment: skipped, no github-token, repository or commit")
 		return nil
 	}
-	env := cmp.Or(s.Environment, s.Key.Environment())
+	env := cmp.Or(s.Environment, r.Target.Environment(r.Model))
 	p := r.Plan
-	prev := ""
-	if len(p.Targets) > 0 {
-		t := p.Targets[0]
-		prev = t.Current
-		if r.Applied != nil {
-			if v, ok := r.Applied.Previous[t.Label()]; ok {
-				prev = v
-			}
-		}
-		if prev == p.Candidate.Version {
-			prev = ""
-		}
-	}
+	prev := r.PreviousVersion()
 	payload := map[string]any{
 		"tool":             "mlreg-action",
 		"model":            p.Model,
 		"version":          p.Candidate.Version,
 		"previous_version": prev,
-		"target":           s.Key.Target(),
+		"target":           markerTarget(r.Target, same),
 		"outcome":          r.Outcome,
 		"plan_digest":      r.PlanDigest,
 	}
@@ -251,7 +245,7 @@ func sendDeployment(ctx context.Context, r *Report, s Settings, res *Result) err
 	d, err := s.GitHub.Deploy(ctx, github.Deployment{
 		Ref:            s.Event.SHA,
 		Environment:    env,
-		Production:     s.Key.ProductionLike(env),
+		Production:     productionLike(r.Target, env),
 		Payload:        payload,
 		InProgress:     redact(r.StatusLine(StateInProgress), s.Secrets),
 		Final:          final,
@@ -277,38 +271,50 @@ func sendDeployment(ctx context.Context, r *Report, s Settings, res *Result) err
 	return nil
 }
 
-// slackKept reports whether the outcome is a promotion whose Slack message is
-// kept in the registry: one that applied, or found itself in place.
-func slackKept(r *Report) bool {
-	if r.DryRun || (r.Command != "promote" && r.Command != "rollback") || r.Plan == nil {
-		return false
+// SlackRegisterTag is the version tag that keeps the Slack message of its
+// registration, so that a rerun that reuses the version edits it.
+const SlackRegisterTag = SlackTagPrefix + "register"
+
+// slackKey is the version tag that keeps the report's Slack message, and
+// the version that holds it: a promotion that applied or found itself in
+// place, or a registration. It is "" for every other report.
+func slackKey(r *Report) (tag, model, version string) {
+	switch {
+	case r.DryRun:
+		return "", "", ""
+	case r.Command == "register" && r.Registered != nil:
+		return SlackRegisterTag, r.Model, r.Registered.Version
+	case (r.Command == "promote" || r.Command == "rollback") && r.Plan != nil:
+		switch r.Outcome {
+		case OutcomePromoted, OutcomeInPlace, OutcomeRolledBack:
+			return SlackTagPrefix + r.Target.TagSuffix(), r.Plan.Model, r.Plan.Candidate.Version
+		}
 	}
-	switch r.Outcome {
-	case OutcomePromoted, OutcomeInPlace, OutcomeRolledBack:
-		return true
-	}
-	return false
+	return "", "", ""
 }
 
 func sendSlack(ctx context.Context, r *Report, s Settings, res *Result) error {
-	if s.Slack == nil || !reports(r.Command) {
+	if s.Slack == nil || !Notifies(r.Command) {
 		return nil
 	}
 	var prev *SlackRef
-	var tagKey, digest string
-	if slackKept(r) && s.Store != nil {
-		model, version := r.Plan.Model, r.Plan.Candidate.Version
+	var digest string
+	tagKey, model, version := slackKey(r)
+	if s.Store == nil {
+		tagKey = ""
+	}
+	if tagKey != "" {
 		tags, err := s.Store.VersionTags(ctx, model, version)
 		if err != nil {
 			// Post anyway: a second message is better than none.
-			res.logf("slack: cannot tell whether this promotion was posted already: %v", redact(err.Error(), s.Secrets))
+			res.logf("slack: cannot tell whether this %s was posted already: %v", slackWhat(r), redact(err.Error(), s.Secrets))
 		}
-		tagKey = SlackTagPrefix + s.Key.TagSuffix()
 		// The same promotion is the one the audit record names: its plan
-		// digest is the promoting run's, and stays so on no-op reruns.
+		// digest is the promoting run's, and stays so on no-op reruns. A
+		// registration is its version's: the tag lives on it.
 		digest = r.PlanDigest
 		var rec promote.Record
-		if v := tags[promote.PromotionTagPrefix+s.Key.TagSuffix()]; v != "" && json.Unmarshal([]byte(v), &rec) == nil && rec.PlanDigest != "" {
+		if v := tags[promote.PromotionTagKey(r.Target)]; r.Plan != nil && v != "" && json.Unmarshal([]byte(v), &rec) == nil && rec.PlanDigest != "" {
 			digest = rec.PlanDigest
 		}
 		var ref SlackRef
@@ -332,9 +338,16 @@ func sendSlack(ctx context.Context, r *Report, s Settings, res *Result) error {
 		if err != nil {
 			return fmt.Errorf("failed to encode the Slack message key: %w", err)
 		}
-		if err := s.Store.SetVersionTag(ctx, r.Plan.Model, r.Plan.Candidate.Version, tagKey, string(b)); err != nil {
+		if err := s.Store.SetVersionTag(ctx, model, version, tagKey, string(b)); err != nil {
 			return fmt.Errorf("failed to record the Slack message in tag %s (a rerun will post again): %w", tagKey, err)
 		}
 	}
 	return nil
+}
+
+func slackWhat(r *Report) string {
+	if r.Command == "register" {
+		return "registration"
+	}
+	return "promotion"
 }

@@ -1,6 +1,7 @@
 package notify_test
 
 import (
+	"cmp"
 	"encoding/json"
 	"flag"
 	"path/filepath"
@@ -39,7 +40,7 @@ func basePlan() *promote.Plan {
 		Model:     "fraud-model",
 		Candidate: promote.VersionRef{Version: "15", RunID: "a1b2c3d4e5f60718293a4b5c6d7e8f90", Source: "mlflow-artifacts:/1/a1b2/artifacts/model", Status: "READY"},
 		Champion:  &promote.VersionRef{Version: "12", RunID: "0f1e2d3c4b5a69788796a5b4c3d2e1f0"},
-		Targets:   []promote.TargetPlan{{Kind: promote.KindAlias, Name: "champion", Current: "12"}},
+		Targets:   []promote.TargetPlan{{Target: checks.AliasTarget("champion"), Current: "12"}},
 		Verdict:   checks.VerdictPass,
 		Rules:     []string{"production gate"},
 		Checks: []checks.Check{
@@ -59,17 +60,28 @@ func basePlan() *promote.Plan {
 
 func report(p *promote.Plan, outcome string) *notify.Report {
 	r := &notify.Report{
-		Command: "promote", Outcome: outcome, Plan: p, Model: "fraud-model", Target: "@champion", TrackingURI: tracking,
+		Command: "promote", Outcome: outcome, Plan: p, Model: "fraud-model", Target: checks.AliasTarget("champion"), TrackingURI: tracking,
 		Links: notify.Links{WorkflowRun: runURL},
 	}
 	if p != nil {
 		r.PlanDigest = p.Digest
 		r.Model = p.Model
-		r.Target = notify.TargetLabel(p)
+		r.Target = targetOf(p)
 		r.Links.Version = notify.VersionURL(tracking, p.Model, p.Candidate.Version)
 		r.Links.Run = notify.RunURL(tracking, p.Candidate.RunID)
 	}
 	return r
+}
+
+// targetOf is the target of a plan's targets together, as the action's
+// inputs give it.
+func targetOf(p *promote.Plan) checks.Target {
+	var t checks.Target
+	for _, tp := range p.Targets {
+		t.Alias = cmp.Or(t.Alias, tp.Alias)
+		t.Stage = cmp.Or(t.Stage, tp.Stage)
+	}
+	return t
 }
 
 // reports are the cases every rendering is checked on.
@@ -117,7 +129,7 @@ func reports() map[string]*notify.Report {
 	out["non-finite"] = nonFinite
 
 	p = basePlan()
-	p.Targets[0] = promote.TargetPlan{Kind: promote.KindAlias, Name: "champion", Current: "15", InPlace: true}
+	p.Targets[0] = promote.TargetPlan{Target: checks.AliasTarget("champion"), Current: "15", InPlace: true}
 	p.Champion = nil
 	for i := range p.Checks {
 		if p.Checks[i].Kind == checks.KindVsChampion {
@@ -133,7 +145,7 @@ func reports() map[string]*notify.Report {
 	out["registry-error"] = errRep
 
 	p = basePlan()
-	p.Targets = append(p.Targets, promote.TargetPlan{Kind: promote.KindStage, Name: "Production", Current: "11"})
+	p.Targets = append(p.Targets, promote.TargetPlan{Target: checks.StageTarget("Production"), Current: "11"})
 	out["alias-and-stage-dry-run"] = func() *notify.Report {
 		r := report(p, notify.OutcomeWould)
 		r.DryRun = true
@@ -161,7 +173,7 @@ func reports() map[string]*notify.Report {
 		Prompt:    true,
 		Candidate: promote.VersionRef{Version: "4", Source: "dummy-source", Status: "READY"},
 		Champion:  &promote.VersionRef{Version: "3", Source: "dummy-source"},
-		Targets:   []promote.TargetPlan{{Kind: promote.KindAlias, Name: "production", Current: "3"}},
+		Targets:   []promote.TargetPlan{{Target: checks.AliasTarget("production"), Current: "3"}},
 		Verdict:   checks.VerdictPass,
 		Rules:     []string{"prompt to production"},
 		Checks: []checks.Check{
@@ -198,8 +210,7 @@ func TestMarkdownGolden(t *testing.T) {
 	for name, r := range reports() {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			k := notify.Key{Model: r.Model, Alias: "champion"}
-			md := r.CommentBody(k)
+			md := r.CommentBody()
 			if name != "many-checks" { // checked for its limits only
 				golden(t, name+".md", md)
 			}
@@ -222,24 +233,30 @@ func checkMarkdownSafe(t *testing.T, md string) {
 			t.Errorf("markdown contains %q", bad)
 		}
 	}
-	inChecks := false
+	// Every table is one of the report's own: the plan (2 columns), the
+	// checks (8) or a history (6); each row has its header's borders.
+	widths := map[string]int{"| | |": 3, "| | Rule |": 9, "| At | Action |": 7}
+	want := 0
 	for _, line := range strings.Split(md, "\n") {
-		switch {
-		case strings.HasPrefix(line, "| | Rule |"):
-			inChecks = true
-		case !strings.HasPrefix(line, "|"):
-			inChecks = false
+		if !strings.HasPrefix(line, "|") {
+			want = 0
+			continue
 		}
-		if strings.HasPrefix(line, "|") {
-			n := len(unescapedPipe.FindAllString(line, -1))
-			// A row starting with "|" matches once per cell border; "||" never occurs.
-			want := 3
-			if inChecks {
-				want = 9
+		// A row starting with "|" matches once per cell border; "||" never occurs.
+		n := len(unescapedPipe.FindAllString(line, -1))
+		if want == 0 {
+			for head, w := range widths {
+				if strings.HasPrefix(line, head) {
+					want = w
+				}
 			}
-			if n != want {
-				t.Errorf("table row has %d cell borders, want %d: %q", n, want, line)
+			if want == 0 {
+				t.Errorf("a table the report does not write: %q", line)
+				want = n
 			}
+		}
+		if n != want {
+			t.Errorf("table row has %d cell borders, want %d: %q", n, want, line)
 		}
 	}
 	if fences, charts := strings.Count(md, "```"), strings.Count(md, "```mermaid"); fences != 2*charts {
@@ -384,7 +401,7 @@ func TestNonFiniteValuesInEveryReport(t *testing.T) {
 		t.Fatalf("JSON report: %v", err)
 	}
 	renderings := map[string]string{
-		"markdown":    r.CommentBody(notify.Key{Model: r.Model, Alias: "champion"}),
+		"markdown":    r.CommentBody(),
 		"slack":       slackText.String(),
 		"text":        r.Text(),
 		"report file": string(file),

@@ -3,7 +3,6 @@ package notify
 import (
 	"fmt"
 	"net/url"
-	"strings"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/promote"
@@ -18,22 +17,77 @@ const (
 	OutcomeConflict   = "conflict"
 	OutcomeError      = "error"
 	OutcomeRolledBack = "rolled back"
+	OutcomeRegistered = "registered"         // register: a new version
+	OutcomeReused     = "already registered" // register: this workflow run registered it before
+	OutcomeHistory    = "recorded"           // history: the holder is the last recorded one
+	OutcomeDrift      = "drift"              // history: a target was moved outside mlreg-action
 )
 
-// Report is everything a reviewer needs to judge a promotion.
+// Report is everything a reviewer needs to judge what a command did: the
+// plan and its evidence for validate, promote and rollback, the new version
+// for register, the recorded history for history.
 type Report struct {
-	Command     string           `json:"command"`
-	Outcome     string           `json:"outcome"`
-	DryRun      bool             `json:"dry_run"`
-	Plan        *promote.Plan    `json:"plan,omitempty"`
-	PlanDigest  string           `json:"plan_digest,omitempty"`
-	Applied     *promote.Outcome `json:"applied,omitempty"`
-	Error       string           `json:"error,omitempty"`
-	Links       Links            `json:"links"`
-	Model       string           `json:"model"`
-	Target      string           `json:"target"` // "@champion", "stage Production", or both joined by " + "
-	NoPolicy    bool             `json:"no_policy,omitempty"`
-	TrackingURI string           `json:"-"`
+	Command    string           `json:"command"`
+	Outcome    string           `json:"outcome"`
+	DryRun     bool             `json:"dry_run"`
+	Plan       *promote.Plan    `json:"plan,omitempty"`
+	PlanDigest string           `json:"plan_digest,omitempty"`
+	Applied    *promote.Outcome `json:"applied,omitempty"`
+	// Registered is the version register created or found.
+	Registered *Registration `json:"registered,omitempty"`
+	// History is each single target's recorded history, for history.
+	History []*promote.TargetHistory `json:"history,omitempty"`
+	Error   string                   `json:"error,omitempty"`
+	Links   Links                    `json:"links"`
+	Model   string                   `json:"model"`
+	// Target is what the command moves or reads; zero for register. The
+	// JSON holds its label: "@champion", "stage Production", or both
+	// joined by " + ".
+	Target      checks.Target `json:"target"`
+	NoPolicy    bool          `json:"no_policy,omitempty"`
+	TrackingURI string        `json:"-"`
+}
+
+// Registration is the model version a register run created (or found, when
+// the same workflow run had registered it before).
+type Registration struct {
+	Version string `json:"version"`
+	Source  string `json:"source"`
+	// Requested is the runs:/ URI asked for, and Resolution which source it
+	// resolved to and why; both "" for any other source.
+	Requested  string `json:"requested,omitempty"`
+	Resolution string `json:"resolution,omitempty"`
+	RunID      string `json:"run_id,omitempty"`
+	Status     string `json:"status"`
+	Reused     bool   `json:"reused,omitempty"`
+}
+
+// PreviousVersion is the version the promotion replaced at its first
+// target ("" when none); see promote.PreviousVersion.
+func (r *Report) PreviousVersion() string { return promote.PreviousVersion(r.Plan, r.Applied) }
+
+// Drift reports whether any target of a history report drifted.
+func (r *Report) Drift() bool {
+	for _, h := range r.History {
+		if h.Drift {
+			return true
+		}
+	}
+	return false
+}
+
+// Version is the model version the report is about: the candidate, the
+// registered version, or the current holder of a history's first target.
+func (r *Report) Version() string {
+	switch {
+	case r.Plan != nil:
+		return r.Plan.Candidate.Version
+	case r.Registered != nil:
+		return r.Registered.Version
+	case len(r.History) > 0:
+		return r.History[0].Current
+	}
+	return ""
 }
 
 // Links point to where the evidence lives.
@@ -68,15 +122,6 @@ func RunURL(trackingURI, runID string) string {
 	return fmt.Sprintf("%s/#/runs/%s", trackingURI, url.PathEscape(runID))
 }
 
-// TargetLabel renders a plan's targets: "@champion + stage Production".
-func TargetLabel(p *promote.Plan) string {
-	labels := make([]string, 0, len(p.Targets))
-	for _, t := range p.Targets {
-		labels = append(labels, t.Label())
-	}
-	return strings.Join(labels, " + ")
-}
-
 // prompt reports whether the report is about a prompt of MLflow's Prompt Registry.
 func (r *Report) prompt() bool { return r.Plan != nil && r.Plan.Prompt }
 
@@ -101,8 +146,26 @@ func (r *Report) versionLabel() string {
 // @champion", or "✅ prompt support v4 promoted to @production".
 func (r *Report) Headline() string {
 	v := ""
-	if r.Plan != nil {
-		v = " v" + r.Plan.Candidate.Version
+	if ver := r.Version(); ver != "" && r.Command != "history" {
+		v = " v" + ver
+	}
+	target := r.Target.Label()
+	switch r.Outcome {
+	case OutcomeRegistered, OutcomeReused:
+		from := ""
+		if g := r.Registered; g != nil && g.RunID != "" {
+			from = " from run " + g.RunID
+		} else if g != nil {
+			from = " from " + g.Source
+		}
+		if r.Outcome == OutcomeReused {
+			return fmt.Sprintf("📦 %s%s already registered%s by this workflow run", r.Model, v, from)
+		}
+		return fmt.Sprintf("📦 %s%s registered%s", r.Model, v, from)
+	case OutcomeHistory:
+		return fmt.Sprintf("📜 %s %s: held by %s, as recorded", r.Model, target, verOrNone(r.Version()))
+	case OutcomeDrift:
+		return fmt.Sprintf("⚠️ %s %s: drift, moved outside mlreg-action", r.Model, target)
 	}
 	model := r.Model
 	if r.prompt() {
@@ -110,20 +173,20 @@ func (r *Report) Headline() string {
 	}
 	switch r.Outcome {
 	case OutcomePromoted:
-		return fmt.Sprintf("✅ %s%s promoted to %s", model, v, r.Target)
+		return fmt.Sprintf("✅ %s%s promoted to %s", model, v, target)
 	case OutcomeRolledBack:
-		return fmt.Sprintf("↩️ %s %s rolled back to%s", model, r.Target, v)
+		return fmt.Sprintf("↩️ %s %s rolled back to%s", model, target, v)
 	case OutcomeInPlace:
-		return fmt.Sprintf("✅ %s%s already in place at %s", model, v, r.Target)
+		return fmt.Sprintf("✅ %s%s already in place at %s", model, v, target)
 	case OutcomeWould:
 		if r.DryRun {
-			return fmt.Sprintf("🧪 %s%s would be promoted to %s (dry run)", model, v, r.Target)
+			return fmt.Sprintf("🧪 %s%s would be promoted to %s (dry run)", model, v, target)
 		}
-		return fmt.Sprintf("✅ %s%s passes the policy for %s", model, v, r.Target)
+		return fmt.Sprintf("✅ %s%s passes the policy for %s", model, v, target)
 	case OutcomeBlocked:
-		return fmt.Sprintf("❌ %s%s does not meet the policy for %s", model, v, r.Target)
+		return fmt.Sprintf("❌ %s%s does not meet the policy for %s", model, v, target)
 	case OutcomeConflict:
-		return fmt.Sprintf("⚠️ %s%s: %s moved since the plan", model, v, r.Target)
+		return fmt.Sprintf("⚠️ %s%s: %s moved since the plan", model, v, target)
 	default:
 		return fmt.Sprintf("⚠️ %s%s: %s failed", model, v, r.Command)
 	}

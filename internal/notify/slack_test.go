@@ -153,7 +153,7 @@ func promotionTag(m *memStore, planDigest string) {
 }
 
 func slackSettings(sl *notify.Slack, store notify.TagStore) notify.Settings {
-	return notify.Settings{Key: champion, Slack: sl, Store: store, Secrets: []string{slackToken}}
+	return notify.Settings{Slack: sl, Store: store, Secrets: []string{slackToken}}
 }
 
 func TestSlackPostThenUpdateOnRerun(t *testing.T) {
@@ -337,7 +337,7 @@ func TestSlackWebhook(t *testing.T) {
 	}
 	store := &memStore{}
 	promotionTag(store, digest)
-	s := notify.Settings{Key: champion, Slack: sl, Store: store, Secrets: []string{wh.url()}}
+	s := notify.Settings{Slack: sl, Store: store, Secrets: []string{wh.url()}}
 	rep := reports()["hostile"]
 	rep.Outcome = notify.OutcomePromoted
 	res := notify.Send(t.Context(), rep, s)
@@ -370,7 +370,7 @@ func TestSlackWebhookErrorHidesTheURL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res := notify.Send(t.Context(), validated(), notify.Settings{Key: champion, Slack: sl, Secrets: []string{u}})
+		res := notify.Send(t.Context(), validated(), notify.Settings{Slack: sl, Secrets: []string{u}})
 		if len(res.Errors) != 1 || !strings.HasPrefix(res.Errors[0], "slack: failed to post to the Slack webhook") {
 			t.Fatalf("errors = %v", res.Errors)
 		}

@@ -30,6 +30,9 @@ func (r *Report) SlackText() string { return Mrkdwn(r.Headline(), 300) }
 // SlackBlocks renders the report as Block Kit blocks within Slack's limits:
 // a header with the verdict, the plan, one line per check, and the links.
 func (r *Report) SlackBlocks() []slack.Block {
+	if r.Registered != nil {
+		return r.registerBlocks()
+	}
 	blocks := []slack.Block{
 		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, headerText(r.Headline(), slackMaxHeader), true, false)),
 	}
@@ -94,12 +97,17 @@ func (r *Report) SlackBlocks() []slack.Block {
 		}
 	}
 
+	return append(blocks, r.slackFooter())
+}
+
+// slackFooter is the last block: the links and the plan digest.
+func (r *Report) slackFooter() slack.Block {
 	var ctx []slack.MixedElement
 	var links []string
 	if r.Links.Version != "" {
 		label := r.versionLabel()
-		if r.Plan != nil {
-			label += " v" + Mrkdwn(r.Plan.Candidate.Version, 20)
+		if v := r.Version(); v != "" {
+			label += " v" + Mrkdwn(v, 20)
 		}
 		links = append(links, fmt.Sprintf("<%s|%s>", slackURL(r.Links.Version), label))
 	}
@@ -118,8 +126,7 @@ func (r *Report) SlackBlocks() []slack.Block {
 		ctx = append(ctx, slack.NewTextBlockObject(slack.MarkdownType, joined, false, false))
 	}
 	ctx = append(ctx, mrkdwn(footer))
-	blocks = append(blocks, slack.NewContextBlock("", ctx...))
-	return blocks
+	return slack.NewContextBlock("", ctx...)
 }
 
 // fitLinks joins the links that fit in n characters, leaving out whole

@@ -38,12 +38,12 @@ func (r *Report) DeploymentState() (string, bool) {
 // plain line of at most 140 characters. state is the status it describes.
 func (r *Report) StatusLine(state string) string {
 	model := r.subject(40)
-	target := plainText(r.Target, 40)
+	target := plainText(r.Target.Label(), 40)
 	v, prev := "", ""
 	if r.Plan != nil {
 		v = "v" + plainText(r.Plan.Candidate.Version, 12)
-		if len(r.Plan.Targets) > 0 && r.Plan.Targets[0].Current != "" && r.Plan.Targets[0].Current != r.Plan.Candidate.Version {
-			prev = "v" + plainText(r.Plan.Targets[0].Current, 12)
+		if p := r.PreviousVersion(); p != "" {
+			prev = "v" + plainText(p, 12)
 		}
 	}
 	var s string

@@ -24,6 +24,12 @@ func Plain(s string) string {
 
 // Text renders the report for a terminal.
 func (r *Report) Text() string {
+	switch {
+	case r.History != nil:
+		return r.historyText()
+	case r.Registered != nil:
+		return r.registerText()
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n", Plain(r.Headline()))
 	if r.NoPolicy {
@@ -62,6 +68,13 @@ func (r *Report) Text() string {
 		}
 		_ = tw.Flush() // into a strings.Builder, which cannot fail
 	}
+	b.WriteString(r.textLinks())
+	return b.String()
+}
+
+// textLinks lists the links after a blank line.
+func (r *Report) textLinks() string {
+	var b strings.Builder
 	links := [][2]string{{"version", r.Links.Version}, {"run", r.Links.Run}, {"workflow", r.Links.WorkflowRun}}
 	first := true
 	for _, l := range links {

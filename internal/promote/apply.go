@@ -23,7 +23,7 @@ type Outcome struct {
 // Apply moves every target of a passing plan to the candidate, verifies the
 // move by reading it back, and writes the audit record. It first re-reads each
 // target and stops with ErrConflict, changing nothing, if a holder differs from
-// the plan or from Request.ExpectedCurrent.
+// the plan or from Request.Expected.
 func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 	if plan.Verdict == "fail" {
 		return nil, fmt.Errorf("%w: refusing to apply a failing plan", ErrPolicyFailed)
@@ -46,11 +46,8 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 		}
 		holders[i] = cur
 		want := t.Current
-		if e := req.ExpectedCurrent; e != "" {
-			want = e
-			if e == "none" {
-				want = ""
-			}
+		if req.Expected.Set {
+			want = req.Expected.Version
 		}
 		if cur != want && cur != plan.Candidate.Version {
 			return nil, fmt.Errorf("%w: %s of %q is held by %s, the plan expected %s; nothing was changed",
@@ -74,14 +71,14 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 		if s.Dialect.uc {
 			rec = FitRecord(rec, uc.MaxTagValueChars)
 		}
-		if err := s.Reg.SetModelVersionTag(ctx, plan.Model, plan.Candidate.Version, s.Dialect.PromotionTagKey(t), rec.JSON()); err != nil {
+		if err := s.Reg.SetModelVersionTag(ctx, plan.Model, plan.Candidate.Version, s.Dialect.PromotionTagKey(t.Target), rec.JSON()); err != nil {
 			return nil, s.partial(moved, "write the promotion tag of "+t.Label(), err)
 		}
 		if err := s.move(ctx, plan, t); err != nil {
 			if len(moved) > 0 {
 				return nil, &PartialError{Moved: moved, Step: "move " + t.Label(), Err: err}
 			}
-			return nil, moveError(t, plan.Candidate.Version, err)
+			return nil, moveError(t.Target, plan.Candidate.Version, err)
 		}
 		moved = append(moved, fmt.Sprintf("%s: %s → v%s", t.Label(), verLabel(holders[i]), plan.Candidate.Version))
 	}
@@ -95,10 +92,10 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 		return nil, s.partial(moved, "read back the registered model", err)
 	}
 	for _, t := range plan.Targets {
-		if t.Kind != KindAlias {
+		if t.Alias == "" {
 			continue
 		}
-		if got := rm.AliasVersion(t.Name); got != plan.Candidate.Version {
+		if got := rm.AliasVersion(t.Alias); got != plan.Candidate.Version {
 			return nil, fmt.Errorf("%w: lost a concurrent promotion: %s of %q now points to %s, not v%s",
 				ErrConflict, t.Label(), plan.Model, verLabel(got), plan.Candidate.Version)
 		}
@@ -117,10 +114,10 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 			}
 			continue
 		}
-		if err := s.appendHistory(ctx, plan.Model, t, rm, s.record(plan, prev, now)); err != nil {
+		if err := s.appendHistory(ctx, plan.Model, t.Target, rm, s.record(plan, prev, now)); err != nil {
 			return nil, s.partial(moved, "write the audit record of "+t.Label(), err)
 		}
-		if req.ArchiveExisting && t.Kind == KindAlias && prev != "" {
+		if req.ArchiveExisting && t.Alias != "" && prev != "" {
 			if err := s.markReplaced(ctx, plan, t, prev, now); err != nil {
 				return nil, s.partial(moved, fmt.Sprintf("mark v%s as replaced", prev), err)
 			}
@@ -138,14 +135,14 @@ func (s *Service) partial(moved []string, step string, err error) error {
 
 // currentHolder re-reads the version holding a target ("" when unheld).
 func (s *Service) currentHolder(ctx context.Context, model string, t TargetPlan) (string, error) {
-	if t.Kind == KindAlias {
-		mv, err := s.aliasHolder(ctx, model, t.Name)
+	if t.Alias != "" {
+		mv, err := s.aliasHolder(ctx, model, t.Alias)
 		if err != nil || mv == nil {
 			return "", err
 		}
 		return mv.Version, nil
 	}
-	mv, err := s.stageHolder(ctx, model, t.Name, nil)
+	mv, err := s.stageHolder(ctx, model, t.Stage, nil)
 	if err != nil || mv == nil {
 		return "", err
 	}
@@ -154,22 +151,22 @@ func (s *Service) currentHolder(ctx context.Context, model string, t TargetPlan)
 
 func (s *Service) move(ctx context.Context, plan *Plan, t TargetPlan) error {
 	v := plan.Candidate.Version
-	if t.Kind == KindAlias {
-		if err := s.Reg.SetAlias(ctx, plan.Model, t.Name, v); err != nil {
-			return fmt.Errorf("failed to set alias @%s of %q to v%s: %w", t.Name, plan.Model, v, err)
+	if t.Alias != "" {
+		if err := s.Reg.SetAlias(ctx, plan.Model, t.Alias, v); err != nil {
+			return fmt.Errorf("failed to set alias @%s of %q to v%s: %w", t.Alias, plan.Model, v, err)
 		}
 		return nil
 	}
 	// MLflow archives existing versions only for active stages; asking for it
 	// on None or Archived is a server error.
-	archive := plan.req.ArchiveExisting && (t.Name == mlflow.StageStaging || t.Name == mlflow.StageProduction)
-	mv, err := s.Reg.TransitionStage(ctx, plan.Model, v, t.Name, archive)
+	archive := plan.req.ArchiveExisting && (t.Stage == mlflow.StageStaging || t.Stage == mlflow.StageProduction)
+	mv, err := s.Reg.TransitionStage(ctx, plan.Model, v, t.Stage, archive)
 	if err != nil {
-		return fmt.Errorf("failed to transition %q v%s to %s: %w", plan.Model, v, t.Name, err)
+		return fmt.Errorf("failed to transition %q v%s to %s: %w", plan.Model, v, t.Stage, err)
 	}
-	if mv.CurrentStage != t.Name {
+	if mv.CurrentStage != t.Stage {
 		return fmt.Errorf("%w: %q v%s is in stage %q after the transition to %s",
-			ErrConflict, plan.Model, v, mv.CurrentStage, t.Name)
+			ErrConflict, plan.Model, v, mv.CurrentStage, t.Stage)
 	}
 	return nil
 }

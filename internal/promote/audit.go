@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 )
 
@@ -19,11 +20,15 @@ const (
 	MaxHistoryChars = 50000
 )
 
-// PromotionTagKey is the version tag that records its promotion to t.
-func PromotionTagKey(t TargetPlan) string { return PromotionTagPrefix + t.TagSuffix() }
+// PromotionTagKey is the version tag that records its promotion to t (as
+// written; Dialect.PromotionTagKey is the key stored).
+func PromotionTagKey(t checks.Target) string { return PromotionTagPrefix + t.TagSuffix() }
 
 // HistoryTagKey is the registered-model tag holding t's history.
-func HistoryTagKey(t TargetPlan) string { return HistoryTagPrefix + t.TagSuffix() }
+func HistoryTagKey(t checks.Target) string { return HistoryTagPrefix + t.TagSuffix() }
+
+// ReplacedTagKey is the version tag that marks a version replaced at t.
+func ReplacedTagKey(t checks.Target) string { return ReplacedTagPrefix + t.TagSuffix() }
 
 // Record is one audit entry: the promotion tag on a version, and an element of
 // the history tag on the registered model.
@@ -71,14 +76,14 @@ func ParseHistory(v string) ([]Record, error) {
 
 // History returns the recorded history of target t on rm, newest first
 // (on MLflow's OSS registry; see Dialect.History).
-func History(rm *mlflow.RegisteredModel, t TargetPlan) ([]Record, error) {
+func History(rm *mlflow.RegisteredModel, t checks.Target) ([]Record, error) {
 	return Dialect{}.History(rm, t)
 }
 
 // History returns the recorded history of target t on rm, newest first: the
 // full records on OSS, the compact entries on Unity Catalog
 // (ParseCompactHistory; Service.History adds their details).
-func (d Dialect) History(rm *mlflow.RegisteredModel, t TargetPlan) ([]Record, error) {
+func (d Dialect) History(rm *mlflow.RegisteredModel, t checks.Target) ([]Record, error) {
 	v, _ := rm.Tag(d.HistoryTagKey(t))
 	if d.uc {
 		return ParseCompactHistory(v)
@@ -109,7 +114,7 @@ func (d Dialect) encodeHistory(h []Record) string {
 	}
 }
 
-func (s *Service) appendHistory(ctx context.Context, model string, t TargetPlan, rm *mlflow.RegisteredModel, rec Record) error {
+func (s *Service) appendHistory(ctx context.Context, model string, t checks.Target, rm *mlflow.RegisteredModel, rec Record) error {
 	d := s.Dialect
 	h, err := d.History(rm, t)
 	if err != nil {
@@ -129,13 +134,13 @@ func (s *Service) appendHistory(ctx context.Context, model string, t TargetPlan,
 // the promotion tag written before the move) and, with archive-existing, the
 // mark on the version it replaced. It reports whether it wrote anything.
 func (s *Service) completeRecord(ctx context.Context, plan *Plan, t TargetPlan, rm *mlflow.RegisteredModel, now time.Time) (bool, error) {
-	h, _ := s.Dialect.History(rm, t)
+	h, _ := s.Dialect.History(rm, t.Target)
 	if len(h) > 0 && h[0].Version == plan.Candidate.Version {
 		// The history is complete; the earlier run may have stopped before
 		// marking the previous holder.
 		return s.completeReplaced(ctx, plan, t, h[0], now)
 	}
-	v, ok := plan.candidate.Tag(s.Dialect.PromotionTagKey(t))
+	v, ok := plan.candidate.Tag(s.Dialect.PromotionTagKey(t.Target))
 	if !ok {
 		// Moved outside this tool: nothing of ours to complete. history reports it as drift.
 		return false, nil
@@ -150,7 +155,7 @@ func (s *Service) completeRecord(ctx context.Context, plan *Plan, t TargetPlan, 
 		return false, nil
 	}
 	rec.Version = plan.Candidate.Version
-	if err := s.appendHistory(ctx, plan.Model, t, rm, rec); err != nil {
+	if err := s.appendHistory(ctx, plan.Model, t.Target, rm, rec); err != nil {
 		return false, err
 	}
 	if _, err := s.completeReplaced(ctx, plan, t, rec, now); err != nil {
@@ -164,7 +169,7 @@ func (s *Service) completeRecord(ctx context.Context, plan *Plan, t TargetPlan, 
 // whether it wrote it.
 func (s *Service) completeReplaced(ctx context.Context, plan *Plan, t TargetPlan, rec Record, now time.Time) (bool, error) {
 	prev := rec.PreviousVersion
-	if !plan.req.ArchiveExisting || t.Kind != KindAlias || prev == "" || prev == plan.Candidate.Version {
+	if !plan.req.ArchiveExisting || t.Alias == "" || prev == "" || prev == plan.Candidate.Version {
 		return false, nil
 	}
 	mv, err := s.Reg.GetModelVersion(ctx, plan.Model, prev)
@@ -174,7 +179,7 @@ func (s *Service) completeReplaced(ctx context.Context, plan *Plan, t TargetPlan
 	if err != nil {
 		return false, fmt.Errorf("failed to read v%s, which %s replaced: %w", prev, t.Label(), err)
 	}
-	if v, ok := mv.Tag(s.Dialect.ReplacedTagKey(t)); ok {
+	if v, ok := mv.Tag(s.Dialect.ReplacedTagKey(t.Target)); ok {
 		var mark struct {
 			ByVersion string `json:"by_version"`
 		}
@@ -204,7 +209,7 @@ func (s *Service) markReplaced(ctx context.Context, plan *Plan, t TargetPlan, pr
 	if err != nil {
 		return fmt.Errorf("failed to marshal replaced tag: %w", err)
 	}
-	if err := s.Reg.SetModelVersionTag(ctx, plan.Model, prev, s.Dialect.ReplacedTagKey(t), string(v)); err != nil {
+	if err := s.Reg.SetModelVersionTag(ctx, plan.Model, prev, s.Dialect.ReplacedTagKey(t.Target), string(v)); err != nil {
 		return fmt.Errorf("failed to tag %q v%s as replaced: %w", plan.Model, prev, err)
 	}
 	return nil

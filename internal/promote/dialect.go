@@ -2,12 +2,14 @@ package promote
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/uc"
 )
 
@@ -57,15 +59,13 @@ func (d Dialect) TagKey(key string) string {
 }
 
 // PromotionTagKey is the stored key of the version tag recording a promotion to t.
-func (d Dialect) PromotionTagKey(t TargetPlan) string { return d.TagKey(PromotionTagKey(t)) }
+func (d Dialect) PromotionTagKey(t checks.Target) string { return d.TagKey(PromotionTagKey(t)) }
 
 // HistoryTagKey is the stored key of the registered-model tag holding t's history.
-func (d Dialect) HistoryTagKey(t TargetPlan) string { return d.TagKey(HistoryTagKey(t)) }
+func (d Dialect) HistoryTagKey(t checks.Target) string { return d.TagKey(HistoryTagKey(t)) }
 
 // ReplacedTagKey is the stored key of the mark on the version t's promotion replaced.
-func (d Dialect) ReplacedTagKey(t TargetPlan) string {
-	return d.TagKey(ReplacedTagPrefix + t.TagSuffix())
-}
+func (d Dialect) ReplacedTagKey(t checks.Target) string { return d.TagKey(ReplacedTagKey(t)) }
 
 // HistoryBound is the most characters (bytes of UTF-8, which is never fewer
 // than characters) the history tag of one target may hold: MaxHistoryChars on
@@ -87,33 +87,49 @@ func (d Dialect) LockName(model string) string {
 	return LockName(model)
 }
 
-// ValidateModelName checks the model-name input before any request.
-// On Unity Catalog it must be three-level (uc.ValidateName); the error
-// wraps ErrInvalid and uc.ErrInvalidName.
+// ValidateModelName checks the model-name input for the registry: not
+// blank, and MLflow's name rules (mlflow.CheckModelName) on OSS, a
+// three-level name on Unity Catalog (uc.ValidateName; the error wraps
+// uc.ErrInvalidName). The action checks its input with it, and
+// Request.Validate again for any other caller; the error names the input.
 func (d Dialect) ValidateModelName(name string) error {
 	switch {
 	case strings.TrimSpace(name) == "":
-		return invalidf("input model-name is required")
+		return errors.New("input model-name is required")
 	case d.uc:
 		if err := uc.ValidateName(name); err != nil {
-			return fmt.Errorf("%w: input model-name: %w", ErrInvalid, err)
+			return fmt.Errorf("input model-name: %w", err)
 		}
-	case strings.ContainsAny(name, "/:"):
-		// As in RegisterRequest.Validate: MLflow refuses such names in every call.
-		return invalidf("input model-name: %q may not contain '/' or ':' (MLflow 3.11+)", name)
+	default:
+		if err := mlflow.CheckModelName(name); err != nil {
+			return fmt.Errorf("input model-name: %w", err)
+		}
 	}
 	return nil
 }
 
 // ValidateTarget refuses a target the registry cannot hold: a stage on
-// Unity Catalog, which has none (the error wraps ErrInvalid and names
-// target-stage). It does not check the alias's or stage's spelling
-// (Request.Validate does).
+// Unity Catalog, which has none (the error names target-stage). The
+// spelling of the alias and the stage is checked where the input is parsed
+// (checks.CheckAlias, checks.CanonicalStage).
 func (d Dialect) ValidateTarget(t checks.Target) error {
 	if d.uc && t.Stage != "" {
-		return invalidf("input target-stage: Unity Catalog has no model stages (got %q); use target-alias", t.Stage)
+		return fmt.Errorf("input target-stage: Unity Catalog has no model stages (got %q); use target-alias", t.Stage)
 	}
 	return nil
+}
+
+// check refuses a model name or a target the registry cannot take, every
+// problem at once, each wrapping ErrInvalid.
+func (d Dialect) check(model string, t checks.Target) error {
+	var errs []error
+	if err := d.ValidateModelName(model); err != nil {
+		errs = append(errs, invalid(err))
+	}
+	if err := d.ValidateTarget(t); err != nil {
+		errs = append(errs, invalid(err))
+	}
+	return errors.Join(errs...)
 }
 
 // tagValue returns v as the registry can store it: v itself on OSS; on

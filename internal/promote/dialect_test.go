@@ -17,8 +17,8 @@ import (
 
 func TestDialectTagKeys(t *testing.T) {
 	t.Parallel()
-	prodEU := TargetPlan{Kind: KindAlias, Name: "prod-eu"}
-	stage := TargetPlan{Kind: KindStage, Name: "Production"}
+	prodEU := checks.AliasTarget("prod-eu")
+	stage := checks.StageTarget("Production")
 	keys := func(d Dialect) []string {
 		return []string{d.PromotionTagKey(champ), d.HistoryTagKey(champ), d.ReplacedTagKey(champ),
 			d.PromotionTagKey(stage), d.HistoryTagKey(prodEU),
@@ -74,8 +74,8 @@ func TestDialectValidate(t *testing.T) {
 			[]string{"invalid input: input model-name is required"}, ErrInvalid},
 		{"UC stage", UnityCatalog, Request{Model: "main.ml.fraud", Target: checks.Target{Stage: "Production"}},
 			[]string{`invalid input: input target-stage: Unity Catalog has no model stages (got "Production"); use target-alias`}, ErrInvalid},
-		{"UC every problem", UnityCatalog, Request{Model: "fraud", Version: "x", Target: checks.Target{Alias: "v1", Stage: "prod"}},
-			[]string{"input model-name", "input target-alias", "input target-stage: Unity Catalog has no model stages", "input version"}, ErrInvalid},
+		{"UC every problem", UnityCatalog, Request{Model: "fraud", Target: checks.Target{Alias: "champion", Stage: "Production"}},
+			[]string{"input model-name", "input target-stage: Unity Catalog has no model stages"}, ErrInvalid},
 		{"OSS two-level is fine", Dialect{}, Request{Model: "ml.fraud", Target: checks.Target{Stage: "Production"}}, nil, nil},
 	}
 	for _, tc := range cases {

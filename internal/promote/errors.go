@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 
+	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 )
 
@@ -37,6 +38,9 @@ func (e *PartialError) Error() string {
 
 func (e *PartialError) Unwrap() error { return e.Err }
 
+// invalid marks err as invalid input (status 2).
+func invalid(err error) error { return fmt.Errorf("%w: %w", ErrInvalid, err) }
+
 func invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }
@@ -47,7 +51,7 @@ func invalidf(format string, args ...any) error {
 // request the server executed: the target may already point to the
 // candidate. A rerun finds out, and completes the audit record from the
 // promotion tag written before the move, or moves the target.
-func moveError(t TargetPlan, version string, err error) error {
+func moveError(t checks.Target, version string, err error) error {
 	if errors.Is(err, ErrConflict) {
 		return err // the move ran and left another stage; the error says which
 	}

@@ -2,38 +2,56 @@ package promote
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
 )
 
-// TargetOf turns a request target into its plans: the alias first, then the stage.
-func TargetOf(t checks.Target) []TargetPlan {
-	var out []TargetPlan
-	if t.Alias != "" {
-		out = append(out, TargetPlan{Kind: KindAlias, Name: t.Alias})
-	}
-	if t.Stage != "" {
-		st, ok := CanonicalStage(t.Stage)
-		if !ok {
-			st = t.Stage
-		}
-		out = append(out, TargetPlan{Kind: KindStage, Name: st})
-	}
-	return out
-}
-
 // TargetHistory is the recorded history of one target and who holds it now.
 type TargetHistory struct {
-	Target  TargetPlan `json:"target"`
-	Current string     `json:"current"` // version holding the target now; "" = unheld
-	Entries []Record   `json:"entries"` // newest first
+	Target  checks.Target `json:"-"`       // a single target; written as {"kind", "name"}
+	Current string        `json:"current"` // version holding the target now; "" = unheld
+	Entries []Record      `json:"entries"` // newest first
 	// Drift is set when the current holder is not the last recorded one: the
 	// target was moved outside mlreg-action.
 	Drift bool `json:"drift"`
 	// Recorded is the version the newest entry says holds the target ("" when no entry).
 	Recorded string `json:"recorded,omitempty"`
+}
+
+// MarshalJSON writes the target as a plan does, kind and name first.
+func (h TargetHistory) MarshalJSON() ([]byte, error) {
+	type plain TargetHistory
+	return json.Marshal(struct {
+		Target targetJSON `json:"target"`
+		plain
+	}{targetJSON{Kind: h.Target.Kind(), Name: h.Target.Name()}, plain(h)})
+}
+
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (h *TargetHistory) UnmarshalJSON(b []byte) error {
+	type plain TargetHistory
+	var v struct {
+		Target targetJSON `json:"target"`
+		plain
+	}
+	if err := json.Unmarshal(b, &v); err != nil {
+		return err
+	}
+	t, err := singleTarget(v.Target.Kind, v.Target.Name)
+	if err != nil {
+		return err
+	}
+	*h = TargetHistory(v.plain)
+	h.Target = t
+	return nil
+}
+
+type targetJSON struct {
+	Kind string `json:"kind"`
+	Name string `json:"name"`
 }
 
 // DriftMessage explains drift in one sentence, or "" when there is none.
@@ -45,12 +63,13 @@ func (h *TargetHistory) DriftMessage(model string) string {
 		h.Target.Label(), model, verLabel(h.Current), verLabel(h.Recorded))
 }
 
-// History reads the recorded history of target t and its current holder.
-func (s *Service) History(ctx context.Context, model string, t TargetPlan) (*TargetHistory, error) {
+// History reads the recorded history of the single target t and its
+// current holder.
+func (s *Service) History(ctx context.Context, model string, t checks.Target) (*TargetHistory, error) {
 	d := s.Dialect
 	if d.uc {
 		// Before any request, as Plan does (OSS has always left this to the registry).
-		if err := errors.Join(d.ValidateModelName(model), d.ValidateTarget(targetOf(t))); err != nil {
+		if err := d.check(model, t); err != nil {
 			return nil, err
 		}
 	}
@@ -71,9 +90,9 @@ func (s *Service) History(ctx context.Context, model string, t TargetPlan) (*Tar
 	if h.Entries == nil {
 		h.Entries = []Record{}
 	}
-	if t.Kind == KindAlias {
-		h.Current = rm.AliasVersion(t.Name)
-	} else if mv, err := s.stageHolder(ctx, model, t.Name, nil); err != nil {
+	if t.Alias != "" {
+		h.Current = rm.AliasVersion(t.Alias)
+	} else if mv, err := s.stageHolder(ctx, model, t.Stage, nil); err != nil {
 		return nil, err
 	} else if mv != nil {
 		h.Current = mv.Version
@@ -109,14 +128,6 @@ func RollbackTarget(entries []Record) (string, error) {
 		return "", fmt.Errorf("%w: the history has no version before %s", ErrNoRollbackTarget, verLabel(last(stack)))
 	}
 	return stack[len(stack)-2], nil
-}
-
-// targetOf is the request target of t.
-func targetOf(t TargetPlan) checks.Target {
-	if t.Kind == KindStage {
-		return checks.Target{Stage: t.Name}
-	}
-	return checks.Target{Alias: t.Name}
 }
 
 func last(s []string) string {

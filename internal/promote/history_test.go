@@ -12,21 +12,9 @@ import (
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 )
 
-func TestTargetOf(t *testing.T) {
-	t.Parallel()
-	got := TargetOf(checks.Target{Alias: "champion", Stage: "production"})
-	want := []TargetPlan{{Kind: KindAlias, Name: "champion"}, {Kind: KindStage, Name: "Production"}}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("TargetOf (-want +got):\n%s", diff)
-	}
-	if got := TargetOf(checks.Target{}); len(got) != 0 {
-		t.Errorf("TargetOf(no target) = %v, want none", got)
-	}
-}
-
 func TestHistoryFlagsDrift(t *testing.T) {
 	t.Parallel()
-	prod := TargetPlan{Kind: KindStage, Name: mlflow.StageProduction}
+	prod := checks.StageTarget(mlflow.StageProduction)
 	promoted := func(t *testing.T, reg *memRegistry, target checks.Target) {
 		t.Helper()
 		req := promoteTo("2")
@@ -37,7 +25,7 @@ func TestHistoryFlagsDrift(t *testing.T) {
 	}
 	cases := []struct {
 		name     string
-		target   TargetPlan
+		target   checks.Target
 		setup    func(t *testing.T, reg *memRegistry)
 		current  string
 		recorded string
@@ -135,7 +123,7 @@ func TestHistoryErrors(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name   string
-		target TargetPlan
+		target checks.Target
 		setup  func(reg *memRegistry)
 		want   string
 	}{
@@ -143,7 +131,7 @@ func TestHistoryErrors(t *testing.T) {
 			`failed to get registered model "m": `},
 		{"corrupted history tag", champ, func(reg *memRegistry) { reg.modelTag[HistoryTagKey(champ)] = "[{" },
 			`failed to read mlreg.history.alias.champion of "m": failed to parse history tag: `},
-		{"stage unreadable", TargetPlan{Kind: KindStage, Name: "Staging"}, func(reg *memRegistry) { reg.fail("GetLatestVersions", "", 0, errUnavailable) },
+		{"stage unreadable", checks.StageTarget("Staging"), func(reg *memRegistry) { reg.fail("GetLatestVersions", "", 0, errUnavailable) },
 			`failed to read stage Staging of "m": `},
 	}
 	for _, tc := range cases {
@@ -174,20 +162,13 @@ func rollback(t *testing.T, s *Service, rollbackTo string, policy *checks.Policy
 		}
 	}
 	req := promoteTo(version)
-	req.Action, req.ExpectedCurrent, req.Policy = ActionRollback, cmpOrNone(h.Current), policy
+	req.Action, req.Expected, req.Policy = ActionRollback, Expect(h.Current), policy
 	plan, err := s.Plan(t.Context(), req)
 	if err != nil {
 		return nil, err
 	}
 	_, err = s.Apply(t.Context(), plan)
 	return plan, err
-}
-
-func cmpOrNone(v string) string {
-	if v == "" {
-		return "none"
-	}
-	return v
 }
 
 // promoteSequence promotes v1, v2, v3 to @champion, an hour apart.
@@ -271,7 +252,10 @@ func TestRollbackRefusedWhenTheTargetMoved(t *testing.T) {
 		t.Fatalf("RollbackTarget = %q, %v; want 2", v, err)
 	}
 	req := promoteTo(v)
-	req.Action, req.ExpectedCurrent = ActionRollback, h.Current
+	req.Action = ActionRollback
+	if h.Current != "" {
+		req.Expected = Expect(h.Current)
+	}
 	plan, err := s.Plan(t.Context(), req)
 	if err != nil {
 		t.Fatal(err)

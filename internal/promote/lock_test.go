@@ -86,7 +86,7 @@ func TestLockSerializesConcurrentApplies(t *testing.T) {
 		}
 		a, b := newSvc("A"), newSvc("B")
 		req := func(v string) Request {
-			return Request{Model: "m", Version: v, Target: checks.Target{Alias: "champion"}}
+			return Request{Model: "m", Version: Version(v), Target: checks.Target{Alias: "champion"}}
 		}
 		planA, err := a.Plan(t.Context(), req("2"))
 		if err != nil {
@@ -107,7 +107,7 @@ func TestLockSerializesConcurrentApplies(t *testing.T) {
 		}
 		_, errA := a.Apply(t.Context(), planA)
 		errB := <-bDone
-		h, _ := ParseHistory(mem.modelTag[HistoryTagKey(TargetPlan{Kind: KindAlias, Name: "champion"})])
+		h, _ := ParseHistory(mem.modelTag[HistoryTagKey(checks.AliasTarget("champion"))])
 		if locked {
 			if errA != nil || !errors.Is(errB, ErrConflict) {
 				t.Errorf("locked: A err %v, B err %v; want A to succeed and B to conflict", errA, errB)

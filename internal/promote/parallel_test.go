@@ -115,7 +115,7 @@ func TestPlanReadsIndependentRequestsAtOnce(t *testing.T) {
 	}
 	reg := &barrierRegistry{resolve: newBarrier(2), subjects: newBarrier(4)}
 	svc := &promote.Service{Reg: reg, Now: func() time.Time { return time.Unix(0, 0) }}
-	plan, err := svc.Plan(t.Context(), promote.Request{Model: "m", Version: "2", Target: checks.Target{Alias: "champion"}, Policy: pol})
+	plan, err := svc.Plan(t.Context(), promote.Request{Model: "m", Version: promote.Version("2"), Target: checks.Target{Alias: "champion"}, Policy: pol})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestPlanReportsTheCandidateErrorFirst(t *testing.T) {
 	denied := &mlflow.Error{StatusCode: http.StatusForbidden, Code: mlflow.CodePermissionDenied, Message: "denied"}
 	reg := &barrierRegistry{resolve: newBarrier(2), subjects: newBarrier(4), versionErr: notFound, aliasErr: denied}
 	svc := &promote.Service{Reg: reg}
-	_, err := svc.Plan(t.Context(), promote.Request{Model: "m", Version: "2", Target: checks.Target{Alias: "champion"}})
+	_, err := svc.Plan(t.Context(), promote.Request{Model: "m", Version: promote.Version("2"), Target: checks.Target{Alias: "champion"}})
 	if !mlflow.IsNotFound(err) || !strings.Contains(err.Error(), `failed to get version 2 of "m"`) {
 		t.Errorf("error = %v, want the candidate's not found", err)
 	}

@@ -7,8 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
-	"strings"
 	"sync"
 	"time"
 
@@ -16,26 +14,24 @@ import (
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 )
 
-// Target kinds.
-const (
-	KindAlias = "alias"
-	KindStage = "stage"
-)
-
-// Request is what the caller asks for.
+// Request is what the caller asks for. Its values are parsed where they
+// enter (the action's inputs: ParseVersion, ParseExpected,
+// checks.CheckAlias, checks.CanonicalStage) and Plan takes them as they
+// are; it checks only what the registry cannot take (Validate), with the
+// functions the inputs were checked with.
 type Request struct {
 	Model           string
-	Version         string // a number, "latest" (or ""), or "@alias"
-	Target          checks.Target
+	Version         VersionSpec
+	Target          checks.Target // alias and/or canonical stage
 	ArchiveExisting bool
-	// ExpectedCurrent is a compare-and-set guard: "" (unset), "none" (unheld) or a version number.
-	ExpectedCurrent string
-	Policy          *checks.Policy // nil: no checks (policy "none")
-	Approvals       checks.ApprovalChecker
-	Actor           string
-	RunURL          string
-	Commit          string
-	Action          string // recorded in the audit record: ActionPromote (default) or ActionRollback
+	// Expected is a compare-and-set guard on each target's holder.
+	Expected  Expectation
+	Policy    *checks.Policy // nil: no checks (policy "none")
+	Approvals checks.ApprovalChecker
+	Actor     string
+	RunURL    string
+	Commit    string
+	Action    string // recorded in the audit record: ActionPromote (default) or ActionRollback
 	// Dialect is the registry's, for Validate (the zero value is OSS);
 	// Service.Plan validates with the Service's own.
 	Dialect Dialect
@@ -73,24 +69,50 @@ type VersionRef struct {
 	Status        string   `json:"status,omitempty"`
 }
 
-// TargetPlan is one target of a plan and who holds it now.
+// TargetPlan is one target of a plan (an alias or a stage, never both) and
+// who holds it now. Its JSON, part of the plan digest, is
+// {"kind", "name", "current", "in_place"}.
 type TargetPlan struct {
+	checks.Target
+	Current string // version holding it at plan time; "" = unheld
+	InPlace bool   // the candidate holds it already
+}
+
+type targetPlanJSON struct {
 	Kind    string `json:"kind"`              // alias or stage
 	Name    string `json:"name"`              // champion, Production
 	Current string `json:"current,omitempty"` // version holding it at plan time; "" = unheld
 	InPlace bool   `json:"in_place"`          // the candidate holds it already
 }
 
-// Label renders the target as users write it: "@champion" or "stage Production".
-func (t TargetPlan) Label() string {
-	if t.Kind == KindAlias {
-		return "@" + t.Name
-	}
-	return "stage " + t.Name
+// MarshalJSON writes the target as kind and name.
+func (t TargetPlan) MarshalJSON() ([]byte, error) {
+	return json.Marshal(targetPlanJSON{Kind: t.Kind(), Name: t.Name(), Current: t.Current, InPlace: t.InPlace})
 }
 
-// TagSuffix is the audit tag suffix: "alias.champion" or "stage.Production".
-func (t TargetPlan) TagSuffix() string { return t.Kind + "." + t.Name }
+// UnmarshalJSON reads what MarshalJSON wrote.
+func (t *TargetPlan) UnmarshalJSON(b []byte) error {
+	var j targetPlanJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	tgt, err := singleTarget(j.Kind, j.Name)
+	if err != nil {
+		return err
+	}
+	*t = TargetPlan{Target: tgt, Current: j.Current, InPlace: j.InPlace}
+	return nil
+}
+
+func singleTarget(kind, name string) (checks.Target, error) {
+	switch kind {
+	case checks.TargetKindAlias:
+		return checks.AliasTarget(name), nil
+	case checks.TargetKindStage:
+		return checks.StageTarget(name), nil
+	}
+	return checks.Target{}, fmt.Errorf("failed to read target: kind %q is not alias or stage", kind)
+}
 
 // Plan is the resolved promotion: what would move, and the evidence for it.
 type Plan struct {
@@ -172,78 +194,16 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC()
 }
 
-var (
-	versionRE = regexp.MustCompile(`^[0-9]+$`)
-	aliasRE   = regexp.MustCompile(`^[\p{L}\p{N}_-]+$`)
-	reservedV = regexp.MustCompile(`^[vV][0-9]+$`)
-)
-
-// ValidateAlias applies MLflow's alias rules so users get a clear error before any request.
-func ValidateAlias(alias string) error {
-	switch {
-	case alias == "":
-		return errors.New("alias is empty")
-	case len(alias) > 255:
-		return fmt.Errorf("alias is %d characters, MLflow allows 255", len(alias))
-	case !aliasRE.MatchString(alias):
-		return fmt.Errorf("alias %q may contain only letters, digits, '_' and '-'", alias)
-	case strings.EqualFold(alias, "latest"):
-		return fmt.Errorf("alias %q is reserved by MLflow", alias)
-	case reservedV.MatchString(alias):
-		return fmt.Errorf("alias %q is reserved by MLflow (looks like a version)", alias)
-	}
-	return nil
-}
-
-// CanonicalStage returns MLflow's spelling of a stage name, case-insensitively.
-func CanonicalStage(s string) (string, bool) {
-	for _, st := range []string{mlflow.StageNone, mlflow.StageStaging, mlflow.StageProduction, mlflow.StageArchived} {
-		if strings.EqualFold(s, st) {
-			return st, true
-		}
-	}
-	return "", false
-}
-
-// Validate checks a request before anything is sent.
+// Validate refuses what the registry cannot take: a request without a
+// target, a model name or a target the Dialect refuses. It checks with the
+// functions the action's inputs are checked with (Dialect.ValidateModelName,
+// Dialect.ValidateTarget), so a caller that did not parse its values from
+// inputs is held to the same rules; the errors wrap ErrInvalid.
 func (r *Request) Validate() error {
-	var errs []error
-	if err := r.Dialect.ValidateModelName(r.Model); err != nil {
-		errs = append(errs, err)
+	if r.Target.IsZero() {
+		return errors.Join(r.Dialect.check(r.Model, r.Target), invalidf("set target-alias or target-stage (or both)"))
 	}
-	if r.Target.Alias == "" && r.Target.Stage == "" {
-		errs = append(errs, invalidf("set target-alias or target-stage (or both)"))
-	}
-	if r.Target.Alias != "" {
-		if err := ValidateAlias(r.Target.Alias); err != nil {
-			errs = append(errs, invalidf("input target-alias: %v", err))
-		}
-	}
-	if err := r.Dialect.ValidateTarget(r.Target); err != nil {
-		errs = append(errs, err)
-	} else if r.Target.Stage != "" {
-		if _, ok := CanonicalStage(r.Target.Stage); !ok {
-			errs = append(errs, invalidf("input target-stage: %q is not one of Staging, Production, Archived, None", r.Target.Stage))
-		}
-	}
-	v := r.Version
-	switch {
-	case versionRE.MatchString(v) && strings.Trim(v, "0") == "":
-		errs = append(errs, invalidf("input version: version numbers start at 1, got %q", v))
-	case v == "" || v == "latest" || versionRE.MatchString(v):
-	case strings.HasPrefix(v, "@"):
-		if err := ValidateAlias(v[1:]); err != nil && !strings.EqualFold(v[1:], "latest") {
-			errs = append(errs, invalidf("input version: %v", err))
-		}
-	default:
-		errs = append(errs, invalidf("input version: want a version number, latest or @alias, got %q", v))
-	}
-	if e := r.ExpectedCurrent; versionRE.MatchString(e) && strings.Trim(e, "0") == "" {
-		errs = append(errs, invalidf("input expected-current-version: version numbers start at 1 (none means unheld), got %q", e))
-	} else if e != "" && e != "none" && !versionRE.MatchString(e) {
-		errs = append(errs, invalidf("input expected-current-version: want a version number or none, got %q", e))
-	}
-	return errors.Join(errs...)
+	return r.Dialect.check(r.Model, r.Target)
 }
 
 // Plan resolves the candidate and the holder of each target, evaluates the
@@ -252,9 +212,6 @@ func (s *Service) Plan(ctx context.Context, req Request) (*Plan, error) {
 	req.Dialect = s.Dialect
 	if err := req.Validate(); err != nil {
 		return nil, err
-	}
-	if req.Target.Stage != "" {
-		req.Target.Stage, _ = CanonicalStage(req.Target.Stage)
 	}
 
 	// The candidate and the holder of each target are independent reads:
@@ -292,7 +249,7 @@ func (s *Service) Plan(ctx context.Context, req Request) (*Plan, error) {
 		if aliasErr != nil {
 			return nil, aliasErr
 		}
-		tp := TargetPlan{Kind: KindAlias, Name: a}
+		tp := TargetPlan{Target: checks.AliasTarget(a)}
 		if holder := aliasMV; holder != nil {
 			tp.Current = holder.Version
 			tp.InPlace = holder.Version == cand.Version
@@ -305,7 +262,7 @@ func (s *Service) Plan(ctx context.Context, req Request) (*Plan, error) {
 		if cand.CurrentStage != st && stageErr != nil {
 			return nil, stageErr
 		}
-		tp := TargetPlan{Kind: KindStage, Name: st}
+		tp := TargetPlan{Target: checks.StageTarget(st)}
 		if holder := pickStageHolder(stageMVs, st, cand); holder != nil {
 			tp.Current = holder.Version
 			tp.InPlace = holder.Version == cand.Version
@@ -378,45 +335,35 @@ func (s *Service) evaluate(ctx context.Context, plan *Plan, cand, champ, stageCh
 		Candidate: candSubj,
 		Now:       s.now(),
 		Approvals: req.Approvals,
+		Mode:      checks.ModePromote,
 	}
-	if loadChamp {
+	if req.Action == ActionRollback {
+		in.Mode = checks.ModeRollback
+	}
+	// A holder that is the candidate is the candidate's subject:
+	// checks.Evaluate skips comparing a version with itself.
+	switch {
+	case loadChamp:
 		ref := refOf(champ)
 		plan.Champion = &ref
 		in.Champion = champSubj
+	case championIsCandidate:
+		in.Champion = candSubj
 	}
-	if stageChamp != nil && stageChamp.Version != cand.Version {
-		if loadStage {
-			in.StageChampion = stageSubj
-		} else {
-			in.StageChampion = in.Champion
-		}
+	switch {
+	case stageChamp == nil:
+	case stageChamp.Version == cand.Version:
+		in.StageChampion = candSubj
+	case loadStage:
+		in.StageChampion = stageSubj
+	default:
+		in.StageChampion = in.Champion // the alias's holder holds the stage too
 	}
 	res, err := checks.Evaluate(ctx, rules, in)
 	if err != nil {
 		return err
 	}
-	for i := range res.Checks {
-		c := &res.Checks[i]
-		switch {
-		case championIsCandidate && c.Kind == checks.KindVsChampion:
-			// Comparing a version with itself says nothing: the candidate already
-			// holds the target, so champion comparisons are skipped, not judged.
-			c.Status, c.Reason = checks.StatusSkip, "the candidate already holds the target"
-			c.Champion, c.Delta, c.ChampionNum = "", "", nil
-		case req.Action == ActionRollback && c.Kind == checks.KindVsChampion:
-			// A rollback returns to a version that was replaced for a reason; it
-			// is expected to compare worse with the version it replaces.
-			c.Status, c.Reason = checks.StatusSkip, "not re-checked on rollback"
-		case req.Action == ActionRollback && c.Kind == checks.KindRunAge:
-			c.Status, c.Reason = checks.StatusSkip, "not re-checked on rollback: the version's run is expected to be older"
-		}
-	}
-	plan.Verdict = checks.VerdictPass
-	for _, c := range res.Checks {
-		if c.Status == checks.StatusFail {
-			plan.Verdict = checks.VerdictFail
-		}
-	}
+	plan.Verdict = res.Verdict
 	plan.Rules, plan.Checks = res.Rules, res.Checks
 	if plan.Checks == nil {
 		plan.Checks = []checks.Check{}
@@ -436,31 +383,27 @@ func metricNeeds(rules []*checks.Rule) (cand, champ bool) {
 	return cand, champ
 }
 
-// resolveVersion turns a version input (number, latest, @alias) into a model version.
-func (s *Service) resolveVersion(ctx context.Context, model, v string) (*mlflow.ModelVersion, error) {
+// resolveVersion turns a version selector into a model version.
+func (s *Service) resolveVersion(ctx context.Context, model string, v VersionSpec) (*mlflow.ModelVersion, error) {
 	switch {
-	case v == "" || v == "latest":
-		mv, err := s.Reg.LatestVersion(ctx, model)
-		if err != nil {
-			return nil, fmt.Errorf("failed to resolve latest version of %q: %w", model, err)
-		}
-		return mv, nil
-	case strings.HasPrefix(v, "@"):
-		mv, err := s.Reg.GetModelVersionByAlias(ctx, model, v[1:])
-		if errors.Is(err, mlflow.ErrAliasNotFound) {
-			return nil, fmt.Errorf("failed to resolve version %s of %q: %w", v, model, err)
-		}
+	case v.Alias != "":
+		mv, err := s.Reg.GetModelVersionByAlias(ctx, model, v.Alias)
 		if err != nil {
 			return nil, fmt.Errorf("failed to resolve version %s of %q: %w", v, model, err)
 		}
 		return mv, nil
-	default:
-		mv, err := s.Reg.GetModelVersion(ctx, model, v)
+	case v.Number != "":
+		mv, err := s.Reg.GetModelVersion(ctx, model, v.Number)
 		if err != nil {
 			return nil, fmt.Errorf("failed to get version %s of %q: %w", v, model, err)
 		}
 		return mv, nil
 	}
+	mv, err := s.Reg.LatestVersion(ctx, model)
+	if err != nil {
+		return nil, fmt.Errorf("failed to resolve latest version of %q: %w", model, err)
+	}
+	return mv, nil
 }
 
 func (s *Service) aliasHolder(ctx context.Context, model, alias string) (*mlflow.ModelVersion, error) {

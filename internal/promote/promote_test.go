@@ -1,6 +1,7 @@
 package promote
 
 import (
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
@@ -35,9 +36,11 @@ func TestResolveVersion(t *testing.T) {
 		{"alias", "@challenger", "2", nil, ""},
 		{"unset alias", "@ghost", "", mlflow.ErrAliasNotFound, "@ghost"},
 		{"missing version", "7", "", nil, "RESOURCE_DOES_NOT_EXIST"},
-		{"not a version", "v2", "", ErrInvalid, "want a version number, latest or @alias"},
-		{"negative", "-1", "", ErrInvalid, "input version"},
-		{"reserved alias", "@v3", "", ErrInvalid, "reserved"},
+		{"not a version", "v2", "", nil, "want a version number, latest or @alias"},
+		{"negative", "-1", "", nil, `want a version number, latest or @alias, got "-1"`},
+		{"zero", "0", "", nil, `version numbers start at 1, got "0"`},
+		{"reserved alias", "@v3", "", nil, "reserved"},
+		{"empty alias", "@", "", nil, "alias must not be empty"},
 		{"pending version", "3", "", ErrNotReady, "PENDING_REGISTRATION"},
 	}
 	for _, tc := range cases {
@@ -47,7 +50,11 @@ func TestResolveVersion(t *testing.T) {
 				mlflow.ModelVersion{Version: "3", Status: "PENDING_REGISTRATION"}, mlflow.ModelVersion{Version: "10", CurrentStage: "Staging"})
 			reg.aliases["challenger"] = "2"
 			s := &Service{Reg: reg}
-			plan, err := s.Plan(t.Context(), Request{Model: "m", Version: tc.version, Target: checks.Target{Alias: "champion"}})
+			var plan *Plan
+			v, err := ParseVersion(tc.version)
+			if err == nil {
+				plan, err = s.Plan(t.Context(), Request{Model: "m", Version: v, Target: checks.Target{Alias: "champion"}})
+			}
 			if tc.wantErr != nil && !errors.Is(err, tc.wantErr) {
 				t.Fatalf("err = %v, want %v", err, tc.wantErr)
 			}
@@ -67,12 +74,110 @@ func TestResolveVersion(t *testing.T) {
 	}
 }
 
-func TestRequestValidateReportsEveryProblem(t *testing.T) {
+// mustVersion parses a version input the tests spell right.
+func mustVersion(s string) VersionSpec {
+	v, err := ParseVersion(s)
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// mustExpected parses an expected-current-version input the tests spell right.
+func mustExpected(s string) Expectation {
+	e, err := ParseExpected(s)
+	if err != nil {
+		panic(err)
+	}
+	return e
+}
+
+func TestParseExpected(t *testing.T) {
 	t.Parallel()
-	err := (&Request{Version: "x", Target: checks.Target{Alias: "latest", Stage: "prod"}, ExpectedCurrent: "v"}).Validate()
-	for _, want := range []string{"model-name is required", "target-alias", "reserved", "target-stage", `"prod"`, "input version", "expected-current-version"} {
-		if err == nil || !strings.Contains(err.Error(), want) {
+	cases := []struct {
+		in, want, err string
+	}{
+		{"", "", ""},
+		{"none", "none", ""},
+		{"12", "12", ""},
+		{"0", "", "version numbers start at 1 (none means unheld)"},
+		{"v", "", `want a version number or none, got "v"`},
+	}
+	for _, tc := range cases {
+		e, err := ParseExpected(tc.in)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("ParseExpected(%q) error = %v, want %q", tc.in, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || e.String() != tc.want {
+			t.Errorf("ParseExpected(%q) = %q, %v, want %q", tc.in, e, err, tc.want)
+		}
+	}
+}
+
+// Plan takes its values as parsed; it refuses only what no registry takes.
+func TestRequestValidate(t *testing.T) {
+	t.Parallel()
+	err := (&Request{Model: "a/b"}).Validate()
+	for _, want := range []string{`input model-name: model name "a/b" may not contain`, "set target-alias or target-stage"} {
+		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %q", err, want)
+		}
+	}
+	s := &Service{Reg: newMem("m", mlflow.ModelVersion{Version: "1"})}
+	if _, err := s.Plan(t.Context(), Request{Model: "m"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("Plan without a target: err = %v, want ErrInvalid", err)
+	}
+}
+
+// TestTargetJSON: the plan (and so its digest) and the history JSON write a
+// target as kind and name, as they did before Target was one type.
+func TestTargetJSON(t *testing.T) {
+	t.Parallel()
+	tp := TargetPlan{Target: checks.StageTarget("Production"), Current: "12"}
+	b, err := json.Marshal(tp)
+	if err != nil || string(b) != `{"kind":"stage","name":"Production","current":"12","in_place":false}` {
+		t.Errorf("TargetPlan JSON = %s, %v", b, err)
+	}
+	var back TargetPlan
+	if err := json.Unmarshal(b, &back); err != nil || back != tp {
+		t.Errorf("TargetPlan round trip = %+v, %v", back, err)
+	}
+	h := TargetHistory{Target: checks.AliasTarget("champion"), Current: "3", Entries: []Record{}, Recorded: "3"}
+	b, err = json.Marshal(h)
+	if err != nil || string(b) != `{"target":{"kind":"alias","name":"champion"},"current":"3","entries":[],"drift":false,"recorded":"3"}` {
+		t.Errorf("TargetHistory JSON = %s, %v", b, err)
+	}
+	var hb TargetHistory
+	if err := json.Unmarshal(b, &hb); err != nil || hb.Target != h.Target || hb.Current != "3" {
+		t.Errorf("TargetHistory round trip = %+v, %v", hb, err)
+	}
+}
+
+// TestPreviousVersion: the one rule for the version a promotion replaced.
+func TestPreviousVersion(t *testing.T) {
+	t.Parallel()
+	plan := func(current string) *Plan {
+		return &Plan{Candidate: VersionRef{Version: "5"}, Targets: []TargetPlan{{Target: checks.AliasTarget("champion"), Current: current}}}
+	}
+	cases := []struct {
+		name string
+		p    *Plan
+		o    *Outcome
+		want string
+	}{
+		{"no plan", nil, nil, ""},
+		{"unheld", plan(""), nil, ""},
+		{"the plan's holder", plan("3"), nil, "3"},
+		{"in place", plan("5"), nil, ""},
+		{"what apply found wins", plan("3"), &Outcome{Previous: map[string]string{"@champion": "4"}}, "4"},
+		{"apply found it in place", plan("3"), &Outcome{Previous: map[string]string{"@champion": "5"}}, ""},
+	}
+	for _, tc := range cases {
+		if got := PreviousVersion(tc.p, tc.o); got != tc.want {
+			t.Errorf("%s: PreviousVersion = %q, want %q", tc.name, got, tc.want)
 		}
 	}
 }
@@ -100,7 +205,7 @@ func planFor(t *testing.T, policy string, champion string) *Plan {
 	}
 	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s := &Service{Reg: reg, Now: func() time.Time { return now }}
-	plan, err := s.Plan(t.Context(), Request{Model: "m", Version: "3", Target: checks.Target{Alias: "champion"}, Policy: p})
+	plan, err := s.Plan(t.Context(), Request{Model: "m", Version: mustVersion("3"), Target: checks.Target{Alias: "champion"}, Policy: p})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +234,7 @@ func TestApplyIsCompareAndSet(t *testing.T) {
 	reg := newMem("m", mlflow.ModelVersion{Version: "1"}, mlflow.ModelVersion{Version: "2"}, mlflow.ModelVersion{Version: "3"})
 	reg.aliases["champion"] = "1"
 	s := &Service{Reg: reg}
-	plan, err := s.Plan(t.Context(), Request{Model: "m", Version: "3", Target: checks.Target{Alias: "champion"}})
+	plan, err := s.Plan(t.Context(), Request{Model: "m", Version: mustVersion("3"), Target: checks.Target{Alias: "champion"}})
 	if err != nil {
 		t.Fatal(err)
 	}

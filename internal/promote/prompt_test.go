@@ -36,7 +36,7 @@ func TestPlanPrompt(t *testing.T) {
 	reg := newMem("support", prompt("1", "true"), prompt("2", "false"))
 	s := &Service{Reg: reg}
 	for _, tc := range []struct{ version, verdict string }{{"1", checks.VerdictPass}, {"2", checks.VerdictFail}} {
-		plan, err := s.Plan(t.Context(), Request{Model: "support", Version: tc.version, Target: checks.Target{Alias: "production"}, Policy: pol})
+		plan, err := s.Plan(t.Context(), Request{Model: "support", Version: mustVersion(tc.version), Target: checks.Target{Alias: "production"}, Policy: pol})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -51,7 +51,7 @@ func TestPlanPrompt(t *testing.T) {
 	// A model is judged by the model rules, and a policy without a prompt rule fails closed for a prompt.
 	model := newMem("fraud", mlflow.ModelVersion{Version: "1"})
 	withAUC(model, "1", 0.95)
-	plan, err := (&Service{Reg: model}).Plan(t.Context(), Request{Model: "fraud", Version: "1", Target: checks.Target{Alias: "production"}, Policy: pol})
+	plan, err := (&Service{Reg: model}).Plan(t.Context(), Request{Model: "fraud", Version: mustVersion("1"), Target: checks.Target{Alias: "production"}, Policy: pol})
 	if err != nil || plan.Prompt || plan.Verdict != checks.VerdictPass || len(plan.Rules) != 1 || plan.Rules[0] != "models" {
 		t.Errorf("model plan = %+v, %v; want the models rule passing", plan, err)
 	}
@@ -59,7 +59,7 @@ func TestPlanPrompt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.Plan(t.Context(), Request{Model: "support", Version: "1", Target: checks.Target{Alias: "production"}, Policy: onlyModels})
+	_, err = s.Plan(t.Context(), Request{Model: "support", Version: mustVersion("1"), Target: checks.Target{Alias: "production"}, Policy: onlyModels})
 	if !errors.Is(err, checks.ErrNoRule) || !errors.Is(err, ErrInvalid) {
 		t.Errorf("prompt under a models-only policy: err = %v, want ErrNoRule (invalid)", err)
 	}

@@ -31,7 +31,7 @@ const (
 	championT  = "@champion"
 )
 
-var champ = TargetPlan{Kind: KindAlias, Name: "champion"}
+var champ = checks.AliasTarget("champion")
 
 // threeVersions is model m with v1..v3 and @champion on v1.
 func threeVersions() *memRegistry {
@@ -41,7 +41,7 @@ func threeVersions() *memRegistry {
 }
 
 func promoteTo(version string) Request {
-	return Request{Model: "m", Version: version, Target: checks.Target{Alias: "champion"}, ArchiveExisting: true,
+	return Request{Model: "m", Version: mustVersion(version), Target: checks.Target{Alias: "champion"}, ArchiveExisting: true,
 		Actor: "octocat", RunURL: testRunURL, Commit: "abc123"}
 }
 
@@ -59,7 +59,7 @@ func planApply(t *testing.T, s *Service, req Request) (*Plan, *Outcome, error) {
 }
 
 // history returns the decoded history tag of target tp.
-func (m *memRegistry) history(t *testing.T, tp TargetPlan) []Record {
+func (m *memRegistry) history(t *testing.T, tp checks.Target) []Record {
 	t.Helper()
 	m.mu.Lock()
 	v := m.modelTag[HistoryTagKey(tp)]
@@ -325,7 +325,7 @@ func TestApplyTwoTargetsStopsAfterTheFirstMove(t *testing.T) {
 			reg.versions["1"].CurrentStage = mlflow.StageProduction
 			tc.inject(reg)
 			req := promoteTo("2")
-			req.Target.Stage = "production"
+			req.Target.Stage = "Production"
 			_, _, err := planApply(t, &Service{Reg: reg, Now: clock(t0)}, req)
 			pe, ok := errors.AsType[*PartialError](err)
 			if !ok {
@@ -352,7 +352,7 @@ func TestApplyTwoTargetsStopsAfterTheFirstMove(t *testing.T) {
 			if reg.versions["1"].CurrentStage != mlflow.StageArchived || reg.versions["2"].CurrentStage != mlflow.StageProduction {
 				t.Errorf("stages after the rerun: v1 %s, v2 %s; want Archived, Production", reg.versions["1"].CurrentStage, reg.versions["2"].CurrentStage)
 			}
-			for _, tp := range []TargetPlan{champ, {Kind: KindStage, Name: "Production"}} {
+			for _, tp := range []checks.Target{champ, checks.StageTarget("Production")} {
 				if h := reg.history(t, tp); len(h) != 1 || h[0].Version != "2" || h[0].PreviousVersion != "1" {
 					t.Errorf("history of %s = %+v, want one entry v1 → v2", tp.Label(), h)
 				}
@@ -460,7 +460,7 @@ func TestApplyConflicts(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
 		name     string
-		expected string // Request.ExpectedCurrent
+		expected string // Request.Expected, as the input spells it
 		after    func(m *memRegistry)
 		want     string
 		holder   string
@@ -500,7 +500,7 @@ func TestApplyConflicts(t *testing.T) {
 			reg := threeVersions()
 			s := &Service{Reg: reg, Now: clock(t0)}
 			req := promoteTo("2")
-			req.ExpectedCurrent = tc.expected
+			req.Expected = mustExpected(tc.expected)
 			plan, err := s.Plan(t.Context(), req)
 			if err != nil {
 				t.Fatal(err)
@@ -563,10 +563,10 @@ func TestApplyStage(t *testing.T) {
 			t.Parallel()
 			reg := threeVersions()
 			delete(reg.aliases, "champion")
-			canonical, _ := CanonicalStage(tc.stage)
+			canonical, _ := checks.CanonicalStage(tc.stage)
 			reg.versions["1"].CurrentStage = canonical
 			req := promoteTo("2")
-			req.Target = checks.Target{Stage: tc.stage}
+			req.Target = checks.Target{Stage: canonical} // as the action's input parses it
 			_, out, err := planApply(t, &Service{Reg: reg, Now: clock(t0)}, req)
 			if err != nil {
 				t.Fatal(err)
@@ -586,7 +586,7 @@ func TestApplyStage(t *testing.T) {
 			if reg.versions["2"].CurrentStage != canonical || reg.versions["1"].CurrentStage != wantPrev {
 				t.Errorf("stages: v1 %s, v2 %s; want %s, %s", reg.versions["1"].CurrentStage, reg.versions["2"].CurrentStage, wantPrev, canonical)
 			}
-			tp := TargetPlan{Kind: KindStage, Name: canonical}
+			tp := checks.StageTarget(canonical)
 			if h := reg.history(t, tp); len(h) != 1 || h[0].Version != "2" || h[0].PreviousVersion != "1" {
 				t.Errorf("history %+v, want one entry v1 → v2", h)
 			}

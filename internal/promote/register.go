@@ -61,35 +61,27 @@ type Registered struct {
 	Requested, Resolution string
 }
 
-// Validate checks a register request before anything is sent.
+// Validate checks a register request before anything is sent, with the
+// functions that check the action's inputs (Dialect.ValidateModelName,
+// CheckRegisterSource); the errors wrap ErrInvalid.
 func (r *RegisterRequest) Validate() error {
 	var errs []error
-	if strings.TrimSpace(r.Model) == "" {
-		errs = append(errs, invalidf("input model-name is required"))
-	} else if strings.ContainsAny(r.Model, "/:") {
-		errs = append(errs, invalidf("input model-name: %q may not contain '/' or ':' (MLflow 3.11+)", r.Model))
+	if err := (Dialect{}).ValidateModelName(r.Model); err != nil {
+		errs = append(errs, invalid(err))
 	}
-	switch {
-	case r.Source != "" && (r.RunID != "" && !strings.HasPrefix(r.Source, "runs:/")):
-		errs = append(errs, invalidf("set either input source or inputs run-id and artifact-path, not both"))
-	case r.Source == "" && r.RunID == "":
-		errs = append(errs, invalidf("register needs input run-id (with artifact-path) or input source"))
-	case r.Source == "" && strings.TrimSpace(r.ArtifactPath) == "":
-		errs = append(errs, invalidf("input artifact-path is required with run-id (e.g. model)"))
-	}
-	if strings.Contains(r.Source+"/"+r.ArtifactPath, "..") {
-		errs = append(errs, invalidf("input source/artifact-path may not contain '..'"))
-	}
-	if rest, ok := strings.CutPrefix(r.Source, "runs:/"); ok {
-		run, p, _ := strings.Cut(rest, "/")
-		switch {
-		case run == "" || strings.Trim(p, "/") == "":
-			errs = append(errs, invalidf("input source: %q is not runs:/<run_id>/<artifact path>", r.Source))
-		case r.RunID != "" && r.RunID != run:
-			errs = append(errs, invalidf("input run-id %q differs from the run of input source %q", r.RunID, r.Source))
+	if err := CheckRegisterSource(r.RunID, r.ArtifactPath, r.Source); err != nil {
+		for _, e := range unjoin(err) {
+			errs = append(errs, invalid(e))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }
 
 // runsURI is a runs:/<run_id>/<artifact path> source.

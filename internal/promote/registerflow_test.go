@@ -353,7 +353,7 @@ func TestRegisterValidate(t *testing.T) {
 		want []string
 	}{
 		{"nothing", RegisterRequest{}, []string{"input model-name is required", "register needs input run-id (with artifact-path) or input source"}},
-		{"model with a slash", RegisterRequest{Model: "a/b", Source: "models:/m-1"}, []string{`input model-name: "a/b" may not contain '/' or ':'`}},
+		{"model with a slash", RegisterRequest{Model: "a/b", Source: "models:/m-1"}, []string{`input model-name: model name "a/b" may not contain '/' or ':'`}},
 		{"source and run-id", RegisterRequest{Model: "m", RunID: "r1", Source: "models:/m-1"}, []string{"set either input source or inputs run-id and artifact-path, not both"}},
 		{"run-id without artifact-path", RegisterRequest{Model: "m", RunID: "r1"}, []string{"input artifact-path is required with run-id"}},
 		{"path escapes the run", RegisterRequest{Model: "m", RunID: "r1", ArtifactPath: "../x"}, []string{"may not contain '..'"}},

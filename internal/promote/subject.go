@@ -30,10 +30,10 @@ func (s *Service) subject(ctx context.Context, mv *mlflow.ModelVersion, prefetch
 		// Its error, if any, is kept and reported when a metric is read.
 		wg.Go(func() { _, _ = ms.loggedMetrics(ctx) })
 	}
-	defer wg.Wait()
 	if mv.RunID != "" {
 		r, err := s.Reg.GetRun(ctx, mv.RunID)
 		if err != nil {
+			wg.Wait()
 			return nil, fmt.Errorf("failed to get run %s of %s v%s: %w", mv.RunID, mv.Name, mv.Version, err)
 		}
 		ms.run = r
@@ -48,6 +48,12 @@ func (s *Service) subject(ctx context.Context, mv *mlflow.ModelVersion, prefetch
 	}
 	for _, t := range mv.Tags {
 		subj.Tags[t.Key] = t.Value
+	}
+	wg.Wait()
+	if ms.lmErr != nil && ctx.Err() != nil {
+		// The read ended with the deadline: nothing after it can succeed, and
+		// its error names the deadline, which a later ctx check would not.
+		return nil, ms.lmErr
 	}
 	subj.Metrics = ms
 	return subj, nil
@@ -106,7 +112,7 @@ func (m *metricSource) Metric(ctx context.Context, q checks.MetricQuery) (float6
 	}
 	// A long history is read a page at a time, keeping only the selected
 	// points (24 bytes each) rather than every decoded metric.
-	var sel []point
+	var sel []checks.Point
 	err = m.reg.MetricHistoryPages(ctx, m.run.Info.RunID, q.Key, func(page []mlflow.Metric) error {
 		sel = appendPoints(sel, page, q)
 		return nil
@@ -117,16 +123,11 @@ func (m *metricSource) Metric(ctx context.Context, q checks.MetricQuery) (float6
 	return aggregate(sel, q)
 }
 
-// point is one selected value of a metric's series.
-type point struct {
-	step, timestamp int64
-	value           float64
-}
-
-func appendPoints(sel []point, ms []mlflow.Metric, q checks.MetricQuery) []point {
+// appendPoints adds the values of ms that the query selects.
+func appendPoints(sel []checks.Point, ms []mlflow.Metric, q checks.MetricQuery) []checks.Point {
 	for _, mt := range ms {
 		if mt.Key == q.Key && (q.Dataset == "" || mt.DatasetName == q.Dataset) {
-			sel = append(sel, point{step: mt.Step, timestamp: mt.Timestamp, value: float64(mt.Value)})
+			sel = append(sel, checks.Point{Step: mt.Step, Timestamp: mt.Timestamp, Value: float64(mt.Value)})
 		}
 	}
 	return sel
@@ -195,20 +196,13 @@ func restoreNaN(ctx context.Context, reg Registry, key string, ms []mlflow.Metri
 	return nil
 }
 
-// aggregate orders the series by step, then timestamp, so "last" is the
-// latest value, and aggregates it as the query asks.
-func aggregate(sel []point, q checks.MetricQuery) (float64, bool, error) {
+// aggregate reduces the selected points as the query asks; checks.Aggregate
+// orders them (see there).
+func aggregate(sel []checks.Point, q checks.MetricQuery) (float64, bool, error) {
 	if len(sel) == 0 {
 		return 0, false, nil
 	}
-	slices.SortStableFunc(sel, func(a, b point) int {
-		return cmp.Or(cmp.Compare(a.step, b.step), cmp.Compare(a.timestamp, b.timestamp))
-	})
-	vals := make([]float64, len(sel))
-	for i, p := range sel {
-		vals[i] = p.value
-	}
-	v, err := checks.AggregateValues(vals, cmp.Or(q.Aggregate, "last"))
+	v, err := checks.Aggregate(sel, q.Aggregate)
 	if err != nil {
 		return 0, false, fmt.Errorf("failed to aggregate metric %q: %w", q.Key, err)
 	}

@@ -98,7 +98,7 @@ func TestPlanWithNonFiniteMetrics(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := &Service{Reg: reg, Now: func() time.Time { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }}
-		plan, err := s.Plan(t.Context(), Request{Model: "m", Version: "3", Target: checks.Target{Alias: "champion"}, Policy: p})
+		plan, err := s.Plan(t.Context(), Request{Model: "m", Version: mustVersion("3"), Target: checks.Target{Alias: "champion"}, Policy: p})
 		if err != nil {
 			t.Fatalf("Plan: %v", err)
 		}

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/uc"
 )
@@ -133,7 +134,7 @@ func ParseCompactHistory(v string) ([]Record, error) {
 // same move (same time and previous version): a version promoted to the
 // target again since keeps only its newest record, so older moves stay
 // compact, as do moves of versions deleted since. Each version is read once.
-func (s *Service) detailHistory(ctx context.Context, model string, t TargetPlan, h []Record) error {
+func (s *Service) detailHistory(ctx context.Context, model string, t checks.Target, h []Record) error {
 	key := s.Dialect.PromotionTagKey(t)
 	read := map[string]*Record{}
 	for i, e := range h {
@@ -184,8 +185,8 @@ func (s *Service) checkTagRoom(ctx context.Context, plan *Plan, holders []string
 		if holders[i] == plan.Candidate.Version {
 			continue
 		}
-		modelKeys = append(modelKeys, s.Dialect.HistoryTagKey(t))
-		versionKeys = append(versionKeys, s.Dialect.PromotionTagKey(t))
+		modelKeys = append(modelKeys, s.Dialect.HistoryTagKey(t.Target))
+		versionKeys = append(versionKeys, s.Dialect.PromotionTagKey(t.Target))
 	}
 	room := func(what string, tags []mlflow.Tag, keys []string) error {
 		n := len(tags)

@@ -39,7 +39,7 @@ rules:
     on-first-deploy: pass
 `
 
-var champion = promote.TargetPlan{Kind: promote.KindAlias, Name: "champion"}
+var champion = checks.AliasTarget("champion")
 
 // ucWorld is one UC fake in front of the real tracking server, with a
 // promote.Service on it.
@@ -122,7 +122,7 @@ func (w *ucWorld) policy(t *testing.T) *checks.Policy {
 }
 
 func (w *ucWorld) request(t *testing.T, version string) promote.Request {
-	return promote.Request{Model: w.model, Version: version, Target: checks.Target{Alias: "champion"},
+	return promote.Request{Model: w.model, Version: promote.Version(version), Target: checks.Target{Alias: "champion"},
 		Policy: w.policy(t), Actor: "octocat", RunURL: "https://github.com/acme/fraud/actions/runs/42",
 		Commit: "0123456789abcdef0123456789abcdef01234567"}
 }
@@ -153,7 +153,7 @@ func (w *ucWorld) rollback(t *testing.T) (string, *promote.Outcome) {
 		t.Fatal(err)
 	}
 	req := w.request(t, to)
-	req.Action, req.ExpectedCurrent = promote.ActionRollback, h.Current
+	req.Action, req.Expected = promote.ActionRollback, promote.Expect(h.Current)
 	plan, out, err := w.promote(t, req)
 	if err != nil {
 		t.Fatal(err)
@@ -383,13 +383,13 @@ func TestPromoteOnUnityCatalogRefusesInputFirst(t *testing.T) {
 		is   []error
 		says string
 	}{
-		{"stage", promote.Request{Model: model, Version: "1", Target: checks.Target{Stage: "Production"}},
+		{"stage", promote.Request{Model: model, Version: promote.Version("1"), Target: checks.Target{Stage: "Production"}},
 			[]error{promote.ErrInvalid}, "input target-stage: Unity Catalog has no model stages"},
-		{"alias and stage", promote.Request{Model: model, Version: "1", Target: checks.Target{Alias: "champion", Stage: "production"}},
+		{"alias and stage", promote.Request{Model: model, Version: promote.Version("1"), Target: checks.Target{Alias: "champion", Stage: "Production"}},
 			[]error{promote.ErrInvalid}, "use target-alias"},
-		{"two-level name", promote.Request{Model: "ml.fraud", Version: "1", Target: checks.Target{Alias: "champion"}},
+		{"two-level name", promote.Request{Model: "ml.fraud", Version: promote.Version("1"), Target: checks.Target{Alias: "champion"}},
 			[]error{promote.ErrInvalid, uc.ErrInvalidName}, `input model-name: model name "ml.fraud": not a Unity Catalog model name`},
-		{"one-level name", promote.Request{Model: "fraud", Version: "1", Target: checks.Target{Alias: "champion"}},
+		{"one-level name", promote.Request{Model: "fraud", Version: promote.Version("1"), Target: checks.Target{Alias: "champion"}},
 			[]error{promote.ErrInvalid, uc.ErrInvalidName}, "catalog.schema.model"},
 	}
 	for _, tc := range cases {
@@ -408,7 +408,7 @@ func TestPromoteOnUnityCatalogRefusesInputFirst(t *testing.T) {
 			t.Errorf("%s: Request.Validate = %v, want the error Plan gave", tc.name, verr)
 		}
 	}
-	for _, tgt := range []promote.TargetPlan{{Kind: promote.KindStage, Name: "Production"}} {
+	for _, tgt := range []checks.Target{checks.StageTarget("Production")} {
 		if _, err := svc.History(t.Context(), model, tgt); !errors.Is(err, promote.ErrInvalid) || !strings.Contains(err.Error(), "target-stage") {
 			t.Errorf("history of %s: err = %v, want invalid target-stage", tgt.Label(), err)
 		}
@@ -578,7 +578,7 @@ func TestPromoteOnUnityCatalogHostileValues(t *testing.T) {
 	actor := "o'brien \"root\"\n<script>alert(1)</script> zürich 🚀 \u202eevil " + strings.Repeat("x", 1200)
 	runURL := "https://github.com/acme/fraud/actions/runs/42?q=\"'\n" + strings.Repeat("✓&<>", 400)
 	for _, v := range []string{v1, v2} {
-		req := promote.Request{Model: w.model, Version: v, Target: checks.Target{Alias: "champion"}, Policy: pol,
+		req := promote.Request{Model: w.model, Version: promote.Version(v), Target: checks.Target{Alias: "champion"}, Policy: pol,
 			Approvals: approvers(60), Actor: actor, RunURL: runURL, Commit: strings.Repeat("deadbeef", 20) + "\n\"",
 			ArchiveExisting: true}
 		plan, out, err := w.promote(t, req)

@@ -1,0 +1,123 @@
+package action
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/promote"
+)
+
+// runPromote is validate and promote: plan the promotion of the candidate
+// to the target under the policy, and, for promote without dry-run, apply
+// a passing plan.
+func runPromote(ctx context.Context, d *deps, cfg *Config) (*notify.Report, error) {
+	rep := d.newReport(cfg)
+	policy, err := d.loadPolicy(cfg)
+	if err != nil {
+		return rep, err
+	}
+	return planAndApply(ctx, d, cfg, rep, promote.Request{
+		Model:           cfg.ModelName,
+		Version:         cfg.Version,
+		Target:          cfg.Target,
+		ArchiveExisting: cfg.ArchiveExisting,
+		Expected:        cfg.Expected,
+		Policy:          policy,
+		Actor:           d.actor(),
+		RunURL:          d.gh.RunURL(),
+		Commit:          d.gh.SHA,
+		Approvals:       d.approvals(policy),
+	})
+}
+
+// planAndApply plans req into rep; a failing plan is status 1, a plan of
+// validate or a dry run is the report, and any other plan is applied. It is
+// the shared half of validate, promote and rollback.
+func planAndApply(ctx context.Context, d *deps, cfg *Config, rep *notify.Report, req promote.Request) (*notify.Report, error) {
+	rep.NoPolicy = req.Policy == nil
+	svc := d.service()
+	plan, err := svc.Plan(ctx, req)
+	if err != nil {
+		return rep, fmt.Errorf("%w; nothing was changed", err) // planning only reads
+	}
+	rep.Plan, rep.PlanDigest = plan, plan.Digest
+	rep.Links.Version = notify.VersionURL(rep.TrackingURI, plan.Model, plan.Candidate.Version)
+	if plan.Prompt {
+		rep.Links.Version = notify.PromptURL(rep.TrackingURI, plan.Model, plan.Candidate.Version)
+	}
+	rep.Links.Run = notify.RunURL(rep.TrackingURI, plan.Candidate.RunID)
+	d.logPlan(plan)
+
+	if plan.Verdict == checks.VerdictFail {
+		rep.Outcome = notify.OutcomeBlocked
+		return rep, fmt.Errorf("%w: %s v%s for %s: %s", promote.ErrPolicyFailed, plan.Model,
+			plan.Candidate.Version, rep.Target.Label(), failedSummary(plan))
+	}
+	if cfg.Command == CmdValidate || cfg.DryRun {
+		rep.Outcome = notify.OutcomeWould
+		if plan.InPlace() {
+			rep.Outcome = notify.OutcomeInPlace
+		}
+		return rep, nil
+	}
+	applied, err := svc.Apply(ctx, plan)
+	if err != nil {
+		return rep, err
+	}
+	rep.Applied = applied
+	rep.Outcome = notify.OutcomeInPlace
+	if applied.Changed {
+		rep.Outcome = notify.OutcomePromoted
+		if req.Action == promote.ActionRollback {
+			rep.Outcome = notify.OutcomeRolledBack
+		}
+	}
+	for _, m := range applied.Moves {
+		d.out.Infof("moved %s", m)
+	}
+	for _, n := range applied.Notes {
+		d.out.Infof("%s", n)
+	}
+	return rep, nil
+}
+
+func failedSummary(p *promote.Plan) string {
+	var parts []string
+	for _, c := range p.Checks {
+		if c.Status == checks.StatusFail {
+			s := fmt.Sprintf("%s %s %s", c.Name, c.Value, c.Bound)
+			if c.Reason != "" {
+				s += " (" + c.Reason + ")"
+			}
+			parts = append(parts, s)
+		}
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (d *deps) logPlan(p *promote.Plan) {
+	if p.Prompt {
+		d.out.Infof("candidate: prompt %s v%s (%s)", p.Model, p.Candidate.Version, cmp.Or(p.Candidate.Status, "READY"))
+	} else {
+		d.out.Infof("candidate: %s v%s (run %s, %s)", p.Model, p.Candidate.Version, cmp.Or(p.Candidate.RunID, "none"),
+			cmp.Or(p.Candidate.Status, "READY"))
+	}
+	for _, m := range p.Moves() {
+		d.out.Infof("plan: %s", m)
+	}
+	for _, c := range p.Checks {
+		line := fmt.Sprintf("%-7s %s %s: %s %s", c.Status, c.Kind, c.Name, c.Value, c.Bound)
+		if c.Champion != "" {
+			line += fmt.Sprintf(" (champion %s, delta %s)", c.Champion, c.Delta)
+		}
+		if c.Reason != "" {
+			line += " — " + c.Reason
+		}
+		d.out.Infof("%s", line)
+	}
+	d.out.Infof("verdict: %s; plan digest %s", p.Verdict, p.Digest)
+}
