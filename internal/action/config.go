@@ -57,6 +57,10 @@ type Config struct {
 	AllowUnfinishedRun    bool
 	FailOnDrift           bool
 	Format                string
+	// With manifest: the desired-state file and how it is applied (manifest.go).
+	Manifest           string
+	ExpectedPlanDigest string
+	Parallelism        int
 
 	// MLflow TLS settings come from MLflow's own environment variables.
 	InsecureTLS    bool
@@ -150,8 +154,11 @@ func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 	// The registry's own rules, checked with the functions Plan checks with.
 	// MLflow's registry until registry-uri selects another.
 	dialect := promote.Dialect{}
-	if err := dialect.ValidateModelName(c.ModelName); err != nil {
-		errs = append(errs, err)
+	errs = append(errs, manifestInputs(c, src)...)
+	if c.Manifest == "" {
+		if err := dialect.ValidateModelName(c.ModelName); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	switch {
 	case c.TrackingURI == "":
@@ -196,7 +203,8 @@ func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 		if err := promote.CheckRegisterSource(c.RunID, c.ArtifactPath, c.Source); err != nil {
 			errs = append(errs, unjoin(err)...)
 		}
-	} else {
+	} else if c.Manifest == "" { // a manifest names its own models and targets
+
 		if alias == "" && stage == "" {
 			errs = append(errs, errors.New("set target-alias or target-stage (or both)"))
 		}

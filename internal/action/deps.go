@@ -161,7 +161,8 @@ func (d *deps) newReport(cfg *Config) *notify.Report {
 // loadPolicy reads the policy file; nil for policy: none, with a loud warning.
 func (d *deps) loadPolicy(cfg *Config) (*checks.Policy, error) {
 	if strings.EqualFold(cfg.Policy, "none") {
-		d.out.Warningf("policy: none: promoting %s WITHOUT ANY CHECKS; set a policy file to gate promotions", cfg.ModelName)
+		d.out.Warningf("policy: none: promoting %s WITHOUT ANY CHECKS; set a policy file to gate promotions",
+			cmp.Or(cfg.ModelName, "every entry of "+cfg.Manifest))
 		return nil, nil
 	}
 	// Errors and reports name the path as the user wrote it.

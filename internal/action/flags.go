@@ -46,7 +46,10 @@ var flagGroups = []flagGroup{
 		"deployment", "deployment-environment"}},
 	{[]string{CmdRegister}, []string{"run-id", "artifact-path", "source", "description", "tags", "allow-unfinished-run"}},
 	{[]string{CmdRollback}, []string{"rollback-to", "force"}},
-	{[]string{CmdHistory}, []string{"fail-on-drift", "format"}},
+	{[]string{CmdHistory}, []string{"format"}},
+	{[]string{CmdValidate, CmdHistory}, []string{"fail-on-drift"}},
+	{[]string{CmdValidate, CmdPromote}, []string{"manifest", "parallelism"}},
+	{[]string{CmdPromote}, []string{"expected-plan-digest"}},
 }
 
 // inputValue is a flag's value: the text as given, stored under the input's

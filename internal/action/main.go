@@ -113,7 +113,7 @@ func Main(ctx context.Context, env Env) int {
 	if err := d.connect(cfg); err != nil {
 		return d.finish(ctx, cfg, nil, err)
 	}
-	rep, err := dispatch[cfg.Command](ctx, d, cfg)
+	rep, err := commandFor(cfg)(ctx, d, cfg)
 	return d.finish(ctx, cfg, rep, err)
 }
 

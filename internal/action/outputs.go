@@ -23,4 +23,5 @@ var Outputs = []Output{
 	{Name: "slack-ts", Desc: "Slack message timestamp (empty when none)"},
 	{Name: "drift", Desc: "history: true when the target's holder is not the last recorded one"},
 	{Name: "notify-errors", Desc: "Notification failures, one per line (empty when all succeeded)"},
+	{Name: "changes", Desc: "With manifest: JSON array of {model, target, from, to, verdict, outcome}, one per entry that differs from the registry"},
 }

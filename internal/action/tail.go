@@ -30,7 +30,7 @@ const ExitNotify = 5
 // else, or 5 when only a notification failed under fail-on-notify-error.
 func (d *deps) finish(ctx context.Context, cfg *Config, rep *notify.Report, err error) int {
 	if err != nil && cfg != nil {
-		err = explain(err, cfg.ModelName)
+		err = explain(err, cfg.models())
 	}
 	code := exitCode(err)
 	if rep != nil {
@@ -91,12 +91,13 @@ func outcomeOf(code int, err error) string {
 	return notify.OutcomeError
 }
 
-// explain adds what to do about an authorization failure.
-func explain(err error, model string) error {
+// explain adds what to do about an authorization failure on models (see
+// Config.models).
+func explain(err error, models string) error {
 	switch {
 	case mlflow.IsPermissionDenied(err):
-		return fmt.Errorf("%w; the MLflow user needs EDIT permission on registered model %q to promote, register "+
-			"or roll back (READ is enough for validate and history)", err, model)
+		return fmt.Errorf("%w; the MLflow user needs EDIT permission on %s to promote, register "+
+			"or roll back (READ is enough for validate and history)", err, models)
 	case mlflow.IsUnauthenticated(err):
 		return fmt.Errorf("%w; check mlflow-username and mlflow-password, or mlflow-token "+
 			"(MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD, MLFLOW_TRACKING_TOKEN)", err)
@@ -141,6 +142,9 @@ func exitLabel(code int) string {
 // outputs are the outputs a report sets, by command (report-path and the
 // notification outputs are added by finish).
 func outputs(rep *notify.Report) [][2]string {
+	if rep.Fleet != nil {
+		return fleetOutputs(rep)
+	}
 	switch rep.Command {
 	case CmdRegister:
 		version, uri, changed := "", "", false
@@ -214,6 +218,9 @@ func (d *deps) reportFile(rep *notify.Report) [][2]string {
 // which is the workspace in a workflow, so later steps can read it.
 func (d *deps) writeReport(rep *notify.Report) (string, error) {
 	name := slugRE.ReplaceAllString(fmt.Sprintf("%s-%s-%s", rep.Command, rep.Model, rep.Target.Label()), "_")
+	if rep.Fleet != nil {
+		name = slugRE.ReplaceAllString(rep.Command+"-manifest-"+rep.Fleet.Manifest, "_")
+	}
 	rel := filepath.Join(".mlreg", strings.Trim(name, "_")+".json")
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {

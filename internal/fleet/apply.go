@@ -335,3 +335,7 @@ func changeOf(e *Entry, outcome string) Change {
 	}
 	return c
 }
+
+// PlanOutcome is the entry's outcome before anything is applied:
+// unchanged, would-change, blocked or failed.
+func (e *Entry) PlanOutcome() string { return planOutcome(e) }

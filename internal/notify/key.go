@@ -34,6 +34,9 @@ func same(s string) string { return s }
 // command=register --> for a registration. Names are percent-encoded so
 // that no name can end the HTML comment or forge another key's marker.
 func (r *Report) Marker() string {
+	if r.Fleet != nil {
+		return r.fleetMarker()
+	}
 	if r.Command == "register" {
 		return fmt.Sprintf("<!-- mlreg-action model=%s command=register -->", markerEscape(r.Model))
 	}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
 // maxCell bounds text from the registry in one table cell.
@@ -46,6 +47,8 @@ func statusIcon(status string) string {
 // verdict, the plan, every check, the chart, and the links.
 func (r *Report) Markdown() string {
 	switch {
+	case r.Fleet != nil:
+		return r.fleetMarkdown()
 	case r.History != nil:
 		return r.historyMarkdown()
 	case r.Registered != nil:
@@ -94,32 +97,39 @@ func (r *Report) Markdown() string {
 			fmt.Fprintf(&b, "| Plan digest | `%s` |\n", short(r.PlanDigest))
 		}
 		b.WriteString("\n")
-		if len(p.Checks) > 0 {
-			champ := "Champion"
-			if p.Champion != nil {
-				champ += " (v" + MD(p.Champion.Version) + ")"
-			}
-			fmt.Fprintf(&b, "| | Rule | Check | Value | Bound | %s | Delta | Result |\n", champ)
-			b.WriteString("|---|---|---|---|---|---|---|---|\n")
-			for i, c := range p.Checks {
-				if b.Len() > maxMarkdown-8000 {
-					fmt.Fprintf(&b, "| ➖ | | %d more checks: see the report file or the step log | | | | | |\n", len(p.Checks)-i)
-					break
-				}
-				result := c.Status
-				if c.Reason != "" {
-					result += ": " + c.Reason
-				}
-				fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
-					statusIcon(c.Status), MD(c.Rule), MD(c.Name)+" ("+MD(c.Kind)+")", MD(c.Value), MD(c.Bound),
-					MD(c.Champion), MD(c.Delta), MD(result))
-			}
-			b.WriteString("\n")
-		}
+		checkTable(&b, p, maxMarkdown-8000)
 		b.WriteString(r.chart())
 	}
 	b.WriteString(r.markdownLinks())
 	return b.String()
+}
+
+// checkTable writes the table of p's checks, if any; past limit bytes of
+// b, the checks left are counted, not listed.
+func checkTable(b *strings.Builder, p *promote.Plan, limit int) {
+	if len(p.Checks) == 0 {
+		return
+	}
+	champ := "Champion"
+	if p.Champion != nil {
+		champ += " (v" + MD(p.Champion.Version) + ")"
+	}
+	fmt.Fprintf(b, "| | Rule | Check | Value | Bound | %s | Delta | Result |\n", champ)
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	for i, c := range p.Checks {
+		if b.Len() > limit {
+			fmt.Fprintf(b, "| ➖ | | %d more checks: see the report file or the step log | | | | | |\n", len(p.Checks)-i)
+			break
+		}
+		result := c.Status
+		if c.Reason != "" {
+			result += ": " + c.Reason
+		}
+		fmt.Fprintf(b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
+			statusIcon(c.Status), MD(c.Rule), MD(c.Name)+" ("+MD(c.Kind)+")", MD(c.Value), MD(c.Bound),
+			MD(c.Champion), MD(c.Delta), MD(result))
+	}
+	b.WriteString("\n")
 }
 
 // markdownLinks is the last line: the MLflow version and run pages, the

@@ -214,6 +214,14 @@ func sendDeployment(ctx context.Context, r *Report, s Settings, res *Result) err
 	if cmp.Or(s.Deployment, ModeAuto) == ModeNever || (r.Command != "promote" && r.Command != "rollback") || r.DryRun {
 		return nil
 	}
+	if r.Fleet != nil {
+		return sendFleetDeployments(ctx, r, s, res)
+	}
+	return deployReport(ctx, r, s, res)
+}
+
+// deployReport creates the deployment of a single promotion's report.
+func deployReport(ctx context.Context, r *Report, s Settings, res *Result) error {
 	state, ok := r.DeploymentState()
 	if !ok || r.Plan == nil {
 		res.logf("deployment: none (%s)", cmp.Or(r.Outcome, "nothing resolved"))

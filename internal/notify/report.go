@@ -43,9 +43,11 @@ type Report struct {
 	// Target is what the command moves or reads; zero for register. The
 	// JSON holds its label: "@champion", "stage Production", or both
 	// joined by " + ".
-	Target      checks.Target `json:"target"`
-	NoPolicy    bool          `json:"no_policy,omitempty"`
-	TrackingURI string        `json:"-"`
+	Target   checks.Target `json:"target"`
+	NoPolicy bool          `json:"no_policy,omitempty"`
+	// Fleet is set for validate and promote with manifest (fleet.go).
+	Fleet       *Fleet `json:"manifest,omitempty"`
+	TrackingURI string `json:"-"`
 }
 
 // Registration is the model version a register run created (or found, when
@@ -145,6 +147,9 @@ func (r *Report) versionLabel() string {
 // Headline is the one-line verdict, e.g. "✅ fraud-model v15 promoted to
 // @champion", or "✅ prompt support v4 promoted to @production".
 func (r *Report) Headline() string {
+	if r.Fleet != nil {
+		return r.fleetHeadline()
+	}
 	v := ""
 	if ver := r.Version(); ver != "" && r.Command != "history" {
 		v = " v" + ver

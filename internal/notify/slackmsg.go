@@ -30,7 +30,10 @@ func (r *Report) SlackText() string { return Mrkdwn(r.Headline(), 300) }
 // SlackBlocks renders the report as Block Kit blocks within Slack's limits:
 // a header with the verdict, the plan, one line per check, and the links.
 func (r *Report) SlackBlocks() []slack.Block {
-	if r.Registered != nil {
+	switch {
+	case r.Fleet != nil:
+		return r.fleetBlocks()
+	case r.Registered != nil:
 		return r.registerBlocks()
 	}
 	blocks := []slack.Block{

@@ -25,6 +25,8 @@ func Plain(s string) string {
 // Text renders the report for a terminal.
 func (r *Report) Text() string {
 	switch {
+	case r.Fleet != nil:
+		return r.fleetText()
 	case r.History != nil:
 		return r.historyText()
 	case r.Registered != nil:

@@ -1,0 +1,230 @@
+package action
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/mlreg/mlreg-action/internal/fleet"
+	"github.com/mlreg/mlreg-action/internal/manifest"
+	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/promote"
+)
+
+// digestRE is a plan digest as the plan-digest output writes it.
+var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+
+// singleInputs are the inputs of a single promotion, which a manifest
+// replaces: the file names the models, their versions and targets.
+var singleInputs = []string{"model-name", "version", "target-alias", "target-stage", "expected-current-version"}
+
+// manifestInputs reads manifest, expected-plan-digest and parallelism into
+// c. With manifest, only validate and promote run, and the inputs of a
+// single promotion are refused, each by name, rather than silently ignored:
+// a user who sets model-name next to manifest expects it to mean something.
+func manifestInputs(c *Config, src *source) []error {
+	var errs []error
+	c.Manifest = src.get("manifest")
+	c.ExpectedPlanDigest = strings.ToLower(src.get("expected-plan-digest"))
+	n, err := strconv.Atoi(src.get("parallelism"))
+	if err != nil || n < 1 || n > fleet.MaxParallelism {
+		errs = append(errs, fmt.Errorf("input parallelism: want a whole number from 1 to %d, got %q", fleet.MaxParallelism, src.get("parallelism")))
+	}
+	c.Parallelism = n
+	if c.ExpectedPlanDigest != "" && !digestRE.MatchString(c.ExpectedPlanDigest) {
+		errs = append(errs, fmt.Errorf("input expected-plan-digest: want sha256:<64 hex digits> as the plan-digest output writes it, got %q",
+			src.get("expected-plan-digest")))
+	}
+	if c.Manifest == "" {
+		if c.ExpectedPlanDigest != "" {
+			errs = append(errs, errors.New("input expected-plan-digest: only with manifest (a single promotion checks expected-current-version)"))
+		}
+		return errs
+	}
+	if c.Command != CmdValidate && c.Command != CmdPromote {
+		errs = append(errs, fmt.Errorf("input manifest: only validate and promote read a manifest, not %s", c.Command))
+	}
+	if c.ExpectedPlanDigest != "" && c.Command != CmdPromote {
+		errs = append(errs, errors.New("input expected-plan-digest: only with promote"))
+	}
+	for _, name := range singleInputs {
+		if src.get(name) != "" {
+			errs = append(errs, fmt.Errorf("input %s: not used with manifest %s, which names every model, version and target; remove one of the two", name, c.Manifest))
+		}
+	}
+	return errs
+}
+
+// commandFor is the command a configuration runs: the manifest's, or the
+// command input's.
+func commandFor(cfg *Config) command {
+	if cfg.Manifest != "" {
+		return runManifest
+	}
+	return dispatch[cfg.Command]
+}
+
+// runManifest is validate and promote with manifest: plan every entry of
+// the desired-state file; validate (and a dry run) reports the plan,
+// promote applies it (fleet.Apply: all or nothing at the policy level, then
+// entry by entry, up to parallelism at once).
+func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, error) {
+	rep := d.newReport(cfg)
+	rep.Fleet = &notify.Fleet{Manifest: cfg.Manifest}
+	d.phase("resolve")
+	m, err := manifest.LoadFile(d.path(cfg.Manifest), cfg.Manifest)
+	if err != nil {
+		return rep, err
+	}
+	policy, err := d.loadPolicy(cfg)
+	if err != nil {
+		return rep, err
+	}
+	rep.NoPolicy = policy == nil
+	svc := d.service()
+	d.phase("check")
+	fp, err := fleet.Plan(ctx, svc, m, policy, fleet.Options{
+		Parallelism:     cfg.Parallelism,
+		ArchiveExisting: cfg.ArchiveExisting,
+		Approvals:       d.approvals(policy),
+		Actor:           d.actor(),
+		RunURL:          d.gh.RunURL(),
+		Commit:          d.gh.SHA,
+	})
+	if err != nil {
+		return rep, err
+	}
+	rep.Fleet.Plan, rep.PlanDigest = fp, fp.Digest
+	d.logFleetPlan(fp)
+	if err := fp.Err(); err != nil {
+		rep.Outcome = notify.OutcomeError
+		return rep, err
+	}
+	if cfg.Command == CmdValidate || cfg.DryRun {
+		return rep, checkFleetPlan(d, cfg, rep, fp)
+	}
+	d.phase("apply")
+	res, err := fleet.Apply(ctx, svc, fp, fleet.ApplyOptions{Parallelism: cfg.Parallelism, ExpectedDigest: cfg.ExpectedPlanDigest})
+	rep.Fleet.Result = res
+	rep.Outcome = fleetOutcome(res, err)
+	if res != nil {
+		for i, er := range res.Entries {
+			e := fp.Entries[i]
+			for _, n := range er.Notes {
+				d.out.Infof("%s %s: %s", e.Model, e.Label(), n)
+			}
+			if er.Changed {
+				d.out.Infof("%s %s: v%s → v%s %s", e.Model, e.Label(), verOrNone(e.Holder), e.Desired, er.Outcome)
+			}
+		}
+		if res.Resumed {
+			d.out.Infof("resumed the reviewed plan %s: its entries in place were applied by an earlier run", cfg.ExpectedPlanDigest)
+		}
+	}
+	return rep, err
+}
+
+// checkFleetPlan is the verdict of validate with manifest: a change that
+// fails the policy is status 1, and so, with fail-on-drift, is any entry
+// where the registry differs from the file.
+func checkFleetPlan(d *deps, cfg *Config, rep *notify.Report, fp *fleet.FleetPlan) error {
+	rep.Outcome = notify.OutcomeWould
+	if fp.ChangeCount() == 0 {
+		rep.Outcome = notify.OutcomeInPlace
+	}
+	if err := fp.PolicyErr(); err != nil {
+		rep.Outcome = notify.OutcomeBlocked
+		return err
+	}
+	drift := fp.Drift()
+	if len(drift) == 0 {
+		return nil
+	}
+	names := make([]string, len(drift))
+	for i, e := range drift {
+		names[i] = fmt.Sprintf("%s %s is v%s, %s says v%s", e.Model, e.Label(), verOrNone(e.Holder), fp.Manifest, e.Desired)
+	}
+	d.out.Warningf("drift: %d of %d entries differ from %s: %s", len(drift), len(fp.Entries), fp.Manifest, strings.Join(names, "; "))
+	if !cfg.FailOnDrift {
+		return nil
+	}
+	rep.Outcome = notify.OutcomeDrift
+	return fmt.Errorf("%w: drift (fail-on-drift): %d of %d entries differ from %s: %s", promote.ErrPolicyFailed,
+		len(drift), len(fp.Entries), fp.Manifest, strings.Join(names, "; "))
+}
+
+// fleetOutcome is the outcome of promote with manifest.
+func fleetOutcome(res *fleet.Result, err error) string {
+	switch {
+	case errors.Is(err, promote.ErrPolicyFailed):
+		return notify.OutcomeBlocked
+	case err != nil && res != nil && res.Changed():
+		return notify.OutcomeError // some applied, some not: see the table
+	case errors.Is(err, promote.ErrConflict):
+		return notify.OutcomeConflict
+	case err != nil:
+		return notify.OutcomeError
+	case res.Changed():
+		return notify.OutcomePromoted
+	}
+	return notify.OutcomeInPlace
+}
+
+func verOrNone(v string) string {
+	if v == "" {
+		return "none"
+	}
+	return v
+}
+
+func (d *deps) logFleetPlan(fp *fleet.FleetPlan) {
+	for _, e := range fp.Entries {
+		switch e.Status {
+		case fleet.StatusUnchanged:
+			continue
+		case fleet.StatusError:
+			d.out.Infof("error   %s %s: %v", e.Model, e.Label(), e.Err)
+		default:
+			d.out.Infof("%-7s %s %s: v%s → v%s", e.Verdict, e.Model, e.Label(), verOrNone(e.Holder), e.Desired)
+		}
+	}
+	d.out.Infof("plan of %s: %d changes, %d unchanged, %d entries; plan digest %s (%d registry requests)",
+		fp.Manifest, fp.ChangeCount(), fp.Unchanged(), len(fp.Entries), fp.Digest, fp.Requests)
+}
+
+// fleetOutputs are the outputs of a manifest run (SPEC "Outputs with
+// manifest"): verdict, changed, plan-digest and changes.
+func fleetOutputs(rep *notify.Report) [][2]string {
+	f := rep.Fleet
+	verdict, digest, changes := "", "", "[]"
+	if f.Plan != nil {
+		verdict, digest = f.Plan.Verdict(), f.Plan.Digest
+		list := f.Plan.Changes()
+		if f.Result != nil {
+			list = f.Result.Changes()
+		}
+		b, err := json.Marshal(list)
+		if err == nil {
+			changes = string(b)
+		}
+	}
+	changed := f.Result != nil && f.Result.Changed()
+	return [][2]string{
+		{"verdict", verdict},
+		{"changed", fmt.Sprint(changed)},
+		{"plan-digest", digest},
+		{"changes", changes},
+	}
+}
+
+// models names the registered models of the run, for messages.
+func (c *Config) models() string {
+	if c.Manifest != "" {
+		return "every registered model of " + c.Manifest
+	}
+	return "registered model " + strconv.Quote(c.ModelName)
+}
