@@ -112,7 +112,10 @@ func (r *Report) fleetHeadline() string {
 	case OutcomeWould:
 		return fmt.Sprintf("✅ %s: every change passes the policy: %s%s", name, counts, dry)
 	case OutcomeBlocked:
-		return fmt.Sprintf("❌ %s: a change fails the policy, nothing is applied: %s%s", name, counts, dry)
+		if r.Command == "validate" || r.DryRun {
+			return fmt.Sprintf("❌ %s: a change fails the policy, promote would apply nothing: %s%s", name, counts, dry)
+		}
+		return fmt.Sprintf("❌ %s: a change fails the policy, nothing is applied: %s", name, counts)
 	case OutcomeDrift:
 		return fmt.Sprintf("⚠️ %s: drift, the registry differs from the file: %s", name, counts)
 	case OutcomeConflict:

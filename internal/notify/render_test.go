@@ -234,8 +234,9 @@ func checkMarkdownSafe(t *testing.T, md string) {
 		}
 	}
 	// Every table is one of the report's own: the plan (2 columns), the
-	// checks (8) or a history (6); each row has its header's borders.
-	widths := map[string]int{"| | |": 3, "| | Rule |": 9, "| At | Action |": 7}
+	// checks (8), a history (6) or a manifest's; each row has its header's borders.
+	widths := map[string]int{"| | |": 3, "| | Rule |": 9, "| At | Action |": 7,
+		"| Model | Target | Change |": 7, "| Model | Target | Version |": 4} // and a manifest's changes and unchanged entries
 	want := 0
 	for _, line := range strings.Split(md, "\n") {
 		if !strings.HasPrefix(line, "|") {
