@@ -1,14 +1,17 @@
 package action_test
 
-// The bad-input corpus: 134 cases, each run as the runner runs the action.
+// The bad-input corpus: 190 cases, each run as the runner runs the action.
 //
 //	policies          59  wrong types, unknown keys, huge files and numbers, alias bombs,
 //	                      invalid UTF-8, control characters, tabs, duplicate keys, empty
 //	                      files, version 2, min > max, bad durations, bad globs, a
 //	                      missing file, a target no rule governs
-//	input values      52  timeout, version, target, alias and model names, enums,
+//	input values      59  timeout, version, target, alias and model names, enums,
 //	                      booleans, tags, command, URLs (no scheme, local stores),
-//	                      register and history inputs, MLFLOW_HTTP_REQUEST_* values
+//	                      register and history inputs, MLFLOW_HTTP_REQUEST_* values,
+//	                      manifest, parallelism, expected-plan-digest
+//	manifests         49  the parser's bad files (testdata/manifests/bad), files that
+//	                      name the model under test, a missing file
 //	event payloads     7  invalid JSON, wrong types, 30 MB, missing, a directory
 //	registry answers  16  an httptest server standing in for MLflow: wrong JSON types,
 //	                      truncated JSON, 50 MB and 65 MB bodies, HTML, an empty 200,
@@ -212,6 +215,13 @@ func inputCases() []badCase {
 		inputCase("MLFLOW_TRACKING_INSECURE_TLS maybe", in("MLFLOW_TRACKING_INSECURE_TLS", "maybe"), `input MLFLOW_TRACKING_INSECURE_TLS: want true or false, got "maybe"`),
 		inputCase("rollback-to x", in("command", "rollback", "rollback-to", "x"), `input rollback-to: want a version number, got "x"`),
 		inputCase("rollback-to 0", in("command", "rollback", "rollback-to", "0"), `input rollback-to: want a version number, got "0"`),
+		inputCase("manifest with model-name", in("manifest", manifestPath), "input model-name: not used with manifest", "input target-alias: not used with manifest"),
+		inputCase("manifest for history", in("manifest", manifestPath, "command", "history", "model-name", "", "target-alias", ""), "input manifest: only validate and promote read a manifest"),
+		inputCase("parallelism 0", in("parallelism", "0"), `input parallelism: want a whole number from 1 to 64, got "0"`),
+		inputCase("parallelism 65", in("parallelism", "65"), `input parallelism: want a whole number from 1 to 64, got "65"`),
+		inputCase("parallelism four", in("parallelism", "four"), `input parallelism: want a whole number from 1 to 64, got "four"`),
+		inputCase("expected-plan-digest without manifest", in("expected-plan-digest", "sha256:"+strings.Repeat("a", 64)), "input expected-plan-digest: only with manifest"),
+		inputCase("expected-plan-digest not a digest", in("expected-plan-digest", "a8da0252"), "input expected-plan-digest: want sha256:<64 hex digits>"),
 		inputCase("register without a source", in("command", "register"), `register needs input run-id (with artifact-path) or input source`),
 		inputCase("register with two sources", in("command", "register", "run-id", "0123456789abcdef", "source", "models:/m-0123"),
 			`set either input source or inputs run-id and artifact-path, not both`),
@@ -419,7 +429,7 @@ func TestBadInput(t *testing.T) {
 	for _, group := range []struct {
 		name  string
 		cases []badCase
-	}{{"policy", policyCases()}, {"input", inputCases()}} {
+	}{{"policy", policyCases()}, {"input", inputCases()}, {"manifest", manifestCases(model)}} {
 		t.Run(group.name, func(t *testing.T) {
 			t.Parallel()
 			for _, tc := range group.cases {
@@ -440,6 +450,85 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
+}
+
+// manifestCases are bad desired-state files (status 2, the annotation at
+// the file and line of the first problem): the parser's corpus under
+// testdata/manifests/bad, and files that name the model under test, so
+// that a bad file taken for a good one would promote it. The inputs of a
+// single promotion are cleared: a manifest replaces them.
+func manifestCases(model string) []badCase {
+	files := []struct {
+		name string
+		line int
+	}{
+		{"alias-characters.yml", 8},
+		{"alias-latest.yml", 6},
+		{"alias-not-string.yml", 6},
+		{"alias-outside-aliases.yml", 6},
+		{"alias-version-reference.yml", 6},
+		{"aliases-empty.yml", 5},
+		{"aliases-sequence.yml", 5},
+		{"duplicate-alias.yml", 8},
+		{"duplicate-model.yml", 5},
+		{"duplicate-stage.yml", 7},
+		{"empty.yml", 1},
+		{"kind-invalid.yml", 5},
+		{"kind-not-string.yml", 5},
+		{"many-problems.yml", 10},
+		{"merge-key.yml", 5},
+		{"missing-version.yml", 2},
+		{"model-at-root.yml", 3},
+		{"model-name-invalid.yml", 6},
+		{"model-no-targets.yml", 4},
+		{"model-not-mapping.yml", 4},
+		{"model-null.yml", 4},
+		{"models-empty.yml", 3},
+		{"models-null.yml", 3},
+		{"models-sequence.yml", 4},
+		{"not-a-mapping.yml", 2},
+		{"prompt-name.yml", 4},
+		{"prompt-stages.yml", 7},
+		{"stage-invalid.yml", 6},
+		{"two-documents.yml", 5},
+		{"unknown-model-key.yml", 5},
+		{"unknown-root-key.yml", 3},
+		{"unsupported-version.yml", 2},
+		{"version-float.yml", 6},
+		{"version-in-two-stages.yml", 7},
+		{"version-leading-zero.yml", 6},
+		{"version-missing.yml", 6},
+		{"version-not-decimal.yml", 8},
+		{"version-not-positive.yml", 7},
+		{"version-quoted.yml", 6},
+		{"version-string.yml", 2},
+		{"version-too-large.yml", 7},
+		{"version-wrong-type.yml", 8},
+		{"yaml-alias.yml", 7},
+		{"yaml-syntax.yml", 5},
+	}
+	clear := in("manifest", manifestPath, "model-name", "", "target-alias", "")
+	var out []badCase
+	for _, f := range files {
+		src, err := os.ReadFile(filepath.Join("..", "..", "testdata", "manifests", "bad", f.name))
+		if err != nil {
+			panic(err) // the corpus is part of the repository
+		}
+		out = append(out, badCase{name: f.name, inputs: clear, files: map[string]string{policyPath: policyFiles()[policyPath], manifestPath: string(src)},
+			code: 2, file: manifestPath, line: f.line, says: []string{manifestPath + ":" + fmt.Sprint(f.line) + ":"}})
+	}
+	named := func(name, src string, line int, says string) badCase {
+		return badCase{name: name, inputs: clear, files: map[string]string{policyPath: policyFiles()[policyPath], manifestPath: src},
+			code: 2, file: manifestPath, line: line, says: []string{says}}
+	}
+	head := "version: 1\nmodels:\n  " + model + ":\n"
+	return append(out,
+		named("the model, a misspelt key", head+"    aliases: {champion: 2}\n    stagse: {Production: 2}\n", 5, `unknown key "stagse"`),
+		named("the model, a quoted version", head+"    aliases:\n      champion: \"2\"\n", 5, `got the string "2"`),
+		named("the model, twice", head+"    aliases: {champion: 2}\n  "+model+":\n    aliases: {champion: 2}\n", 5, "duplicate model"),
+		named("the model, version 2.0", head+"    aliases: {champion: 2.0}\n", 4, "version must be a positive integer"),
+		badCase{name: "missing file", inputs: clear, code: 2, says: []string{`failed to read manifest ".github/mlreg-models.yml"`}},
+	)
 }
 
 // eventCase is a bad GITHUB_EVENT_PATH.
@@ -731,6 +820,7 @@ func TestBadInputCorpusSize(t *testing.T) {
 	counts := map[string]int{
 		"policies": len(policyCases()), "input values": len(inputCases()),
 		"event payloads": len(eventCases()), "registry answers": len(registryCases()),
+		"manifests": len(manifestCases("m")),
 	}
 	total := 0
 	for _, n := range counts {
