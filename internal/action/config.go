@@ -155,7 +155,11 @@ func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 	// MLflow's registry until registry-uri selects another.
 	dialect := promote.Dialect{}
 	errs = append(errs, manifestInputs(c, src)...)
-	if c.Manifest == "" {
+	switch {
+	case c.Manifest != "": // the file names the models
+	case strings.TrimSpace(c.ModelName) == "":
+		errs = append(errs, errors.New("input model-name is needed (or manifest, for a desired-state file)"))
+	default:
 		if err := dialect.ValidateModelName(c.ModelName); err != nil {
 			errs = append(errs, err)
 		}

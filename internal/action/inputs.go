@@ -19,7 +19,7 @@ type Input struct {
 // Inputs is every input the binary reads.
 var Inputs = []Input{
 	{Name: "command", Default: "promote", Desc: "validate, promote, register, rollback or history"},
-	{Name: "model-name", Desc: "Registered model name (required)"},
+	{Name: "model-name", Desc: "Registered model name (required, unless manifest is set)"},
 	{Name: "version", Desc: "Candidate version: a number, latest (highest version number) or @alias; default latest for validate and promote"},
 	{Name: "target-alias", Desc: "Alias to move to the candidate, e.g. champion"},
 	{Name: "target-stage", Desc: "Legacy stage to move the candidate to: Staging, Production, Archived or None (case-insensitive)"},

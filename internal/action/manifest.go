@@ -122,6 +122,7 @@ func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 			}
 		}
 		if res.Resumed {
+			rep.Fleet.Reviewed = cfg.ExpectedPlanDigest
 			d.out.Infof("resumed the reviewed plan %s: its entries in place were applied by an earlier run", cfg.ExpectedPlanDigest)
 		}
 	}

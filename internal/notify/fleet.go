@@ -23,6 +23,10 @@ type Fleet struct {
 	Manifest string           // the file, as the user named it
 	Plan     *fleet.FleetPlan // nil when the file or the policy could not be read
 	Result   *fleet.Result    // promote: what Apply did; nil for validate
+	// Reviewed is the expected-plan-digest a promote resumed: the plan it
+	// completed, which differs from this run's plan by the entries an
+	// earlier run applied.
+	Reviewed string
 }
 
 // fleetRow is one entry as the reports show it.
@@ -208,6 +212,9 @@ func (r *Report) fleetMarkdown() string {
 		}
 		fmt.Fprintf(&b, "| Verdict | **%s** |\n", MD(p.Verdict()))
 		fmt.Fprintf(&b, "| Entries | %s |\n", MD(f.counts()))
+		if f.Reviewed != "" {
+			fmt.Fprintf(&b, "| Reviewed plan | `%s`, resumed: an earlier run applied part of it |\n", f.Reviewed)
+		}
 		fmt.Fprintf(&b, "| Plan digest | `%s` |\n", p.Digest)
 	}
 	b.WriteString("\n")
