@@ -594,3 +594,63 @@ func TestManifestPrompts(t *testing.T) {
 		t.Errorf("the model moved to v%s although the prompt's change failed", v)
 	}
 }
+
+// TestManifestCorpus applies a manifest over fixtures made with MLflow's
+// high-level Python API (log_model, a PythonModel, a prompt registered with
+// register_prompt): after promote, each alias loads back with MLflow's own
+// API as the version the file names; then a second manifest moves them
+// again, and the rerun changes nothing.
+func TestManifestCorpus(t *testing.T) {
+	t.Parallel()
+	c := pyCorpus(t)
+	alias := uniqueAlias(t, "serving")
+	policy := strings.ReplaceAll(`version: 1
+rules:
+  - name: sklearn
+    applies-to: {alias: ALIAS, models: ["`+c.Sklearn.Name+`"]}
+    metrics:
+      val_accuracy: {min: 0.5}
+    tags: {dataset_version: present}
+  - name: pyfunc
+    applies-to: {alias: ALIAS, models: ["`+c.PyFunc.Name+`"]}
+    metrics:
+      val_f1: {min: 0.5}
+  - name: prompts
+    applies-to: {alias: ALIAS, kind: prompt}
+    tags: {reviewed: "true"}
+`, "ALIAS", alias)
+	file := func(sk, pf, pr int) map[string]string {
+		m := fmt.Sprintf("version: 1\nmodels:\n  %s:\n    aliases: {%s: %d}\n  %s:\n    aliases: {%s: %d}\n  %s:\n    kind: prompt\n    aliases: {%s: %d}\n",
+			c.Sklearn.Name, alias, sk, c.PyFunc.Name, alias, pf, c.Prompt.Name, alias, pr)
+		return map[string]string{".github/mlreg-policy.yml": policy, manifestPath: m}
+	}
+	check := func(t *testing.T, sk, pf, pr int) {
+		t.Helper()
+		assertServes(t, c, c.Sklearn, alias, c.Sklearn.V(t, sk))
+		assertServes(t, c, c.PyFunc, alias, c.PyFunc.V(t, pf))
+		r := c.RenderPrompt(t.Context(), t, "prompts:/"+c.Prompt.Name+"@"+alias)
+		if r.Version != fmt.Sprint(pr) {
+			t.Errorf("prompts:/%s@%s loaded v%s, want v%d", c.Prompt.Name, alias, r.Version, pr)
+		}
+	}
+	for _, step := range [][3]int{{3, 2, 3}, {2, 3, 1}} {
+		files := file(step[0], step[1], step[2])
+		validate := runAction(t, fleetRun("validate"), files)
+		if validate.code != 0 || len(changesOf(t, validate)) != 3 {
+			t.Fatalf("validate %v: exit %d changes %s\n%s", step, validate.code, validate.outputs["changes"], validate.stdout)
+		}
+		res := runAction(t, fleetRun("promote", "expected-plan-digest", validate.outputs["plan-digest"]), files)
+		if res.code != 0 || outcomes(changesOf(t, res))["promoted"] != 3 {
+			t.Fatalf("promote %v: exit %d changes %s\n%s", step, res.code, res.outputs["changes"], res.stdout)
+		}
+		check(t, step[0], step[1], step[2])
+		if rerun := runAction(t, fleetRun("promote"), files); rerun.code != 0 || rerun.outputs["changed"] != "false" {
+			t.Errorf("rerun %v: exit %d outputs %v", step, rerun.code, rerun.outputs)
+		}
+	}
+	// v4 of the prompt is not reviewed: the whole file is blocked.
+	if res := runAction(t, fleetRun("promote"), file(3, 3, 4)); res.code != 1 {
+		t.Errorf("unreviewed prompt: exit %d, want 1\n%s", res.code, res.stdout)
+	}
+	check(t, 2, 3, 1)
+}
