@@ -14,7 +14,6 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/faultproxy"
 	"github.com/mlreg/mlreg-action/internal/githubfake"
-	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/mlflowtest"
 	"github.com/mlreg/mlreg-action/internal/promote"
 )
@@ -40,94 +39,25 @@ rules:
 
 const manifestPath = ".github/mlreg-models.yml"
 
-// fleetModels is n registered models, each with v1 (val_auc 0.86) holding
-// @champion and v2 (val_auc 0.90) holding @challenger; the first `stages`
-// also have v1 in Production.
+// fleetModels is the registry of a manifest test (mlflowtest.Fleet).
 type fleetModels struct {
+	*mlflowtest.Fleet
 	f      *mlflowtest.Fixtures
 	models []string
 }
 
 func newFleetModels(t *testing.T, n, stages int) *fleetModels {
 	t.Helper()
-	s := mlflowtest.RequireServer(t, srv)
-	ctx := t.Context()
-	f := s.Fixtures()
-	exp, err := f.CreateExperiment(ctx, mlflowtest.UniqueName(t, "fleet"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runs := make([]string, 2)
-	for i, auc := range []float64{0.86, 0.90} {
-		if runs[i], err = f.CreateRun(ctx, exp, mlflowtest.RunSpec{Name: fmt.Sprintf("v%d", i+1),
-			Metrics: map[string]float64{"val_auc": auc}}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	base := mlflowtest.UniqueName(t, "fleet")
-	fx := &fleetModels{f: f}
-	for i := range n {
-		fx.models = append(fx.models, fmt.Sprintf("%s-%02d", base, i))
-	}
-	fx.each(t, 8, func(ctx context.Context, i int, m string) error {
-		if err := f.CreateRegisteredModel(ctx, m); err != nil {
-			return err
-		}
-		for _, run := range runs {
-			if _, err := f.CreateRunVersion(ctx, m, run, nil); err != nil {
-				return err
-			}
-		}
-		if err := f.SetAlias(ctx, m, "champion", "1"); err != nil {
-			return err
-		}
-		if err := f.SetAlias(ctx, m, "challenger", "2"); err != nil {
-			return err
-		}
-		if i < stages {
-			return f.Transition(ctx, m, "1", mlflow.StageProduction)
-		}
-		return nil
-	})
-	return fx
+	fx := mlflowtest.NewFleet(t, mlflowtest.RequireServer(t, srv), n, stages)
+	return &fleetModels{Fleet: fx, f: fx.F, models: fx.Models}
 }
 
 // each runs fn for every model, workers at once, and fails the test on an error.
 func (fx *fleetModels) each(t *testing.T, workers int, fn func(ctx context.Context, i int, model string) error) {
 	t.Helper()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var errs []error
-	sem := make(chan struct{}, workers)
-	for i, m := range fx.models {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			if err := fn(t.Context(), i, m); err != nil {
-				mu.Lock()
-				errs = append(errs, fmt.Errorf("%s: %w", m, err))
-				mu.Unlock()
-			}
-		})
+	if err := fx.Each(t.Context(), workers, fn); err != nil {
+		t.Fatal(err)
 	}
-	wg.Wait()
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-}
-
-// manifest says @champion: 2 and @challenger: 2 for every model, and
-// Production: 2 for the first `stages`.
-func (fx *fleetModels) manifest(stages int) string {
-	var b strings.Builder
-	b.WriteString("version: 1\nmodels:\n")
-	for i, m := range fx.models {
-		fmt.Fprintf(&b, "  %s:\n    aliases: {champion: 2, challenger: 2}\n", m)
-		if i < stages {
-			b.WriteString("    stages: {production: 2}\n")
-		}
-	}
-	return b.String()
 }
 
 func fleetFiles(manifest string) map[string]string {
@@ -233,7 +163,7 @@ func TestManifestValidateCommentsThenPromoteApplies(t *testing.T) {
 	t.Parallel()
 	const models, stages = 20, 4
 	fx := newFleetModels(t, models, stages)
-	files := fleetFiles(fx.manifest(stages))
+	files := fleetFiles(fx.Manifest())
 	gh := githubfake.New(t, githubfake.Options{})
 	headSHA := strings.Repeat("b", 40)
 	gh.AddPullRequest(githubfake.PullRequest{Number: 12, State: "open", HeadSHA: headSHA})
@@ -356,7 +286,7 @@ func TestManifestValidateCommentsThenPromoteApplies(t *testing.T) {
 func TestManifestHandMoveBetweenValidateAndPromote(t *testing.T) {
 	t.Parallel()
 	fx := newFleetModels(t, 3, 0)
-	files := fleetFiles(fx.manifest(0))
+	files := fleetFiles(fx.Manifest())
 	validate := runAction(t, fleetRun("validate"), files)
 	if validate.code != 0 {
 		t.Fatalf("validate: exit %d\n%s", validate.code, validate.stdout)
@@ -387,7 +317,7 @@ func TestManifestPolicyFailureBlocksAll(t *testing.T) {
 	t.Parallel()
 	fx := newFleetModels(t, 3, 0)
 	// models[0]@champion: 2 → 1 would regress val_auc 0.90 → 0.86.
-	manifest := strings.Replace(fx.manifest(0), "champion: 2", "champion: 1", 1)
+	manifest := strings.Replace(fx.Manifest(), "champion: 2", "champion: 1", 1)
 	ctx := t.Context()
 	if err := fx.f.SetAlias(ctx, fx.models[0], "champion", "2"); err != nil {
 		t.Fatal(err)
@@ -420,7 +350,7 @@ func mdName(s string) string { return strings.ReplaceAll(s, "_", `\_`) }
 func TestManifestDrift(t *testing.T) {
 	t.Parallel()
 	fx := newFleetModels(t, 2, 1)
-	files := fleetFiles(fx.manifest(1))
+	files := fleetFiles(fx.Manifest())
 	if res := runAction(t, fleetRun("promote"), files); res.code != 0 {
 		t.Fatalf("promote: exit %d\n%s", res.code, res.stdout)
 	}
@@ -459,7 +389,7 @@ func TestManifestDrift(t *testing.T) {
 func TestManifestErrorEntryAppliesNothing(t *testing.T) {
 	t.Parallel()
 	fx := newFleetModels(t, 2, 0)
-	manifest := strings.Replace(fx.manifest(0), "challenger: 2", "challenger: 7", 1)
+	manifest := strings.Replace(fx.Manifest(), "challenger: 2", "challenger: 7", 1)
 	files := fleetFiles(manifest)
 	before := fx.state(t)
 	res := runAction(t, fleetRun("promote"), files)
@@ -483,7 +413,7 @@ func TestManifestErrorEntryAppliesNothing(t *testing.T) {
 func TestManifestRerunCompletesAPartialApply(t *testing.T) {
 	t.Parallel()
 	fx := newFleetModels(t, 5, 0)
-	files := fleetFiles(fx.manifest(0))
+	files := fleetFiles(fx.Manifest())
 	validate := runAction(t, fleetRun("validate"), files)
 	digest := validate.outputs["plan-digest"]
 	proxy := faultproxy.New(t, srv.URL)

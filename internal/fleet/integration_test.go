@@ -1,15 +1,12 @@
 package fleet_test
 
 import (
-	"context"
 	"errors"
 	"flag"
-	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -42,120 +39,23 @@ func requireServer(t *testing.T) *mlflowtest.Server {
 	return mlflowtest.RequireServer(t, srv)
 }
 
-// fleetFixture is n registered models, each with v1 (val_auc 0.86) holding
-// @champion and v2 (val_auc 0.90) holding @challenger; the first `stages`
-// models also have v1 in Production.
+// fleetFixture is the registry of a manifest test (mlflowtest.Fleet).
 type fleetFixture struct {
 	f      *mlflowtest.Fixtures
 	models []string
+	fleet  *mlflowtest.Fleet
 }
 
 func newFleetFixture(t *testing.T, s *mlflowtest.Server, n, stages int) *fleetFixture {
 	t.Helper()
-	ctx := t.Context()
-	f := s.Fixtures()
-	exp, err := f.CreateExperiment(ctx, mlflowtest.UniqueName(t, "fleet"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	runs := map[string]string{}
-	for _, v := range []struct {
-		name string
-		auc  float64
-	}{{"v1", 0.86}, {"v2", 0.90}} {
-		id, err := f.CreateRun(ctx, exp, mlflowtest.RunSpec{Name: v.name, Metrics: map[string]float64{"val_auc": v.auc}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs[v.name] = id
-	}
-	base := mlflowtest.UniqueName(t, "fleet")
-	fx := &fleetFixture{f: f}
-	for i := range n {
-		fx.models = append(fx.models, fmt.Sprintf("%s-%02d", base, i))
-	}
-	err = parallel(ctx, 8, n, func(ctx context.Context, i int) error {
-		m := fx.models[i]
-		if err := f.CreateRegisteredModel(ctx, m); err != nil {
-			return err
-		}
-		for want, run := range []string{runs["v1"], runs["v2"]} {
-			v, err := f.CreateRunVersion(ctx, m, run, nil)
-			if err != nil {
-				return err
-			}
-			if v != fmt.Sprint(want+1) {
-				return fmt.Errorf("%s: version %s, want %d", m, v, want+1)
-			}
-		}
-		if err := f.SetAlias(ctx, m, "champion", "1"); err != nil {
-			return err
-		}
-		if err := f.SetAlias(ctx, m, "challenger", "2"); err != nil {
-			return err
-		}
-		if i < stages {
-			return f.Transition(ctx, m, "1", mlflow.StageProduction)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return fx
+	fx := mlflowtest.NewFleet(t, s, n, stages)
+	return &fleetFixture{f: fx.F, models: fx.Models, fleet: fx}
 }
 
-// manifest says @champion: 2 and @challenger: 2 for every model, and
-// Production: 2 for the first `stages`.
-func (fx *fleetFixture) manifest(t *testing.T, stages int) *manifest.Manifest {
+// manifest is the fleet's desired-state file (mlflowtest.Fleet.Manifest).
+func (fx *fleetFixture) manifest(t *testing.T) *manifest.Manifest {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString("version: 1\nmodels:\n")
-	for i, m := range fx.models {
-		fmt.Fprintf(&b, "  %s:\n    aliases: {champion: 2, challenger: 2}\n", m)
-		if i < stages {
-			b.WriteString("    stages: {production: 2}\n")
-		}
-	}
-	return mustManifest(t, b.String())
-}
-
-// parallel runs fn(0..n-1) on at most workers goroutines and returns the first error.
-func parallel(ctx context.Context, workers, n int, fn func(context.Context, int) error) error {
-	var (
-		mu    sync.Mutex
-		first error
-		next  int
-		wg    sync.WaitGroup
-	)
-	for range min(workers, n) {
-		wg.Go(func() {
-			for {
-				mu.Lock()
-				i := next
-				next++
-				stop := i >= n || first != nil
-				mu.Unlock()
-				if stop {
-					return
-				}
-				if err := fn(ctx, i); err != nil {
-					mu.Lock()
-					first = cmpOrErr(first, err)
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return first
-}
-
-func cmpOrErr(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
+	return mustManifest(t, fx.fleet.Manifest())
 }
 
 // client is the product's MLflow client, through uri (a proxy, or the server).
@@ -210,7 +110,7 @@ func TestIntegrationManifestOf44Entries(t *testing.T) {
 	s := requireServer(t)
 	const models, stages = 20, 4
 	fx := newFleetFixture(t, s, models, stages)
-	m, pol := fx.manifest(t, stages), mustPolicy(t, testPolicy)
+	m, pol := fx.manifest(t), mustPolicy(t, testPolicy)
 	svc := client(t, s.URL)
 	ctx := t.Context()
 
@@ -313,7 +213,7 @@ func TestIntegrationMoveByHandBetweenPlanAndApply(t *testing.T) {
 	t.Parallel()
 	s := requireServer(t)
 	fx := newFleetFixture(t, s, 3, 0)
-	m, pol := fx.manifest(t, 0), mustPolicy(t, testPolicy)
+	m, pol := fx.manifest(t), mustPolicy(t, testPolicy)
 	svc := client(t, s.URL)
 	ctx := t.Context()
 	reviewed, err := fleet.Plan(ctx, svc, m, pol, fleet.Options{})
@@ -355,7 +255,7 @@ func TestIntegrationPolicyFailureBlocksAll(t *testing.T) {
 	t.Parallel()
 	s := requireServer(t)
 	fx := newFleetFixture(t, s, 3, 0)
-	m := fx.manifest(t, 0)
+	m := fx.manifest(t)
 	// @champion needs a validated version: the v2 of models 1 and 2 are.
 	pol := mustPolicy(t, `version: 1
 rules:
@@ -402,7 +302,7 @@ func TestIntegrationRerunCompletesAPartialApply(t *testing.T) {
 	t.Parallel()
 	s := requireServer(t)
 	fx := newFleetFixture(t, s, 6, 0)
-	m, pol := fx.manifest(t, 0), mustPolicy(t, testPolicy)
+	m, pol := fx.manifest(t), mustPolicy(t, testPolicy)
 	proxy := faultproxy.New(t, s.URL)
 	svc := client(t, proxy.URL)
 	ctx := t.Context()

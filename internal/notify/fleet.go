@@ -292,13 +292,7 @@ func plural(n int, one, many string) string {
 func (r *Report) fleetText() string {
 	var b strings.Builder
 	f := r.Fleet
-	fmt.Fprintf(&b, "%s\n", Plain(r.Headline()))
-	if r.NoPolicy {
-		b.WriteString("  WARNING: policy none: no checks were run\n")
-	}
-	if r.Error != "" {
-		fmt.Fprintf(&b, "  error: %s\n", Plain(r.Error))
-	}
+	r.textHead(&b)
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "  manifest\t%s\n", Plain(f.Manifest))
 	if p := f.Plan; p != nil {

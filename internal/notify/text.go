@@ -33,13 +33,7 @@ func (r *Report) Text() string {
 		return r.registerText()
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\n", Plain(r.Headline()))
-	if r.NoPolicy {
-		b.WriteString("  WARNING: policy none: no checks were run\n")
-	}
-	if r.Error != "" {
-		fmt.Fprintf(&b, "  error: %s\n", Plain(r.Error))
-	}
+	r.textHead(&b)
 	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
 	if p := r.Plan; p != nil {
 		for _, m := range p.Moves() {
@@ -72,6 +66,17 @@ func (r *Report) Text() string {
 	}
 	b.WriteString(r.textLinks())
 	return b.String()
+}
+
+// textHead is the headline, and the warning and the error under it.
+func (r *Report) textHead(b *strings.Builder) {
+	fmt.Fprintf(b, "%s\n", Plain(r.Headline()))
+	if r.NoPolicy {
+		b.WriteString("  WARNING: policy none: no checks were run\n")
+	}
+	if r.Error != "" {
+		fmt.Fprintf(b, "  error: %s\n", Plain(r.Error))
+	}
 }
 
 // textLinks lists the links after a blank line.
