@@ -107,7 +107,9 @@ func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 	if cfg.Command == CmdValidate || cfg.DryRun {
 		return rep, checkFleetPlan(d, cfg, rep, fp)
 	}
-	d.phase("apply")
+	if fp.PolicyErr() == nil {
+		d.phase("apply")
+	}
 	res, err := fleet.Apply(ctx, svc, fp, fleet.ApplyOptions{Parallelism: cfg.Parallelism, ExpectedDigest: cfg.ExpectedPlanDigest})
 	rep.Fleet.Result = res
 	rep.Outcome = fleetOutcome(res, err)

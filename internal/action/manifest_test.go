@@ -333,7 +333,7 @@ func TestManifestPolicyFailureBlocksAll(t *testing.T) {
 		if o["blocked"] != 1 || o["would-change"] != 2 || res.outputs["verdict"] != "fail" {
 			t.Errorf("%s: changes %v, outputs %v", command, o, res.outputs)
 		}
-		if !strings.Contains(res.summary, "| "+mdName(fx.models[0])+" | &#64;champion | `v2 → v1` | ❌ fail | blocked | val\\_auc 0.86") {
+		if !strings.Contains(res.summary, "| "+mdName(fx.models[0])+" | &#64;champion | `v2 → v1` | ❌ fail | blocked | val\\_auc 0.86 \\(delta &gt;= 0\\) |") {
 			t.Errorf("%s: the summary's table does not show the blocked change and its check:\n%s", command, res.summary)
 		}
 		if diff := cmp.Diff(before, fx.state(t)); diff != "" {

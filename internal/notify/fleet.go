@@ -163,7 +163,7 @@ func rowDetail(row fleetRow) string {
 	var names []string
 	for _, c := range row.e.Plan.Checks {
 		if c.Status == checks.StatusFail {
-			names = append(names, c.Name+" "+c.Value+" "+c.Bound)
+			names = append(names, fmt.Sprintf("%s %s (%s)", c.Name, c.Value, c.Bound))
 		}
 	}
 	return strings.Join(names, "; ")
