@@ -123,6 +123,7 @@ func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 				d.out.Infof("%s %s: v%s → v%s %s", e.Model, e.Label(), verOrNone(e.Holder), e.Desired, er.Outcome)
 			}
 		}
+		d.out.Infof("apply of %s: %s; %d registry requests", fp.Manifest, rep.Fleet.Counts(), res.Requests)
 		if res.Resumed {
 			rep.Fleet.Reviewed = cfg.ExpectedPlanDigest
 			d.out.Infof("resumed the reviewed plan %s: its entries in place were applied by an earlier run", cfg.ExpectedPlanDigest)

@@ -277,6 +277,9 @@ func TestManifestValidateCommentsThenPromoteApplies(t *testing.T) {
 		t.Errorf("GitHub API violations: %v", v)
 	}
 	noSecrets(t, promoteRes, gh.Token(), slackToken)
+	for _, r := range []result{validate, promoteRes, rerun} {
+		t.Logf("%s", append(lines(r.stdout, "plan of "), lines(r.stdout, "apply of ")...)) // registry requests
+	}
 	t.Logf("GitHub calls: %v", gh.Summary())
 }
 
@@ -583,4 +586,42 @@ rules:
 		t.Errorf("unreviewed prompt: exit %d, want 1\n%s", res.code, res.stdout)
 	}
 	check(t, 2, 3, 1)
+}
+
+// TestManifestRetriesWhileParallel: 503s while eight entries are planned
+// and applied at once are retried, each retry logs one whole line, and the
+// run completes as if nothing had happened.
+func TestManifestRetriesWhileParallel(t *testing.T) {
+	t.Parallel()
+	fx := newFleetModels(t, 6, 0)
+	proxy := faultproxy.New(t, srv.URL)
+	proxy.Add(
+		faultproxy.Rule{Method: http.MethodGet, Path: "/registered-models/get", Times: 6, Fault: faultproxy.Status(http.StatusServiceUnavailable)},
+		faultproxy.Rule{Method: http.MethodPost, Path: "/registered-models/alias", Nth: 2, Times: 2, Fault: faultproxy.Status(http.StatusServiceUnavailable)},
+	)
+	res := runAction(t, fleetRun("promote", "parallelism", "8", "tracking-uri", proxy.URL,
+		"MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1", "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", "0"), fleetFiles(fx.Manifest()))
+	if res.code != 0 {
+		t.Fatalf("exit %d\n%s", res.code, res.stdout)
+	}
+	if o := outcomes(changesOf(t, res)); o["promoted"] != 6 {
+		t.Errorf("changes = %v, want 6 promoted", o)
+	}
+	retries := 0
+	for _, l := range strings.Split(res.stdout, "\n") {
+		if n := strings.Count(l, "retry: "); n > 1 || (n == 1 && !strings.HasPrefix(l, "retry: ")) {
+			t.Errorf("a retry line is mixed with another: %q", l)
+		}
+		if strings.HasPrefix(l, "retry: ") {
+			retries++
+		}
+	}
+	if retries != 8 {
+		t.Errorf("%d retry lines, want 8 (6 reads, 2 moves)\n%s", retries, res.stdout)
+	}
+	for _, m := range fx.models {
+		if h := fx.history(t, m, "alias.champion"); len(h) != 1 {
+			t.Errorf("%s: %d history records, want 1", m, len(h))
+		}
+	}
 }

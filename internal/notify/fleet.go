@@ -80,8 +80,8 @@ func outcomeText(o string) string {
 	return o
 }
 
-// fleetCounts is "2 promoted, 1 blocked, 40 unchanged".
-func (f *Fleet) counts() string {
+// Counts is "2 promoted, 1 blocked, 40 unchanged": the entries by outcome.
+func (f *Fleet) Counts() string {
 	n := map[string]int{}
 	for _, r := range f.rows() {
 		n[r.outcome]++
@@ -105,7 +105,7 @@ func (r *Report) fleetHeadline() string {
 	if f.Plan == nil {
 		return fmt.Sprintf("⚠️ %s: %s failed", name, r.Command)
 	}
-	counts := f.counts()
+	counts := f.Counts()
 	dry := ""
 	if r.DryRun {
 		dry = " (dry run)"
@@ -211,7 +211,7 @@ func (r *Report) fleetMarkdown() string {
 			fmt.Fprintf(&b, "| Policy | %s (`%s`) |\n", MD(p.PolicyFile), short(p.PolicyDigest))
 		}
 		fmt.Fprintf(&b, "| Verdict | **%s** |\n", MD(p.Verdict()))
-		fmt.Fprintf(&b, "| Entries | %s |\n", MD(f.counts()))
+		fmt.Fprintf(&b, "| Entries | %s |\n", MD(f.Counts()))
 		if f.Reviewed != "" {
 			fmt.Fprintf(&b, "| Reviewed plan | `%s`, resumed: an earlier run applied part of it |\n", f.Reviewed)
 		}
