@@ -52,6 +52,10 @@ func (d *deps) connect(cfg *Config) error {
 		HTTPClient:     d.env.HTTPClient,
 		UserAgent:      "mlreg-action/" + cmp.Or(d.env.Version, "dev"),
 		Workspace:      cfg.Workspace,
+
+		// With manifest, entries run at once: keep their connections.
+		MaxIdleConnsPerHost: cfg.idleConns(),
+
 		MaxRetries:     cfg.MaxRetries,
 		BackoffFactor:  cfg.BackoffFactor,
 		BackoffJitter:  cfg.BackoffJitter,

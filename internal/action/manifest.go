@@ -232,3 +232,14 @@ func (c *Config) models() string {
 	}
 	return "registered model " + strconv.Quote(c.ModelName)
 }
+
+// idleConns is how many idle connections to MLflow the client keeps: with
+// manifest, three per entry in flight (an entry's plan has up to four
+// requests at once, its apply one), so that the next wave of requests does
+// not open new connections; 0 (Go's default of 2) for a single promotion.
+func (c *Config) idleConns() int {
+	if c.Manifest == "" {
+		return 0
+	}
+	return 3 * c.Parallelism
+}

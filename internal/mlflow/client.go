@@ -89,6 +89,11 @@ type Options struct {
 	Now func() time.Time
 	// Workspace, when non-empty, is sent as the X-MLFLOW-WORKSPACE header.
 	Workspace string
+	// MaxIdleConnsPerHost, when positive, is how many idle connections to
+	// the server are kept for reuse (Go's default is 2): a caller with n
+	// requests in flight at once keeps about n, so that the next wave does
+	// not open new connections. It needs an *http.Transport (or none).
+	MaxIdleConnsPerHost int
 }
 
 // String describes o without its secrets.
@@ -234,6 +239,17 @@ func newHTTPClient(opts Options) (*http.Client, error) {
 	}
 	if opts.RequestTimeout > 0 {
 		hc.Timeout = opts.RequestTimeout
+	}
+	if opts.MaxIdleConnsPerHost > 0 {
+		tr, ok := hc.Transport.(*http.Transport)
+		if hc.Transport == nil {
+			tr, ok = http.DefaultTransport.(*http.Transport)
+		}
+		if ok {
+			tr = tr.Clone()
+			tr.MaxIdleConnsPerHost = opts.MaxIdleConnsPerHost
+			hc.Transport = tr
+		}
 	}
 	if opts.InsecureTLS && opts.CACertPath != "" {
 		return nil, errors.New("insecure TLS and a CA certificate path cannot be used together " +
