@@ -625,3 +625,45 @@ func TestManifestRetriesWhileParallel(t *testing.T) {
 		}
 	}
 }
+
+// TestManifestConflictDoesNotStopTheOthers: a target moved by hand while the
+// run applies (after its plan, before its compare-and-set) is a conflict for
+// that entry only: the others are promoted, the status is 4, and a rerun
+// completes the file.
+func TestManifestConflictDoesNotStopTheOthers(t *testing.T) {
+	t.Parallel()
+	fx := newFleetModels(t, 4, 0)
+	files := fleetFiles(fx.Manifest())
+	moved := fx.models[1]
+	proxy := faultproxy.New(t, srv.URL)
+	proxy.Add(faultproxy.Rule{Method: http.MethodPost, Path: "/registered-models/create", Contains: `"` + promote.LockName(moved) + `"`,
+		Fault: faultproxy.Call(func() {
+			// Someone removes @champion by hand just as the run takes the lock.
+			if err := fx.f.DeleteAlias(context.Background(), moved, "champion"); err != nil {
+				t.Error(err)
+			}
+		})})
+	res := runAction(t, fleetRun("promote", "tracking-uri", proxy.URL), files)
+	if res.code != 4 {
+		t.Fatalf("exit %d, want 4\n%s", res.code, res.stdout)
+	}
+	for _, c := range changesOf(t, res) {
+		want := "promoted"
+		if c.Model == moved && c.Target == "@champion" {
+			want = "conflict"
+		}
+		if c.Outcome != want {
+			t.Errorf("%s %s: %s, want %s", c.Model, c.Target, c.Outcome, want)
+		}
+	}
+	if v := aliasOf(t, fx.f, moved, "champion"); v != "" {
+		t.Errorf("%s@champion = v%s: the conflicting entry was applied", moved, v)
+	}
+	if st := fx.state(t); strings.Contains(fmt.Sprint(st), "LOCK LEFT") {
+		t.Errorf("a lock is left: %v", st)
+	}
+	rerun := runAction(t, fleetRun("promote"), files)
+	if rerun.code != 0 || outcomes(changesOf(t, rerun))["promoted"] != 1 {
+		t.Errorf("rerun: exit %d changes %s\n%s", rerun.code, rerun.outputs["changes"], rerun.stdout)
+	}
+}
