@@ -378,6 +378,13 @@ func TestManifestDrift(t *testing.T) {
 	if len(cs) != 2 {
 		t.Errorf("changes = %+v, want the two drifted entries", cs)
 	}
+	// On a terminal: the table of changes as text, the unchanged entries counted.
+	term := runAction(t, fleetRun("validate", "GITHUB_ACTIONS", ""), files)
+	row := strings.Join(strings.Fields(strings.Join(lines(term.stdout, "  "+fx.models[1]), "")), " ")
+	if term.code != 0 || !strings.Contains(term.stdout, "MODEL") || !strings.Contains(term.stdout, "3 unchanged entries") ||
+		row != fx.models[1]+" @champion v1 → v2 pass would change -" {
+		t.Errorf("terminal: exit %d\n%s", term.code, term.stdout)
+	}
 	quiet := runAction(t, fleetRun("validate"), files)
 	if quiet.code != 0 || !strings.Contains(quiet.stdout, "::warning::drift: 2 of 5 entries differ") {
 		t.Errorf("drift without fail-on-drift: exit %d, want 0 and a warning\n%s", quiet.code, quiet.stdout)
