@@ -2,6 +2,7 @@ package notify_test
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"regexp"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/fleet"
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/promote"
 )
@@ -96,7 +98,7 @@ func borders(line string) int {
 
 // ourTags are the HTML tags the report writes itself.
 var (
-	ourTags    = regexp.MustCompile(`<br>|<details open>|</details>|<summary>|</summary>`)
+	ourTags    = regexp.MustCompile(`<br>|<details open>|<details>|</details>|<summary>|</summary>`)
 	anyTag     = regexp.MustCompile(`<[A-Za-z/!?]`)
 	mentionRE  = regexp.MustCompile(`(?i)@(channel|here|everyone)\b|<!(channel|here|everyone)`)
 	delimRowRE = regexp.MustCompile(`^\|(---\|)+$`)
@@ -112,63 +114,99 @@ func FuzzMarkdown(f *testing.F) {
 		if shape&16 != 0 && shape&32 == 0 {
 			r.Target.Stage = "Production"
 		}
-		body := r.CommentBody()
-		lines := strings.Split(body, "\n")
-		marker := r.Marker()
-		if lines[0] != marker || strings.Count(body, "<!--") != 1 || strings.Count(marker, "-->") != 1 ||
-			!strings.HasPrefix(marker, "<!-- mlreg-action model=") || !strings.HasSuffix(marker, " -->") {
-			t.Fatalf("the marker line is %q, want %q alone", lines[0], marker)
+		checkComment(t, r, "<!-- mlreg-action model=")
+	})
+}
+
+// checkComment checks a report's PR comment: its hidden marker (which
+// starts with markerPrefix) alone on the first line, every table row with as
+// many cell borders as its table's header, and no registry text that adds
+// HTML, a mention, a code fence or a line.
+func checkComment(t *testing.T, r *notify.Report, markerPrefix string) {
+	t.Helper()
+	body := r.CommentBody()
+	lines := strings.Split(body, "\n")
+	marker := r.Marker()
+	if lines[0] != marker || strings.Count(body, "<!--") != 1 || strings.Count(marker, "-->") != 1 ||
+		!strings.HasPrefix(marker, markerPrefix) || !strings.HasSuffix(marker, " -->") {
+		t.Fatalf("the marker line is %q, want %q alone", lines[0], marker)
+	}
+	if len(body) > 65536 {
+		t.Errorf("the comment is %d bytes, over GitHub's limit", len(body))
+	}
+	if !utf8.ValidString(body) {
+		t.Errorf("the comment is not UTF-8")
+	}
+	rest := strings.Join(lines[1:], "\n")
+	for _, r := range rest {
+		if r != '\n' && (unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == '\u202E') {
+			t.Fatalf("control character %U in the comment:\n%s", r, rest)
 		}
-		if len(body) > 65536 {
-			t.Errorf("the comment is %d bytes, over GitHub's limit", len(body))
+	}
+	if m := mentionRE.FindString(rest); m != "" {
+		t.Errorf("mention %q in the comment:\n%s", m, rest)
+	}
+	if tag := anyTag.FindString(ourTags.ReplaceAllString(rest, "")); tag != "" {
+		t.Errorf("HTML %q in the comment:\n%s", tag, rest)
+	}
+	if fences, charts := strings.Count(rest, "```"), strings.Count(rest, "```mermaid\n"); fences != 2*charts {
+		t.Errorf("%d code fences for %d charts:\n%s", fences, charts, rest)
+	}
+	// Tables: consecutive lines starting with "|", the second a delimiter row.
+	inChart := false
+	for i := 1; i < len(lines); i++ {
+		line := lines[i]
+		switch {
+		case strings.HasPrefix(line, "```mermaid"):
+			inChart = true
+		case line == "```":
+			inChart = false
 		}
-		if !utf8.ValidString(body) {
-			t.Errorf("the comment is not UTF-8")
+		if inChart {
+			if strings.Contains(line, "Inf") || strings.Contains(line, "NaN") {
+				t.Errorf("chart line %q has a number Mermaid cannot draw", line)
+			}
+			continue
 		}
-		rest := strings.Join(lines[1:], "\n")
-		for _, r := range rest {
-			if r != '\n' && (unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == '\u202E') {
-				t.Fatalf("control character %U in the comment:\n%s", r, rest)
+		if !strings.HasPrefix(line, "|") || strings.HasPrefix(lines[i-1], "|") {
+			continue
+		}
+		want := borders(line)
+		if i+1 >= len(lines) || !delimRowRE.MatchString(lines[i+1]) || borders(lines[i+1]) != want {
+			t.Fatalf("table header %q is not followed by its delimiter row", line)
+		}
+		for j := i; j < len(lines) && strings.HasPrefix(lines[j], "|"); j++ {
+			if n := borders(lines[j]); n != want {
+				t.Errorf("table row has %d cell borders, its header %d: %q", n, want, lines[j])
 			}
 		}
-		if m := mentionRE.FindString(rest); m != "" {
-			t.Errorf("mention %q in the comment:\n%s", m, rest)
+	}
+}
+
+// FuzzFleetMarkdown: the comment of a manifest run, whose entries carry the
+// fuzzed names, versions, checks and errors, holds as FuzzMarkdown's does.
+func FuzzFleetMarkdown(f *testing.F) {
+	fuzzSeeds(f)
+	f.Fuzz(func(t *testing.T, model, rule, metric, value, errText, version string, num float64, shape uint8) {
+		single := fuzzReport(model, rule, metric, value, errText, version, num, shape)
+		p := single.Plan
+		if p == nil {
+			p = basePlan()
 		}
-		if tag := anyTag.FindString(ourTags.ReplaceAllString(rest, "")); tag != "" {
-			t.Errorf("HTML %q in the comment:\n%s", tag, rest)
+		e := &fleet.Entry{Model: model, Kind: "model", Target: checks.AliasTarget("champion"), Holder: version, Desired: version + "1",
+			Status: fleet.StatusChange, Verdict: p.Verdict, Plan: p}
+		if shape&1 != 0 {
+			e.Kind = "prompt"
 		}
-		if fences, charts := strings.Count(rest, "```"), strings.Count(rest, "```mermaid\n"); fences != 2*charts {
-			t.Errorf("%d code fences for %d charts:\n%s", fences, charts, rest)
-		}
-		// Tables: consecutive lines starting with "|", the second a delimiter row.
-		inChart := false
-		for i := 1; i < len(lines); i++ {
-			line := lines[i]
-			switch {
-			case strings.HasPrefix(line, "```mermaid"):
-				inChart = true
-			case line == "```":
-				inChart = false
-			}
-			if inChart {
-				if strings.Contains(line, "Inf") || strings.Contains(line, "NaN") {
-					t.Errorf("chart line %q has a number Mermaid cannot draw", line)
-				}
-				continue
-			}
-			if !strings.HasPrefix(line, "|") || strings.HasPrefix(lines[i-1], "|") {
-				continue
-			}
-			want := borders(line)
-			if i+1 >= len(lines) || !delimRowRE.MatchString(lines[i+1]) || borders(lines[i+1]) != want {
-				t.Fatalf("table header %q is not followed by its delimiter row", line)
-			}
-			for j := i; j < len(lines) && strings.HasPrefix(lines[j], "|"); j++ {
-				if n := borders(lines[j]); n != want {
-					t.Errorf("table row has %d cell borders, its header %d: %q", n, want, lines[j])
-				}
-			}
-		}
+		bad := &fleet.Entry{Model: rule, Kind: "model", Target: checks.AliasTarget("champion"), Desired: version,
+			Status: fleet.StatusError, Err: errors.New(errText)}
+		kept := &fleet.Entry{Model: metric, Kind: "model", Target: checks.StageTarget("Production"), Holder: value, Desired: value,
+			Status: fleet.StatusUnchanged}
+		fp := &fleet.FleetPlan{Manifest: model + ".yml", PolicyFile: rule, Entries: []*fleet.Entry{e, bad, kept}, Digest: digest}
+		r := &notify.Report{Command: single.Command, Outcome: single.Outcome, Error: single.Error, DryRun: single.DryRun,
+			NoPolicy: single.NoPolicy, TrackingURI: tracking, Links: single.Links, Fleet: &notify.Fleet{Manifest: fp.Manifest, Plan: fp}}
+		checkComment(t, r, "<!-- mlreg-action manifest=")
+		checkSlackSafe(t, r.SlackText(), r.SlackBlocks())
 	})
 }
 
