@@ -173,3 +173,57 @@ func TestBinaryAsTheRunnerRunsIt(t *testing.T) {
 		})
 	}
 }
+
+const e2eFleetPolicy = `version: 1
+rules:
+  - name: champion gate
+    applies-to: {alias: champion}
+    metrics:
+      val_auc:
+        min: 0.85
+        vs-champion: {min-improvement: 0.0}
+  - name: challenger
+    applies-to: {alias: challenger}
+    run: {status: FINISHED}
+  - name: production
+    applies-to: {stage: Production}
+    metrics:
+      val_auc: {min: 0.85}
+`
+
+// TestBinaryAppliesAManifest runs registry as code as a workflow does:
+// validate the desired-state file, promote it with the reviewed digest,
+// and rerun; each step's outputs, job summary and log are golden files.
+func TestBinaryAppliesAManifest(t *testing.T) {
+	s := mlflowtest.RequireServer(t, srv)
+	fx := mlflowtest.NewFleet(t, s, 2, 1)
+	base := strings.TrimSuffix(fx.Models[0], "-00")
+	digest := ""
+	for _, st := range []struct {
+		name, command string
+	}{{"manifest-validate", "validate"}, {"manifest-promote", "promote"}, {"manifest-rerun", "promote"}} {
+		ws := filepath.Join(t.TempDir(), "workspace") // each step a job of its own
+		if err := os.MkdirAll(filepath.Join(ws, ".github"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for name, content := range map[string]string{"mlreg-policy.yml": e2eFleetPolicy, "mlreg-models.yml": fx.Manifest()} {
+			if err := os.WriteFile(filepath.Join(ws, ".github", name), []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		in := map[string]string{"command": st.command, "manifest": ".github/mlreg-models.yml", "pr-comment": "never", "deployment": "never"}
+		if st.command == "promote" {
+			in["expected-plan-digest"] = digest
+		}
+		code, log, files := runBinary(t, ws, in)
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s", st.name, code, log)
+		}
+		if st.command == "validate" {
+			digest = regexp.MustCompile(`plan-digest<<\S+\n(sha256:[0-9a-f]{64})`).FindStringSubmatch(files["outputs"])[1]
+		}
+		golden(t, st.name+".outputs.golden", normalize(files["outputs"], base))
+		golden(t, st.name+".summary.golden", normalize(files["summary"], base))
+		golden(t, st.name+".log.golden", normalize(log, base))
+	}
+}
