@@ -213,7 +213,7 @@ func (r *Report) fleetMarkdown() string {
 		fmt.Fprintf(&b, "| Verdict | **%s** |\n", MD(p.Verdict()))
 		fmt.Fprintf(&b, "| Entries | %s |\n", MD(f.Counts()))
 		if f.Reviewed != "" {
-			fmt.Fprintf(&b, "| Reviewed plan | `%s`, resumed: an earlier run applied part of it |\n", f.Reviewed)
+			fmt.Fprintf(&b, "| Reviewed plan | `%s`: the entries in place were applied by an earlier run of it |\n", f.Reviewed)
 		}
 		fmt.Fprintf(&b, "| Plan digest | `%s` |\n", p.Digest)
 	}
