@@ -111,7 +111,7 @@ func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 		d.phase("apply")
 	}
 	res, err := fleet.Apply(ctx, svc, fp, fleet.ApplyOptions{Parallelism: cfg.Parallelism, ExpectedDigest: cfg.ExpectedPlanDigest})
-	rep.Fleet.Result = res
+	rep.Fleet.Result, rep.Fleet.Reviewed = res, cfg.ExpectedPlanDigest
 	rep.Outcome = fleetOutcome(res, err)
 	if res != nil {
 		for i, er := range res.Entries {
@@ -125,7 +125,6 @@ func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 		}
 		d.out.Infof("apply of %s: %s; %d registry requests", fp.Manifest, rep.Fleet.Counts(), res.Requests)
 		if res.Resumed {
-			rep.Fleet.Reviewed = cfg.ExpectedPlanDigest
 			d.out.Infof("resumed the reviewed plan %s: its entries in place were applied by an earlier run", cfg.ExpectedPlanDigest)
 		}
 	}

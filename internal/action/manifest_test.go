@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -200,6 +201,10 @@ func TestManifestValidateCommentsThenPromoteApplies(t *testing.T) {
 	if !strings.Contains(validate.summary, "24 would change, 20 unchanged") {
 		t.Errorf("summary does not count the entries:\n%s", validate.summary)
 	}
+	// The handover of examples/workflows/registry-as-code.yml reads the digest from the comment.
+	if got := reviewedDigest(comments[0].Body); got != digest {
+		t.Errorf("the comment hands over %q, want the plan digest %s", got, digest)
+	}
 	again := runAction(t, merge(fleetRun("validate", "parallelism", "8"), prEvent), files)
 	if again.code != 0 || again.outputs["plan-digest"] != digest || again.outputs["comment-id"] != validate.outputs["comment-id"] {
 		t.Errorf("second validate: exit %d outputs %v", again.code, again.outputs)
@@ -257,6 +262,9 @@ func TestManifestValidateCommentsThenPromoteApplies(t *testing.T) {
 	}
 	if got := sl.got()[slackBefore:]; len(got) != 1 || !strings.HasPrefix(got[0], "chat.postMessage") {
 		t.Errorf("promote's Slack calls = %v, want one message", got)
+	}
+	if got := reviewedDigest(gh.Comments(12)[0].Body); got != digest {
+		t.Errorf("after promote the comment hands over %q, want the reviewed %s", got, digest)
 	}
 	if comments := gh.Comments(12); len(comments) != 1 || !strings.Contains(comments[0].Body, "24 promoted, 20 unchanged") {
 		t.Errorf("the merged pull request's comment does not say what the merge did: %+v", comments)
@@ -673,4 +681,16 @@ func TestManifestConflictDoesNotStopTheOthers(t *testing.T) {
 	if rerun.code != 0 || outcomes(changesOf(t, rerun))["promoted"] != 1 {
 		t.Errorf("rerun: exit %d changes %s\n%s", rerun.code, rerun.outputs["changes"], rerun.stdout)
 	}
+}
+
+// reviewedDigest reads a manifest comment as the handover step of
+// examples/workflows/registry-as-code.yml does: the "Reviewed plan" row,
+// else the "Plan digest" row.
+func reviewedDigest(body string) string {
+	for _, label := range []string{"Reviewed plan", "Plan digest"} {
+		if m := regexp.MustCompile("(?m)^\\| " + label + " \\| `(sha256:[0-9a-f]{64})`").FindStringSubmatch(body); m != nil {
+			return m[1]
+		}
+	}
+	return ""
 }

@@ -23,9 +23,10 @@ type Fleet struct {
 	Manifest string           // the file, as the user named it
 	Plan     *fleet.FleetPlan // nil when the file or the policy could not be read
 	Result   *fleet.Result    // promote: what Apply did; nil for validate
-	// Reviewed is the expected-plan-digest a promote resumed: the plan it
-	// completed, which differs from this run's plan by the entries an
-	// earlier run applied.
+	// Reviewed is promote's expected-plan-digest: the plan it was asked to
+	// apply. The report shows it in a row of its own, before this run's
+	// plan digest, so that a rerun reads it from the comment again whatever
+	// this run did (examples/workflows/registry-as-code.yml).
 	Reviewed string
 }
 
@@ -212,8 +213,11 @@ func (r *Report) fleetMarkdown() string {
 		}
 		fmt.Fprintf(&b, "| Verdict | **%s** |\n", MD(p.Verdict()))
 		fmt.Fprintf(&b, "| Entries | %s |\n", MD(f.Counts()))
-		if f.Reviewed != "" {
+		switch {
+		case f.Reviewed != "" && f.Result != nil && f.Result.Resumed:
 			fmt.Fprintf(&b, "| Reviewed plan | `%s`: the entries in place were applied by an earlier run of it |\n", f.Reviewed)
+		case f.Reviewed != "":
+			fmt.Fprintf(&b, "| Reviewed plan | `%s` |\n", f.Reviewed)
 		}
 		fmt.Fprintf(&b, "| Plan digest | `%s` |\n", p.Digest)
 	}
