@@ -120,7 +120,7 @@ func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 				d.out.Infof("%s %s: %s", e.Model, e.Label(), n)
 			}
 			if er.Changed {
-				d.out.Infof("%s %s: v%s → v%s %s", e.Model, e.Label(), verOrNone(e.Holder), e.Desired, er.Outcome)
+				d.out.Infof("%s %s: %s → v%s %s", e.Model, e.Label(), verOrNone(e.Holder), e.Desired, er.Outcome)
 			}
 		}
 		d.out.Infof("apply of %s: %s; %d registry requests", fp.Manifest, rep.Fleet.Counts(), res.Requests)
@@ -149,7 +149,7 @@ func checkFleetPlan(d *deps, cfg *Config, rep *notify.Report, fp *fleet.FleetPla
 	}
 	names := make([]string, len(drift))
 	for i, e := range drift {
-		names[i] = fmt.Sprintf("%s %s is v%s, %s says v%s", e.Model, e.Label(), verOrNone(e.Holder), fp.Manifest, e.Desired)
+		names[i] = fmt.Sprintf("%s %s is %s, %s says v%s", e.Model, e.Label(), verOrNone(e.Holder), fp.Manifest, e.Desired)
 	}
 	d.out.Warningf("drift: %d of %d entries differ from %s: %s", len(drift), len(fp.Entries), fp.Manifest, strings.Join(names, "; "))
 	if !cfg.FailOnDrift {
@@ -177,11 +177,12 @@ func fleetOutcome(res *fleet.Result, err error) string {
 	return notify.OutcomeInPlace
 }
 
+// verOrNone is a holder as the log writes it: v15, or none.
 func verOrNone(v string) string {
 	if v == "" {
 		return "none"
 	}
-	return v
+	return "v" + v
 }
 
 func (d *deps) logFleetPlan(fp *fleet.FleetPlan) {
@@ -192,7 +193,7 @@ func (d *deps) logFleetPlan(fp *fleet.FleetPlan) {
 		case fleet.StatusError:
 			d.out.Infof("error   %s %s: %v", e.Model, e.Label(), e.Err)
 		default:
-			d.out.Infof("%-7s %s %s: v%s → v%s", e.Verdict, e.Model, e.Label(), verOrNone(e.Holder), e.Desired)
+			d.out.Infof("%-7s %s %s: %s → v%s", e.Verdict, e.Model, e.Label(), verOrNone(e.Holder), e.Desired)
 		}
 	}
 	d.out.Infof("plan of %s: %d changes, %d unchanged, %d entries; plan digest %s (%d registry requests)",
