@@ -42,6 +42,9 @@ type githubIO struct {
 }
 
 func newGitHubIO(getenv func(string) string, w io.Writer) *githubIO {
+	// Retries are logged from the concurrent reads of a plan: each line is
+	// written whole, one at a time.
+	w = &lockedWriter{w: w}
 	return &githubIO{a: githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(w)), w: w}
 }
 
@@ -100,6 +103,18 @@ func (g *githubIO) AddStepSummary(md string) (err error) {
 	}()
 	g.a.AddStepSummary(md)
 	return nil
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // cliIO writes plain text for a terminal: the log on stderr, reports and
