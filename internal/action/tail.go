@@ -278,7 +278,8 @@ func (d *deps) notify(ctx context.Context, cfg *Config, rep *notify.Report) []st
 		Deployment:  cfg.Deployment,
 		Environment: cfg.DeploymentEnvironment,
 		Slack:       d.slack,
-		Store:       mlflowTags{c: d.reg},
+		Store:       registryTags{reg: d.reg},
+		Dialect:     d.dialect,
 		Secrets:     cfg.Secrets(),
 	})
 	for _, l := range res.Log {
