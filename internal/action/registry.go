@@ -165,3 +165,21 @@ func (m registryTags) SetVersionTag(ctx context.Context, model, version, key, va
 	}
 	return nil
 }
+
+// explainUC adds what to do about an authorization failure of a Unity
+// Catalog call (a tracking call's is explained as on MLflow). A refused alias move already says who may move aliases
+// (*uc.AliasPermissionError).
+func explainUC(err error, model string) error {
+	if _, ok := errorsAs[*uc.AliasPermissionError](err); ok {
+		return err
+	}
+	switch {
+	case mlflow.IsPermissionDenied(err):
+		return fmt.Errorf("%w; in Unity Catalog the workspace identity needs USE CATALOG and USE SCHEMA on the catalog "+
+			"and schema of %q and EXECUTE on the model to read it, and must own it (or be a metastore admin) to move "+
+			"its aliases", err, model)
+	case mlflow.IsUnauthenticated(err):
+		return fmt.Errorf("%w; check DATABRICKS_HOST and DATABRICKS_TOKEN (or mlflow-token with tracking-uri: databricks)", err)
+	}
+	return err
+}
