@@ -28,13 +28,13 @@ type deps struct {
 	out IO
 	gh  githubRun
 
-	reg          registry       // the model registry (registry.go)
+	reg          registry        // the model registry (registry.go)
 	dialect      promote.Dialect // the registry's: tag keys, history layout, input rules
 	tracking     *mlflow.Client  // the tracking server: runs, metrics, links
 	registryBase string          // Unity Catalog: the workspace URL, for links
-	github *github.Client // nil without a token and a repository (a laptop), or when it cannot be built
-	slack  *notify.Slack  // nil when Slack is not configured
-	event  github.Event   // the run's trigger, its payload read once
+	github       *github.Client  // nil without a token and a repository (a laptop), or when it cannot be built
+	slack        *notify.Slack   // nil when Slack is not configured
+	event        github.Event    // the run's trigger, its payload read once
 
 	groupOpen bool // a log group is open
 }

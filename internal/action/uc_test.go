@@ -41,7 +41,9 @@ rules:
     on-first-deploy: pass
 `
 
-func ucPolicyFiles() map[string]string { return map[string]string{".github/mlreg-policy.yml": ucPolicy} }
+func ucPolicyFiles() map[string]string {
+	return map[string]string{".github/mlreg-policy.yml": ucPolicy}
+}
 
 // ucWorld is one UC fake in front of the real tracking server.
 type ucWorld struct {
