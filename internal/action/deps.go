@@ -32,9 +32,10 @@ type deps struct {
 	dialect      promote.Dialect // the registry's: tag keys, history layout, input rules
 	tracking     *mlflow.Client  // the tracking server: runs, metrics, links
 	registryBase string          // Unity Catalog: the workspace URL, for links
-	github       *github.Client  // nil without a token and a repository (a laptop), or when it cannot be built
-	slack        *notify.Slack   // nil when Slack is not configured
-	event        github.Event    // the run's trigger, its payload read once
+
+	github *github.Client // nil without a token and a repository (a laptop), or when it cannot be built
+	slack  *notify.Slack  // nil when Slack is not configured
+	event  github.Event   // the run's trigger, its payload read once
 
 	groupOpen bool // a log group is open
 }
@@ -43,11 +44,30 @@ type deps struct {
 // client is required: a GitHub or Slack client that cannot be built is a
 // warning, and its reports and checks are off.
 func (d *deps) connect(cfg *Config) error {
-	tracking, err := mlflow.New(d.mlflowOptions(cfg))
+	opts := mlflow.Options{
+		TrackingURI:    cfg.TrackingURI,
+		Token:          cfg.MLflowToken,
+		Username:       cfg.MLflowUsername,
+		Password:       cfg.MLflowPassword,
+		InsecureTLS:    cfg.InsecureTLS,
+		CACertPath:     cfg.CACertPath,
+		ClientCertPath: cfg.ClientCertPath,
+		HTTPClient:     d.env.HTTPClient,
+		UserAgent:      "mlreg-action/" + cmp.Or(d.env.Version, "dev"),
+		Workspace:      cfg.Workspace,
+		MaxRetries:     cfg.MaxRetries,
+		BackoffFactor:  cfg.BackoffFactor,
+		BackoffJitter:  cfg.BackoffJitter,
+		RequestTimeout: cfg.RequestTimeout,
+		// One line per retry, so that a server that does not answer is not
+		// silent until the deadline.
+		OnRetry: func(rt mlflow.Retry) { d.out.Infof("retry: %s", rt) },
+	}
+	tracking, err := mlflow.New(opts)
 	if err != nil {
 		return fmt.Errorf("%w: invalid MLflow configuration: %w", promote.ErrInvalid, err)
 	}
-	if err := d.openRegistry(cfg, tracking); err != nil {
+	if err := d.openRegistry(cfg, opts, tracking); err != nil {
 		return err
 	}
 
@@ -90,29 +110,6 @@ func (d *deps) connect(cfg *Config) error {
 		}
 	}
 	return nil
-}
-
-// mlflowOptions are the MLflow client's settings from cfg, for the tracking server.
-func (d *deps) mlflowOptions(cfg *Config) mlflow.Options {
-	return mlflow.Options{
-		TrackingURI:    cfg.TrackingURI,
-		Token:          cfg.MLflowToken,
-		Username:       cfg.MLflowUsername,
-		Password:       cfg.MLflowPassword,
-		InsecureTLS:    cfg.InsecureTLS,
-		CACertPath:     cfg.CACertPath,
-		ClientCertPath: cfg.ClientCertPath,
-		HTTPClient:     d.env.HTTPClient,
-		UserAgent:      "mlreg-action/" + cmp.Or(d.env.Version, "dev"),
-		Workspace:      cfg.Workspace,
-		MaxRetries:     cfg.MaxRetries,
-		BackoffFactor:  cfg.BackoffFactor,
-		BackoffJitter:  cfg.BackoffJitter,
-		RequestTimeout: cfg.RequestTimeout,
-		// One line per retry, so that a server that does not answer is not
-		// silent until the deadline.
-		OnRetry: func(rt mlflow.Retry) { d.out.Infof("retry: %s", rt) },
-	}
 }
 
 // phase starts a log group for a phase (resolve, check, apply, record,

@@ -105,12 +105,11 @@ var (
 // tracking client itself, or Unity Catalog on the workspace with the
 // tracking client's settings (retries, TLS, HTTP client) and the
 // workspace's token.
-func (d *deps) openRegistry(cfg *Config, tracking *mlflow.Client) error {
+func (d *deps) openRegistry(cfg *Config, opts mlflow.Options, tracking *mlflow.Client) error {
 	d.tracking, d.reg, d.dialect = tracking, tracking, cfg.Registry.Dialect
 	if cfg.Registry.URI != RegistryUC {
 		return nil
 	}
-	opts := d.mlflowOptions(cfg)
 	opts.TrackingURI, opts.Token, opts.Username, opts.Password, opts.Workspace = cfg.Registry.Host, cfg.Registry.Token, "", "", ""
 	c, err := mlflow.New(opts)
 	if err != nil {
