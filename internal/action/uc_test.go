@@ -324,6 +324,11 @@ func TestUCPromotionLifecycle(t *testing.T) {
 		t.Errorf("history with fail-on-drift: exit %d, want %d", res.code, action.ExitPolicy)
 	}
 	w.checkLimits(t, 4)
+	rpcs := map[string]int{}
+	for _, c := range w.f.Calls() {
+		rpcs[c.RPC+" "+c.Method+" "+strings.TrimPrefix(c.Path, "/api/2.0/mlflow")]++
+	}
+	t.Logf("requests by endpoint: %v", rpcs)
 }
 
 // Input Unity Catalog cannot take is invalid input (status 2), named in the
@@ -402,16 +407,20 @@ func TestUCPermissionDeniedOnSetAlias(t *testing.T) {
 
 // Slack's "same promotion" check reads the promotion record and the message
 // key under their UC keys: a rerun edits the message instead of posting again.
+// The candidate is the default, latest, which UC finds by searching.
 func TestUCSlackMessageEditedOnRerun(t *testing.T) {
 	t.Parallel()
 	w := newUCWorld(t)
 	v1 := w.trained(t, 0.92, nil, nil)
 	sl := newSlackRecorder(t)
-	slack := []string{"version", v1, action.EnvSlackAPIURL, sl.srv.GetAPIURL(), "slack-token", slackToken, "slack-channel", "#ml"}
+	slack := []string{action.EnvSlackAPIURL, sl.srv.GetAPIURL(), "slack-token", slackToken, "slack-channel", "#ml"}
 	for i := range 2 {
 		if res := w.run(t, slack...); res.code != action.ExitOK || res.outputs["notify-errors"] != "" {
 			t.Fatalf("run %d: exit %d, notify-errors %q\n%s", i+1, res.code, res.outputs["notify-errors"], res.stdout)
 		}
+	}
+	if w.holder() != v1 || w.f.Count("SearchModelVersions") == 0 {
+		t.Errorf("version latest: @champion v%s after %d searches, want v%s found by search", w.holder(), w.f.Count("SearchModelVersions"), v1)
 	}
 	want := []string{"chat.postMessage ml", "chat.update C0MLREG 1764072000.000001"}
 	if diff := cmp.Diff(want, sl.got()); diff != "" {
