@@ -254,6 +254,15 @@ func TestUCPromotionLifecycle(t *testing.T) {
 		t.Error("the rerun changed the history")
 	}
 
+	n, locks := len(w.f.Calls()), w.f.Count("CreateRegisteredModel")
+	validate := w.run(t, "command", "validate", "version", v4)
+	if validate.code != action.ExitOK || validate.outputs["verdict"] != "pass" || validate.outputs["changed"] != "false" || w.holder() != v2 {
+		t.Fatalf("validate v%s: exit %d, outputs %v, @champion v%s", v4, validate.code, validate.outputs, w.holder())
+	}
+	if got := w.writes(n); len(got) != 0 || w.f.Count("CreateRegisteredModel") != locks {
+		t.Errorf("validate wrote %v, or took the lock", got)
+	}
+
 	if res := w.run(t, "version", v4); res.code != action.ExitOK || w.holder() != v4 {
 		t.Fatalf("v%s: exit %d, @champion v%s", v4, res.code, w.holder())
 	}
@@ -314,6 +323,32 @@ func TestUCPromotionLifecycle(t *testing.T) {
 		rpcs[c.RPC+" "+c.Method+" "+strings.TrimPrefix(c.Path, "/api/2.0/mlflow")]++
 	}
 	t.Logf("requests by endpoint: %v", rpcs)
+}
+
+// The registry on Unity Catalog, the tracking server elsewhere (an MLflow
+// server with its own token): UC is reached with DATABRICKS_HOST and
+// DATABRICKS_TOKEN, which is masked like the tracking token.
+func TestUCWithAnotherTrackingServer(t *testing.T) {
+	t.Parallel()
+	w := newUCWorld(t)
+	v1 := w.trained(t, 0.92, nil, nil)
+	const trackingToken = "mlflow-tracking-token-not-a-real-one"
+	res := w.run(t, "tracking-uri", srv.URL, "MLFLOW_TRACKING_TOKEN", trackingToken, "version", v1)
+	if res.code != action.ExitOK || w.holder() != v1 {
+		t.Fatalf("exit %d, @champion v%s\n%s", res.code, w.holder(), res.stdout)
+	}
+	if n := w.f.Count("forward"); n != 0 {
+		t.Errorf("%d tracking calls reached the workspace, want none (the tracking server is %s)", n, srv.URL)
+	}
+	for _, secret := range []string{w.f.Token(), trackingToken} {
+		if !strings.Contains(res.stdout, "::add-mask::"+secret+"\n") {
+			t.Errorf("%.8s… is not masked", secret)
+		}
+	}
+	noSecrets(t, res, w.f.Token(), trackingToken)
+	if !strings.Contains(res.summary, srv.URL+"/#/runs/") {
+		t.Errorf("the summary does not link the run on the tracking server %s:\n%s", srv.URL, res.summary)
+	}
 }
 
 // Input Unity Catalog cannot take is invalid input (status 2), named in the
