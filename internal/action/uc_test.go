@@ -577,3 +577,16 @@ rules:
 	}
 	w.checkLimits(t)
 }
+
+// A registry-uri that names the tracking server itself (as MLflow's client
+// allows) keeps MLflow's registry: nothing changes for such a workflow.
+func TestRegistryURIOfTheTrackingServer(t *testing.T) {
+	t.Parallel()
+	model, f := newModel(t, auc(0.92))
+	for _, uri := range []string{srv.URL + "/", ""} {
+		res := runAction(t, promoteInputs(model, "MLFLOW_REGISTRY_URI", uri), policyFiles())
+		if res.code != action.ExitOK || aliasOf(t, f, model, "champion") != "1" {
+			t.Fatalf("registry-uri %q: exit %d\n%s", uri, res.code, res.stdout)
+		}
+	}
+}
