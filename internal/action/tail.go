@@ -30,7 +30,7 @@ const ExitNotify = 5
 // else, or 5 when only a notification failed under fail-on-notify-error.
 func (d *deps) finish(ctx context.Context, cfg *Config, rep *notify.Report, err error) int {
 	if err != nil && cfg != nil {
-		err = explain(err, cfg)
+		err = explain(err, cfg.ModelName)
 	}
 	code := exitCode(err)
 	if rep != nil {
@@ -92,8 +92,7 @@ func outcomeOf(code int, err error) string {
 }
 
 // explain adds what to do about an authorization failure.
-func explain(err error, cfg *Config) error {
-	model := cfg.ModelName
+func explain(err error, model string) error {
 	if e, ok := errorsAs[*mlflow.Error](err); ok && strings.Contains(e.Path, "/unity-catalog/") {
 		return explainUC(err, model)
 	}
