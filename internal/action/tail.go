@@ -93,6 +93,9 @@ func outcomeOf(code int, err error) string {
 
 // explain adds what to do about an authorization failure.
 func explain(err error, model string) error {
+	if e, ok := errorsAs[*mlflow.Error](err); ok && strings.Contains(e.Path, "/unity-catalog/") {
+		return explainUC(err, model)
+	}
 	switch {
 	case mlflow.IsPermissionDenied(err):
 		return fmt.Errorf("%w; the MLflow user needs EDIT permission on registered model %q to promote, register "+
@@ -278,7 +281,8 @@ func (d *deps) notify(ctx context.Context, cfg *Config, rep *notify.Report) []st
 		Deployment:  cfg.Deployment,
 		Environment: cfg.DeploymentEnvironment,
 		Slack:       d.slack,
-		Store:       mlflowTags{c: d.reg},
+		Store:       registryTags{reg: d.reg},
+		Dialect:     d.dialect,
 		Secrets:     cfg.Secrets(),
 	})
 	for _, l := range res.Log {
