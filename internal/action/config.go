@@ -159,7 +159,14 @@ func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 	switch {
 	case c.TrackingURI == "":
 		errs = append(errs, errors.New("input tracking-uri is required (or set MLFLOW_TRACKING_URI)"))
-	case c.TrackingURI == "databricks" || strings.HasPrefix(c.TrackingURI, "databricks://"):
+	case strings.HasPrefix(c.TrackingURI, "databricks://"):
+		// As registry-uri: databricks-uc://<profile>: the profile lives in
+		// ~/.databrickscfg, which is not read; guessing the workspace could
+		// promote in the wrong one.
+		errs = append(errs, fmt.Errorf("input tracking-uri: %q names a Databricks CLI profile, which mlreg-action "+
+			"cannot resolve (it reads no ~/.databrickscfg); set tracking-uri: databricks and the workspace in "+
+			"DATABRICKS_HOST and DATABRICKS_TOKEN", c.TrackingURI))
+	case c.TrackingURI == "databricks":
 		host := databricksHost(getenv)
 		if host == "" {
 			errs = append(errs, errors.New("input tracking-uri: databricks needs DATABRICKS_HOST (and DATABRICKS_TOKEN)"))

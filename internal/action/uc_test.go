@@ -370,6 +370,7 @@ func TestUCRefusedBeforeAnyRequest(t *testing.T) {
 			[]string{"input command: register is not available with registry-uri: databricks-uc", "mlflow.register_model", "promote it with mlreg-action"}},
 		{"unknown registry", []string{"MLFLOW_REGISTRY_URI", "unity-catalog"}, []string{"input registry-uri", "databricks-uc", `"unity-catalog"`}},
 		{"profile", []string{"registry-uri", "databricks-uc://prod"}, []string{"input registry-uri", "profile", "DATABRICKS_HOST"}},
+		{"tracking profile", []string{"tracking-uri", "databricks://prod"}, []string{"input tracking-uri", "profile", "DATABRICKS_HOST"}},
 		{"no token", []string{"DATABRICKS_TOKEN", "", "tracking-uri", "http://127.0.0.1:1"},
 			[]string{"input registry-uri: databricks-uc needs", "DATABRICKS_TOKEN"}},
 	}
