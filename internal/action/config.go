@@ -68,6 +68,8 @@ type Config struct {
 	ClientCertPath string
 	Workspace      string
 
+	Registry RegistryConfig // registry-uri (registry.go)
+
 	// MLflow's HTTP client settings, from its environment variables (see
 	// mlflowHTTPSettings), in mlflow.Options' terms: 0 means MLflow's
 	// default, a negative value means none.
@@ -80,7 +82,7 @@ type Config struct {
 // Secrets returns the secret values to mask, non-empty only.
 func (c *Config) Secrets() []string {
 	var out []string
-	for _, s := range []string{c.MLflowToken, c.MLflowPassword, c.GitHubToken, c.SlackToken, c.SlackWebhookURL} {
+	for _, s := range []string{c.MLflowToken, c.MLflowPassword, c.GitHubToken, c.SlackToken, c.SlackWebhookURL, c.Registry.Token} {
 		if s != "" {
 			out = append(out, s)
 		}
@@ -152,8 +154,9 @@ func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 		errs = append(errs, fmt.Errorf("input command: want validate, promote, register, rollback or history, got %q", c.Command))
 	}
 	// The registry's own rules, checked with the functions Plan checks with.
-	// MLflow's registry until registry-uri selects another.
-	dialect := promote.Dialect{}
+	reg, regErrs := parseRegistry(c, src.get("registry-uri"), c.TrackingURI, getenv)
+	c.Registry, errs = reg, append(errs, regErrs...)
+	dialect := reg.Dialect
 	errs = append(errs, manifestInputs(c, src)...)
 	switch {
 	case c.Manifest != "": // the file names the models
@@ -167,14 +170,18 @@ func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 	switch {
 	case c.TrackingURI == "":
 		errs = append(errs, errors.New("input tracking-uri is required (or set MLFLOW_TRACKING_URI)"))
-	case c.TrackingURI == "databricks" || strings.HasPrefix(c.TrackingURI, "databricks://"):
-		host := strings.TrimRight(getenv("DATABRICKS_HOST"), "/")
+	case strings.HasPrefix(c.TrackingURI, "databricks://"):
+		// As registry-uri: databricks-uc://<profile>: the profile lives in
+		// ~/.databrickscfg, which is not read; guessing the workspace could
+		// promote in the wrong one.
+		errs = append(errs, fmt.Errorf("input tracking-uri: %q names a Databricks CLI profile, which mlreg-action "+
+			"cannot resolve (it reads no ~/.databrickscfg); set tracking-uri: databricks and the workspace in "+
+			"DATABRICKS_HOST and DATABRICKS_TOKEN", c.TrackingURI))
+	case c.TrackingURI == "databricks":
+		host := databricksHost(getenv)
 		if host == "" {
 			errs = append(errs, errors.New("input tracking-uri: databricks needs DATABRICKS_HOST (and DATABRICKS_TOKEN)"))
 			break
-		}
-		if !strings.Contains(host, "://") {
-			host = "https://" + host
 		}
 		c.TrackingURI = host
 	default:

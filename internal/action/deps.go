@@ -2,7 +2,6 @@ package action
 
 import (
 	"cmp"
-	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -29,7 +28,11 @@ type deps struct {
 	out IO
 	gh  githubRun
 
-	reg    *mlflow.Client
+	reg          registry        // the model registry (registry.go)
+	dialect      promote.Dialect // the registry's: tag keys, history layout, input rules
+	tracking     *mlflow.Client  // the tracking server: runs, metrics, links
+	registryBase string          // Unity Catalog: the workspace URL, for links
+
 	github *github.Client // nil without a token and a repository (a laptop), or when it cannot be built
 	slack  *notify.Slack  // nil when Slack is not configured
 	event  github.Event   // the run's trigger, its payload read once
@@ -41,7 +44,7 @@ type deps struct {
 // client is required: a GitHub or Slack client that cannot be built is a
 // warning, and its reports and checks are off.
 func (d *deps) connect(cfg *Config) error {
-	reg, err := mlflow.New(mlflow.Options{
+	opts := mlflow.Options{
 		TrackingURI:    cfg.TrackingURI,
 		Token:          cfg.MLflowToken,
 		Username:       cfg.MLflowUsername,
@@ -63,11 +66,14 @@ func (d *deps) connect(cfg *Config) error {
 		// One line per retry, so that a server that does not answer is not
 		// silent until the deadline.
 		OnRetry: func(rt mlflow.Retry) { d.out.Infof("retry: %s", rt) },
-	})
+	}
+	tracking, err := mlflow.New(opts)
 	if err != nil {
 		return fmt.Errorf("%w: invalid MLflow configuration: %w", promote.ErrInvalid, err)
 	}
-	d.reg = reg
+	if err := d.openRegistry(cfg, opts, tracking); err != nil {
+		return err
+	}
 
 	d.event = github.Event{Name: d.gh.EventName, SHA: d.gh.SHA}
 	if d.gh.EventPath != "" {
@@ -147,7 +153,7 @@ func (d *deps) service() *promote.Service {
 	if owner == "" {
 		owner = d.actor() + " (local)"
 	}
-	return &promote.Service{Reg: d.reg, Now: d.env.Now, OnPhase: d.phase, Lock: d.reg, LockOwner: owner}
+	return &promote.Service{Reg: d.reg, Dialect: d.dialect, Now: d.env.Now, OnPhase: d.phase, Lock: d.reg, LockOwner: owner}
 }
 
 // newReport starts the report of cfg's command.
@@ -157,7 +163,7 @@ func (d *deps) newReport(cfg *Config) *notify.Report {
 		Model:       cfg.ModelName,
 		Target:      cfg.Target,
 		DryRun:      cfg.DryRun,
-		TrackingURI: d.reg.BaseURL(),
+		TrackingURI: d.tracking.BaseURL(),
 		Links:       notify.Links{WorkflowRun: d.gh.RunURL()},
 	}
 }
@@ -182,29 +188,4 @@ func (d *deps) approvals(p *checks.Policy) checks.ApprovalChecker {
 	}
 	runID, _ := strconv.ParseInt(d.gh.RunID, 10, 64)
 	return &approval.Checker{GH: d.github, RunID: runID, Actor: d.gh.Actor, Event: d.event}
-}
-
-// mlflowTags backs notify.TagStore with the MLflow client: Slack message
-// keys live in version tags next to the audit record.
-type mlflowTags struct{ c *mlflow.Client }
-
-var _ notify.TagStore = mlflowTags{}
-
-func (m mlflowTags) VersionTags(ctx context.Context, model, version string) (map[string]string, error) {
-	mv, err := m.c.GetModelVersion(ctx, model, version)
-	if err != nil {
-		return nil, fmt.Errorf("failed to read the tags of %q v%s: %w", model, version, err)
-	}
-	out := make(map[string]string, len(mv.Tags))
-	for _, t := range mv.Tags {
-		out[t.Key] = t.Value
-	}
-	return out, nil
-}
-
-func (m mlflowTags) SetVersionTag(ctx context.Context, model, version, key, value string) error {
-	if err := m.c.SetModelVersionTag(ctx, model, version, key, value); err != nil {
-		return fmt.Errorf("failed to set tag %s of %q v%s: %w", key, model, version, err)
-	}
-	return nil
 }

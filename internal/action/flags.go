@@ -37,7 +37,7 @@ var allCommands = []string{CmdValidate, CmdPromote, CmdRegister, CmdRollback, Cm
 // flagGroups says which command reads which input. An input missing here is
 // listed under "Other flags" by the help, so none is ever hidden.
 var flagGroups = []flagGroup{
-	{allCommands, []string{"model-name", "tracking-uri", "mlflow-token", "mlflow-username", "mlflow-password", "timeout"}},
+	{allCommands, []string{"model-name", "tracking-uri", "mlflow-token", "mlflow-username", "mlflow-password", "registry-uri", "timeout"}},
 	{[]string{CmdValidate, CmdPromote, CmdRollback, CmdHistory}, []string{"target-alias", "target-stage"}},
 	{[]string{CmdValidate, CmdPromote}, []string{"version"}},
 	{[]string{CmdValidate, CmdPromote, CmdRollback}, []string{"policy", "github-token", "pr-comment",

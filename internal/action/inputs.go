@@ -31,6 +31,7 @@ var Inputs = []Input{
 	{Name: "mlflow-token", Env: []string{"MLFLOW_TRACKING_TOKEN", "DATABRICKS_TOKEN"}, Secret: true, Desc: "Bearer token; default $MLFLOW_TRACKING_TOKEN (or $DATABRICKS_TOKEN)"},
 	{Name: "mlflow-username", Env: []string{"MLFLOW_TRACKING_USERNAME"}, Desc: "Basic auth user; default $MLFLOW_TRACKING_USERNAME. Basic wins over a token when both are set"},
 	{Name: "mlflow-password", Env: []string{"MLFLOW_TRACKING_PASSWORD"}, Secret: true, Desc: "Basic auth password; default $MLFLOW_TRACKING_PASSWORD"},
+	{Name: "registry-uri", Env: []string{"MLFLOW_REGISTRY_URI"}, Desc: "Model registry when it is not the tracking server: databricks-uc for Unity Catalog (DATABRICKS_HOST and DATABRICKS_TOKEN, as for tracking-uri: databricks); default $MLFLOW_REGISTRY_URI, else the tracking server"},
 	{Name: "github-token", Env: []string{"GITHUB_TOKEN"}, Secret: true, Desc: "Token for PR comments, deployments and approval checks (contents: read, pull-requests: write, deployments: write; actions: read for environment-reviews)"},
 	{Name: "pr-comment", Default: "auto", Desc: "auto (when the run belongs to a pull request), always or never"},
 	{Name: "deployment", Default: "auto", Desc: "auto (create a GitHub deployment on promote and rollback) or never"},

@@ -42,25 +42,13 @@ type githubIO struct {
 }
 
 func newGitHubIO(getenv func(string) string, w io.Writer) *githubIO {
-	// A manifest's entries are planned at once, and a retry of any of them
-	// logs a line: one write at a time, so lines never interleave.
+	// Retries are logged from the concurrent reads of a plan: each line is
+	// written whole, one at a time.
 	w = &lockedWriter{w: w}
 	return &githubIO{a: githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(w)), w: w}
 }
 
 func (g *githubIO) Terminal() bool { return false }
-
-// lockedWriter serializes writes to w.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p) //nolint:wrapcheck // a writer passes its writer's error through
-}
 
 // Print writes to the step's log as it is; the runner masks the secrets.
 func (g *githubIO) Print(s string) { fmt.Fprint(g.w, s) }
@@ -115,6 +103,18 @@ func (g *githubIO) AddStepSummary(md string) (err error) {
 	}()
 	g.a.AddStepSummary(md)
 	return nil
+}
+
+// lockedWriter serializes writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // cliIO writes plain text for a terminal: the log on stderr, reports and

@@ -102,6 +102,9 @@ func Main(ctx context.Context, env Env) int {
 			}
 		}
 	}
+	if v := env.Getenv("DATABRICKS_TOKEN"); v != "" && v != src.get("mlflow-token") {
+		out.AddMask(v) // Unity Catalog's token with another tracking server (registry.go)
+	}
 	cfg, err := loadConfig(src, env.Getenv)
 	if err != nil {
 		return d.finish(ctx, nil, nil, err)

@@ -74,7 +74,7 @@ func commandFor(cfg *Config) command {
 // entry by entry, up to parallelism at once).
 func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, error) {
 	rep := d.newReport(cfg)
-	rep.Fleet = &notify.Fleet{Manifest: cfg.Manifest}
+	rep.Fleet = &notify.Fleet{Manifest: cfg.Manifest, VersionURL: d.versionURL}
 	d.phase("resolve")
 	m, err := manifest.LoadFile(d.path(cfg.Manifest), cfg.Manifest)
 	if err != nil {
@@ -225,12 +225,13 @@ func fleetOutputs(rep *notify.Report) [][2]string {
 	}
 }
 
-// models names the registered models of the run, for messages.
-func (c *Config) models() string {
-	if c.Manifest != "" {
-		return "every registered model of " + c.Manifest
+// errModel is the model an error is about, for explain: model-name, or
+// with manifest the model of the first entry that failed.
+func (c *Config) errModel(err error) string {
+	if ee, ok := errorsAs[*fleet.EntriesError](err); ok && len(ee.Entries) > 0 {
+		return ee.Entries[0].Model
 	}
-	return "registered model " + strconv.Quote(c.ModelName)
+	return c.ModelName
 }
 
 // idleConns is how many idle connections to MLflow the client keeps: with

@@ -45,10 +45,7 @@ func planAndApply(ctx context.Context, d *deps, cfg *Config, rep *notify.Report,
 		return rep, fmt.Errorf("%w; nothing was changed", err) // planning only reads
 	}
 	rep.Plan, rep.PlanDigest = plan, plan.Digest
-	rep.Links.Version = notify.VersionURL(rep.TrackingURI, plan.Model, plan.Candidate.Version)
-	if plan.Prompt {
-		rep.Links.Version = notify.PromptURL(rep.TrackingURI, plan.Model, plan.Candidate.Version)
-	}
+	rep.Links.Version = d.versionURL(plan.Model, plan.Candidate.Version, plan.Prompt)
 	rep.Links.Run = notify.RunURL(rep.TrackingURI, plan.Candidate.RunID)
 	d.logPlan(plan)
 

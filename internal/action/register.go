@@ -15,8 +15,12 @@ import (
 func runRegister(ctx context.Context, d *deps, cfg *Config) (*notify.Report, error) {
 	rep := d.newReport(cfg)
 	rep.Target = checks.Target{} // a registration moves no target
-	base := d.reg.BaseURL()
-	res, err := d.service().Register(ctx, d.reg, promote.RegisterRequest{
+	base := d.tracking.BaseURL()
+	reg, ok := d.reg.(promote.RegisterRegistry)
+	if !ok { // loadConfig refuses register on such a registry (Unity Catalog)
+		return rep, fmt.Errorf("%w: %w", promote.ErrInvalid, errRegisterOnUC)
+	}
+	res, err := d.service().Register(ctx, reg, promote.RegisterRequest{
 		Model:              cfg.ModelName,
 		RunID:              cfg.RunID,
 		ArtifactPath:       cfg.ArtifactPath,
@@ -50,7 +54,7 @@ func runRegister(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 	if res.Reused {
 		rep.Outcome = notify.OutcomeReused
 	}
-	rep.Links.Version = notify.VersionURL(base, mv.Name, mv.Version)
+	rep.Links.Version = d.versionURL(mv.Name, mv.Version, false)
 	rep.Links.Run = notify.RunURL(base, mv.RunID)
 	return rep, nil
 }

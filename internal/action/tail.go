@@ -30,7 +30,7 @@ const ExitNotify = 5
 // else, or 5 when only a notification failed under fail-on-notify-error.
 func (d *deps) finish(ctx context.Context, cfg *Config, rep *notify.Report, err error) int {
 	if err != nil && cfg != nil {
-		err = explain(err, cfg.models())
+		err = explain(err, cfg.errModel(err))
 	}
 	code := exitCode(err)
 	if rep != nil {
@@ -91,13 +91,15 @@ func outcomeOf(code int, err error) string {
 	return notify.OutcomeError
 }
 
-// explain adds what to do about an authorization failure on models (see
-// Config.models).
-func explain(err error, models string) error {
+// explain adds what to do about an authorization failure.
+func explain(err error, model string) error {
+	if e, ok := errorsAs[*mlflow.Error](err); ok && strings.Contains(e.Path, "/unity-catalog/") {
+		return explainUC(err, model)
+	}
 	switch {
 	case mlflow.IsPermissionDenied(err):
-		return fmt.Errorf("%w; the MLflow user needs EDIT permission on %s to promote, register "+
-			"or roll back (READ is enough for validate and history)", err, models)
+		return fmt.Errorf("%w; the MLflow user needs EDIT permission on registered model %q to promote, register "+
+			"or roll back (READ is enough for validate and history)", err, model)
 	case mlflow.IsUnauthenticated(err):
 		return fmt.Errorf("%w; check mlflow-username and mlflow-password, or mlflow-token "+
 			"(MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD, MLFLOW_TRACKING_TOKEN)", err)
@@ -285,7 +287,8 @@ func (d *deps) notify(ctx context.Context, cfg *Config, rep *notify.Report) []st
 		Deployment:  cfg.Deployment,
 		Environment: cfg.DeploymentEnvironment,
 		Slack:       d.slack,
-		Store:       mlflowTags{c: d.reg},
+		Store:       registryTags{reg: d.reg},
+		Dialect:     d.dialect,
 		Secrets:     cfg.Secrets(),
 	})
 	for _, l := range res.Log {

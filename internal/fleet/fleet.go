@@ -397,7 +397,7 @@ func (p *planner) planModel(ctx context.Context, wg *sync.WaitGroup, g group, co
 			fp.fail(e, kindError(fp.Manifest, e, prompt))
 			continue
 		}
-		if h, err := promote.History(rm, e.Target); err == nil && len(h) > 0 {
+		if h, err := p.svc.Dialect.History(rm, e.Target); err == nil && len(h) > 0 {
 			e.newest = &h[0]
 		}
 		holder, known := holderOf(rm, e)

@@ -212,7 +212,7 @@ func New(opts Options) (*Client, error) {
 		c.jitter = DefaultBackoffJitter
 	}
 	if c.sleep == nil {
-		c.sleep = sleepContext
+		c.sleep = SleepContext
 	}
 	if c.rand == nil {
 		c.rand = rand.Float64

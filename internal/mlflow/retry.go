@@ -150,8 +150,9 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	return min(max(t.Sub(now), 0), maxRetryAfter), true
 }
 
-// sleepContext waits for d or until ctx is done.
-func sleepContext(ctx context.Context, d time.Duration) error {
+// SleepContext waits for d or until ctx is done: the clock of every wait
+// between attempts, here and in promote (lock and registration polls).
+func SleepContext(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

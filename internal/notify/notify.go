@@ -59,6 +59,9 @@ type Settings struct {
 	Environment string // deployment-environment; "" = the target's default (checks.Target.Environment)
 	Slack       *Slack // nil when Slack is not configured
 	Store       TagStore
+	// Dialect is the registry's: Store's tags are read and written under
+	// its keys (Unity Catalog's take no dots).
+	Dialect promote.Dialect
 	// Secrets never leave in a report, a message or an error.
 	Secrets []string
 }
@@ -308,6 +311,7 @@ func sendSlack(ctx context.Context, r *Report, s Settings, res *Result) error {
 	var prev *SlackRef
 	var digest string
 	tagKey, model, version := slackKey(r)
+	tagKey = s.Dialect.TagKey(tagKey) // "" stays ""
 	if s.Store == nil {
 		tagKey = ""
 	}
@@ -322,7 +326,7 @@ func sendSlack(ctx context.Context, r *Report, s Settings, res *Result) error {
 		// registration is its version's: the tag lives on it.
 		digest = r.PlanDigest
 		var rec promote.Record
-		if v := tags[promote.PromotionTagKey(r.Target)]; r.Plan != nil && v != "" && json.Unmarshal([]byte(v), &rec) == nil && rec.PlanDigest != "" {
+		if v := tags[s.Dialect.PromotionTagKey(r.Target)]; r.Plan != nil && v != "" && json.Unmarshal([]byte(v), &rec) == nil && rec.PlanDigest != "" {
 			digest = rec.PlanDigest
 		}
 		var ref SlackRef

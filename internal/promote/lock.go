@@ -86,7 +86,7 @@ func (s *Service) acquire(ctx context.Context, model string, out *Outcome) (func
 			// The server checks the name before inserting it; a lock deleted in
 			// between (its holder released it) answers 404. That is contention:
 			// try again.
-			if err := sleepCtx(ctx, delay); err != nil {
+			if err := mlflow.SleepContext(ctx, delay); err != nil {
 				return nil, fmt.Errorf("%w: waiting for the lock %s: %w", ErrConflict, name, err)
 			}
 			continue
@@ -123,7 +123,7 @@ func (s *Service) acquire(ctx context.Context, model string, out *Outcome) (func
 			return nil, fmt.Errorf("%w: another promotion of %q (%s) holds the lock %s until %s; gave up at the deadline",
 				ErrConflict, model, holder, name, exp)
 		}
-		if err := sleepCtx(ctx, wait); err != nil {
+		if err := mlflow.SleepContext(ctx, wait); err != nil {
 			return nil, fmt.Errorf("%w: waiting for the lock %s held by %s: %w", ErrConflict, name, holder, err)
 		}
 		delay = min(delay*2, maxLockPollDelay)

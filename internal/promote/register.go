@@ -261,7 +261,7 @@ func (s *Service) awaitReady(ctx context.Context, reg RegisterRegistry, mv *mlfl
 	}
 	sleep := req.Sleep
 	if sleep == nil {
-		sleep = sleepCtx
+		sleep = mlflow.SleepContext
 	}
 	for {
 		switch mv.Status {
@@ -281,17 +281,6 @@ func (s *Service) awaitReady(ctx context.Context, reg RegisterRegistry, mv *mlfl
 		}
 		out.Polls++
 		mv = next
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }
 

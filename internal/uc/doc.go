@@ -55,9 +55,9 @@
 //     Dialect.TagKey, which is TagKey here and the identity on OSS, whose
 //     keys and values stay as they were. Registry still applies TagKey on
 //     write, which is harmless since TagKey of a UC-safe key is that key.
-//     The Slack message key is internal/notify's, which still reads the
-//     promotion tag by its OSS key (mlreg.promotion.<target>): on UC it must
-//     read Dialect.PromotionTagKey(target).
+//     The Slack message key is internal/notify's, which reads and writes it,
+//     and reads the promotion tag, under the dialect's keys
+//     (notify.Settings.Dialect): mlreg_slack_alias_<alias>.
 //   - Audit record: the full promote.Record stays on the promoted version
 //     (mlreg_promotion_alias_<alias>), cut to fit 1,000 bytes by
 //     promote.FitRecord, deterministically: actor 100 bytes of JSON, run URL
@@ -92,6 +92,13 @@
 //     (Dialect.ValidateModelName, Dialect.ValidateTarget).
 //   - Permissions: a refused alias move is an *AliasPermissionError; Apply
 //     reports that nothing was moved.
+//
+// # The command layer
+//
+// internal/action opens this registry for registry-uri: databricks-uc
+// (MLFLOW_REGISTRY_URI), on DATABRICKS_HOST with the token of tracking-uri:
+// databricks (or DATABRICKS_TOKEN), and runs every command through it with
+// promote.UnityCatalog; register is refused there before any request.
 //
 // Left out: register (creating versions on UC): UC creates a version
 // PENDING_REGISTRATION, the client uploads the files with temporary

@@ -169,28 +169,13 @@ func (w *ucWorld) holder(t *testing.T) string {
 	return w.f.Aliases(w.model)["champion"]
 }
 
-// checkLimits asserts UC's tag limits on the model, every version and the
-// lock (which must be gone): every key UC-safe, every value at most 1,000
-// characters (and mlreg's at most 1,000 bytes), at most 50 tags per object.
-func (w *ucWorld) checkLimits(t *testing.T, versions int) {
+// checkLimits asserts UC's tag limits on the model and every version (every
+// key UC-safe, every value at most 1,000 characters, and mlreg's at most
+// 1,000 bytes, at most 50 tags per object), and that the lock is gone.
+func (w *ucWorld) checkLimits(t *testing.T) {
 	t.Helper()
-	objects := map[string]map[string]string{w.model: w.f.ModelTags(w.model)}
-	for v := 1; v <= versions; v++ {
-		objects[w.model+" v"+strconv.Itoa(v)] = w.f.VersionTags(w.model, strconv.Itoa(v))
-	}
-	for obj, tags := range objects {
-		if len(tags) > uc.MaxTagsPerObject {
-			t.Errorf("%s has %d tags, UC allows %d", obj, len(tags), uc.MaxTagsPerObject)
-		}
-		for k, v := range tags {
-			if err := uc.ValidateTag(k, v); err != nil {
-				t.Errorf("%s: %v", obj, err)
-			}
-			if strings.HasPrefix(k, "mlreg_") && len(v) > uc.MaxTagValueChars {
-				// Ours fit in bytes too, whatever UC counts as a character.
-				t.Errorf("%s: tag %s is %d bytes, more than %d", obj, k, len(v), uc.MaxTagValueChars)
-			}
-		}
+	for _, p := range w.f.LimitProblems(w.model) {
+		t.Error(p)
 	}
 	if w.f.HasModel(uc.LockName(w.model)) {
 		t.Errorf("the lock %s is left behind", uc.LockName(w.model))
@@ -359,7 +344,7 @@ func TestPromoteOnUnityCatalog(t *testing.T) {
 	if h, err = w.svc.History(t.Context(), w.model, champion); err != nil || !h.Drift || h.Current != v3 {
 		t.Errorf("after an outside move: %+v, %v; want drift with current v%s", h, err, v3)
 	}
-	w.checkLimits(t, 4)
+	w.checkLimits(t)
 }
 
 func findCheck(cs []checks.Check, kind string) *checks.Check {
@@ -444,7 +429,7 @@ func TestPromoteOnUnityCatalogAliasPermissionDenied(t *testing.T) {
 	if n := w.f.Count("SetRegisteredModelAlias"); n != 1 {
 		t.Errorf("set alias sent %d times, want 1", n)
 	}
-	w.checkLimits(t, 1)
+	w.checkLimits(t)
 }
 
 // UC allows 50 tags per object: a promotion that would need a 51st on the
@@ -485,7 +470,7 @@ func TestPromoteOnUnityCatalogTagRoom(t *testing.T) {
 	if _, _, err := w.promote(t, req); err != nil || w.holder(t) != crowded {
 		t.Fatalf("promotion with 50 tags on the model and 49 on the candidate: @champion v%s, %v", w.holder(t), err)
 	}
-	w.checkLimits(t, 2)
+	w.checkLimits(t)
 	// A model at 50 tags without the history tag refuses the first promotion to another alias.
 	req = w.request(t, v2)
 	req.Target = checks.Target{Alias: "challenger"}
@@ -536,7 +521,7 @@ func TestPromoteOnUnityCatalogRerunCompletesTheRecord(t *testing.T) {
 	if _, ok := w.f.VersionTags(w.model, v1)["mlreg_replaced_alias_champion"]; !ok {
 		t.Errorf("v%s has no replaced mark: %v", v1, w.f.VersionTags(w.model, v1))
 	}
-	w.checkLimits(t, 2)
+	w.checkLimits(t)
 }
 
 // approvers approves with n reviewers whose logins are long.
@@ -592,7 +577,7 @@ func TestPromoteOnUnityCatalogHostileValues(t *testing.T) {
 	if w.holder(t) != v2 {
 		t.Fatalf("@champion = v%s, want v%s", w.holder(t), v2)
 	}
-	w.checkLimits(t, 2)
+	w.checkLimits(t)
 
 	rec := w.record(t, v2)
 	t.Logf("the hostile record takes %d bytes, %d approvers kept, %d omitted",
@@ -629,7 +614,7 @@ func TestPromoteOnUnityCatalogHostileValues(t *testing.T) {
 	if to, _ := w.rollback(t); to != v1 || w.holder(t) != v1 {
 		t.Errorf("rollback went to v%s, @champion v%s", to, w.holder(t))
 	}
-	w.checkLimits(t, 2)
+	w.checkLimits(t)
 }
 
 // A hundred promotions keep every object within UC's limits, and history and
@@ -673,7 +658,7 @@ rules:
 	if w.holder(t) != strconv.Itoa(n) {
 		t.Fatalf("@champion = v%s, want v%d", w.holder(t), n)
 	}
-	w.checkLimits(t, n)
+	w.checkLimits(t)
 
 	stored := w.compactHistory(t)
 	raw := w.f.ModelTags(w.model)["mlreg_history_alias_champion"]
@@ -700,5 +685,5 @@ rules:
 			t.Fatalf("rollback %d went to v%s, @champion v%s; want v%s", step+1, to, w.holder(t), want)
 		}
 	}
-	w.checkLimits(t, n)
+	w.checkLimits(t)
 }

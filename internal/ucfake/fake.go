@@ -342,6 +342,41 @@ func (s *Server) VersionTags(name, ver string) map[string]string {
 	return nil
 }
 
+// LimitProblems checks registered model name and each of its versions
+// against UC's tag limits as they stand (the fake refuses a write that
+// breaks them; this looks at the result): at most MaxTagsPerObject tags per
+// object, every tag within checkTag's rules, and mlreg's own values
+// (keys mlreg_…) within MaxTagValueChars bytes, not only characters. It
+// returns one line per problem, sorted.
+func (s *Server) LimitProblems(name string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m := s.models[strings.ToLower(name)]
+	if m == nil {
+		return nil
+	}
+	objects := map[string]*tagSet{name: m.tags}
+	for n, v := range m.versions {
+		objects[fmt.Sprintf("%s v%d", name, n)] = v.tags
+	}
+	var out []string
+	for obj, tags := range objects {
+		if len(tags.keys) > MaxTagsPerObject {
+			out = append(out, fmt.Sprintf("%s has %d tags, UC allows %d", obj, len(tags.keys), MaxTagsPerObject))
+		}
+		for k, v := range tags.vals {
+			if e := checkTag(k, v); e != nil {
+				out = append(out, obj+": "+e.message)
+			}
+			if strings.HasPrefix(k, "mlreg_") && len(v) > MaxTagValueChars {
+				out = append(out, fmt.Sprintf("%s: tag %s is %d bytes, more than %d", obj, k, len(v), MaxTagValueChars))
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
 // HasModel reports whether the registered model exists.
 func (s *Server) HasModel(name string) bool {
 	s.mu.Lock()

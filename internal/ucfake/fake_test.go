@@ -332,3 +332,30 @@ func TestSearchPagesAndFilters(t *testing.T) {
 		t.Errorf("run_id search (-want +got):\n%s", diff)
 	}
 }
+
+// LimitProblems reports what a seeded object holds beyond UC's limits (the
+// fake's own writes refuse it; seeding does not check).
+func TestLimitProblems(t *testing.T) {
+	t.Parallel()
+	f := ucfake.New(t, ucfake.Options{})
+	ok := map[string]string{"mlreg_promotion_alias_champion": strings.Repeat("é", 400)} // 800 bytes
+	f.CreateModelVersion("main.ml.ok", ucfake.Version{Tags: ok})
+	if got := f.LimitProblems("main.ml.ok"); len(got) != 0 {
+		t.Errorf("problems of a model within the limits: %q", got)
+	}
+	many := map[string]string{"mlreg.dotted": "x", "mlreg_history_alias_champion": strings.Repeat("é", 600)} // 1,200 bytes
+	for i := range ucfake.MaxTagsPerObject {
+		many[fmt.Sprintf("t%02d", i)] = "v"
+	}
+	f.CreateModelVersion("main.ml.bad", ucfake.Version{Tags: many})
+	got := f.LimitProblems("main.ml.bad")
+	want := []string{"has 52 tags", "'mlreg.dotted' contains a character", "mlreg_history_alias_champion is 1200 bytes"}
+	if len(got) != len(want) {
+		t.Fatalf("problems = %q, want %d", got, len(want))
+	}
+	for _, w := range want {
+		if !strings.Contains(strings.Join(got, "\n"), w) {
+			t.Errorf("problems %q do not say %q", got, w)
+		}
+	}
+}
