@@ -174,23 +174,6 @@ func TestBinaryAsTheRunnerRunsIt(t *testing.T) {
 	}
 }
 
-const e2eFleetPolicy = `version: 1
-rules:
-  - name: champion gate
-    applies-to: {alias: champion}
-    metrics:
-      val_auc:
-        min: 0.85
-        vs-champion: {min-improvement: 0.0}
-  - name: challenger
-    applies-to: {alias: challenger}
-    run: {status: FINISHED}
-  - name: production
-    applies-to: {stage: Production}
-    metrics:
-      val_auc: {min: 0.85}
-`
-
 // TestBinaryAppliesAManifest runs registry as code as a workflow does:
 // validate the desired-state file, promote it with the reviewed digest,
 // and rerun; each step's outputs, job summary and log are golden files.
@@ -206,7 +189,7 @@ func TestBinaryAppliesAManifest(t *testing.T) {
 		if err := os.MkdirAll(filepath.Join(ws, ".github"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		for name, content := range map[string]string{"mlreg-policy.yml": e2eFleetPolicy, "mlreg-models.yml": fx.Manifest()} {
+		for name, content := range map[string]string{"mlreg-policy.yml": mlflowtest.FleetPolicy, "mlreg-models.yml": fx.Manifest()} {
 			if err := os.WriteFile(filepath.Join(ws, ".github", name), []byte(content), 0o644); err != nil {
 				t.Fatal(err)
 			}

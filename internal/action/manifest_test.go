@@ -19,24 +19,8 @@ import (
 	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
-// fleetPolicy gates @champion on val_auc (no regression against the
-// holder), @challenger on a finished run, and Production on val_auc.
-const fleetPolicy = `version: 1
-rules:
-  - name: champion gate
-    applies-to: {alias: champion}
-    metrics:
-      val_auc:
-        min: 0.85
-        vs-champion: {min-improvement: 0.0}
-  - name: challenger
-    applies-to: {alias: challenger}
-    run: {status: FINISHED}
-  - name: production
-    applies-to: {stage: Production}
-    metrics:
-      val_auc: {min: 0.85}
-`
+// fleetPolicy is the policy of the fleet fixture (mlflowtest.FleetPolicy).
+const fleetPolicy = mlflowtest.FleetPolicy
 
 const manifestPath = ".github/mlreg-models.yml"
 

@@ -19,6 +19,26 @@ type Fleet struct {
 	Stages int
 }
 
+// FleetPolicy gates a fleet's @champion on val_auc (no regression against
+// the holder), @challenger on a finished run, and Production on val_auc:
+// every change of Manifest passes it.
+const FleetPolicy = `version: 1
+rules:
+  - name: champion gate
+    applies-to: {alias: champion}
+    metrics:
+      val_auc:
+        min: 0.85
+        vs-champion: {min-improvement: 0.0}
+  - name: challenger
+    applies-to: {alias: challenger}
+    run: {status: FINISHED}
+  - name: production
+    applies-to: {stage: Production}
+    metrics:
+      val_auc: {min: 0.85}
+`
+
 // NewFleet creates n such models on s, 8 at a time.
 func NewFleet(t testing.TB, s *Server, n, stages int) *Fleet {
 	t.Helper()
