@@ -1,18 +1,22 @@
 package action
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/fleet"
 	"github.com/mlreg/mlreg-action/internal/manifest"
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/uc"
 )
 
 // digestRE is a plan digest as the plan-digest output writes it.
@@ -80,6 +84,9 @@ func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 	if err != nil {
 		return rep, err
 	}
+	if err := checkManifestForRegistry(m, cfg.Registry.Dialect); err != nil {
+		return rep, err
+	}
 	policy, err := d.loadPolicy(cfg)
 	if err != nil {
 		return rep, err
@@ -129,6 +136,35 @@ func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 		}
 	}
 	return rep, err
+}
+
+// checkManifestForRegistry refuses, before any request, the entries the
+// registry cannot hold: on Unity Catalog a name that is not three-level
+// (catalog.schema.model) and any stage, each at its line in the file.
+func checkManifestForRegistry(m *manifest.Manifest, dialect promote.Dialect) error {
+	if !dialect.IsUnityCatalog() {
+		return nil
+	}
+	var errs checks.Errors
+	named := map[string]bool{}
+	for _, e := range m.Entries() {
+		at := func(format string, args ...any) *checks.Error {
+			return &checks.Error{File: m.File, Line: e.Pos.Line, Column: e.Pos.Column, Msg: fmt.Sprintf(format, args...)}
+		}
+		if err := uc.ValidateName(e.Model); err != nil && !named[e.Model] {
+			named[e.Model] = true
+			errs = append(errs, at("%v (registry-uri: %s)", err, RegistryUC))
+		}
+		if e.Target.Stage != "" {
+			errs = append(errs, at("%s: stage %s: Unity Catalog has no model stages; declare the version under aliases:",
+				e.Model, e.Target.Stage))
+		}
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	slices.SortStableFunc(errs, func(a, b *checks.Error) int { return cmp.Compare(a.Line, b.Line) })
+	return errs
 }
 
 // checkFleetPlan is the verdict of validate with manifest: a change that

@@ -591,3 +591,100 @@ func TestRegistryURIOfTheTrackingServer(t *testing.T) {
 		}
 	}
 }
+
+// A desired-state file on Unity Catalog: validate plans it, promote applies
+// the reviewed plan (audit records under UC's keys, naming the file), a
+// rerun changes nothing, a worse version declared blocks the file, and
+// entries UC cannot hold are refused at their line before any request.
+func TestUCDesiredState(t *testing.T) {
+	t.Parallel()
+	w := newUCWorld(t)
+	v1 := w.trained(t, 0.92, nil, nil)
+	v2 := w.trained(t, 0.95, nil, nil)
+	v3 := w.trained(t, 0.80, nil, nil)
+	const path = ".github/mlreg-models.yml"
+	policy := ucPolicy + `  - name: challenger
+    applies-to: {alias: challenger}
+    run: {status: FINISHED}
+`
+	files := func(manifest string) map[string]string {
+		return map[string]string{".github/mlreg-policy.yml": policy, path: manifest}
+	}
+	desired := func(champion, challenger string) string {
+		return fmt.Sprintf("version: 1\nmodels:\n  %s:\n    aliases:\n      champion: %s\n      challenger: %s\n", ucModel, champion, challenger)
+	}
+	run := func(command, manifest string, extra ...string) result {
+		t.Helper()
+		in := ucInputs(w.f, append([]string{"command", command, "manifest", path}, extra...)...)
+		delete(in, "model-name")
+		delete(in, "target-alias")
+		return runAction(t, in, files(manifest))
+	}
+
+	n := len(w.f.Calls())
+	plan := run("validate", desired(v2, v1))
+	if plan.code != action.ExitOK || plan.outputs["plan-digest"] == "" {
+		t.Fatalf("validate: exit %d, outputs %v\n%s", plan.code, plan.outputs, plan.stdout)
+	}
+	var changes []struct{ Model, Target, To, Verdict, Outcome string }
+	if err := json.Unmarshal([]byte(plan.outputs["changes"]), &changes); err != nil || len(changes) != 2 {
+		t.Fatalf("validate: changes %q (%v), want two entries", plan.outputs["changes"], err)
+	}
+	for _, c := range changes {
+		if c.Model != ucModel || c.Outcome != "would-change" || c.Verdict != "pass" {
+			t.Errorf("validate: change %+v, want %s would-change pass", c, ucModel)
+		}
+	}
+	if got := w.writes(n); len(got) != 0 {
+		t.Errorf("validate wrote %v", got)
+	}
+
+	applied := run("promote", desired(v2, v1), "expected-plan-digest", plan.outputs["plan-digest"])
+	if applied.code != action.ExitOK || applied.outputs["changed"] != "true" {
+		t.Fatalf("promote: exit %d, outputs %v\n%s", applied.code, applied.outputs, applied.stdout)
+	}
+	if got := w.f.Aliases(ucModel); got["champion"] != v2 || got["challenger"] != v1 {
+		t.Fatalf("aliases %v, want champion v%s and challenger v%s", got, v2, v1)
+	}
+	if rec := w.record(t, v2); rec.Manifest != path || rec.PlanDigest != plan.outputs["plan-digest"] || rec.Version != v2 {
+		t.Errorf("v%s record %+v, want manifest %s and the reviewed digest", v2, rec, path)
+	}
+	if _, ok := w.f.VersionTags(ucModel, v1)["mlreg_promotion_alias_challenger"]; !ok {
+		t.Errorf("v%s lacks mlreg_promotion_alias_challenger: %v", v1, w.f.VersionTags(ucModel, v1))
+	}
+	w.checkLimits(t)
+
+	n = len(w.f.Calls())
+	again := run("promote", desired(v2, v1))
+	if again.code != action.ExitOK || again.outputs["changed"] != "false" || again.outputs["changes"] != "[]" {
+		t.Errorf("rerun: exit %d, outputs %v", again.code, again.outputs)
+	}
+	if got := w.writes(n); len(got) != 0 {
+		t.Errorf("rerun wrote %v", got)
+	}
+
+	n = len(w.f.Calls())
+	worse := run("promote", desired(v3, v1))
+	if worse.code != action.ExitPolicy || w.holder() != v2 {
+		t.Errorf("worse champion declared: exit %d, @champion v%s, want 1 and v%s\n%s", worse.code, w.holder(), v2, worse.stdout)
+	}
+	if got := w.writes(n); len(got) != 0 {
+		t.Errorf("a blocked file wrote %v", got)
+	}
+
+	n = len(w.f.Calls())
+	bad := "version: 1\nmodels:\n  ml.fraud:\n    aliases:\n      champion: 1\n  " + ucModel + ":\n    stages:\n      Production: 2\n"
+	refused := run("validate", bad)
+	if refused.code != action.ExitInvalid {
+		t.Fatalf("two-level name and a stage: exit %d, want 2\n%s", refused.code, refused.stdout)
+	}
+	a := errorAnnotation(t, refused.stdout)
+	for _, s := range []string{path + ":5:", `"ml.fraud"`, path + ":8:", "no model stages"} {
+		if !strings.Contains(a.msg, s) {
+			t.Errorf("annotation %q does not say %q", a.msg, s)
+		}
+	}
+	if calls := w.f.Calls()[n:]; len(calls) != 0 {
+		t.Errorf("sent %d requests for a file UC cannot hold: %v", len(calls), calls)
+	}
+}
