@@ -3,8 +3,10 @@ package promote
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/mlreg/mlreg-action/internal/mlflow"
@@ -114,16 +116,41 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 			}
 			continue
 		}
-		if err := s.appendHistory(ctx, plan.Model, t.Target, rm, s.record(plan, prev, now)); err != nil {
-			return nil, s.partial(moved, "write the audit record of "+t.Label(), err)
-		}
-		if req.ArchiveExisting && t.Alias != "" && prev != "" {
-			if err := s.markReplaced(ctx, plan, t, prev, now); err != nil {
-				return nil, s.partial(moved, fmt.Sprintf("mark v%s as replaced", prev), err)
-			}
+		if err := s.recordMove(ctx, plan, t, rm, prev, now); err != nil {
+			return nil, s.partial(moved, err.step, err.err)
 		}
 	}
 	return out, nil
+}
+
+// stepError is a failed step of the record and the words that name it.
+type stepError struct {
+	step string
+	err  error
+}
+
+// recordMove writes the history entry of a move of t from prev and, with
+// archive-existing, marks prev as replaced. The two are independent writes
+// (the model's tag, prev's tag), sent at once: one round trip, not two. A
+// rerun completes whichever of them failed.
+func (s *Service) recordMove(ctx context.Context, plan *Plan, t TargetPlan, rm *mlflow.RegisteredModel, prev string, now time.Time) *stepError {
+	var markErr error
+	var wg sync.WaitGroup
+	if plan.req.ArchiveExisting && t.Alias != "" && prev != "" {
+		wg.Go(func() { markErr = s.markReplaced(ctx, plan, t, prev, now) })
+	}
+	histErr := s.appendHistory(ctx, plan.Model, t.Target, rm, s.record(plan, prev, now))
+	wg.Wait()
+	history, mark := "write the audit record of "+t.Label(), fmt.Sprintf("mark v%s as replaced", prev)
+	switch {
+	case histErr != nil && markErr != nil:
+		return &stepError{step: history + " and " + mark, err: errors.Join(histErr, markErr)}
+	case histErr != nil:
+		return &stepError{step: history, err: histErr}
+	case markErr != nil:
+		return &stepError{step: mark, err: markErr}
+	}
+	return nil
 }
 
 func (s *Service) partial(moved []string, step string, err error) error {
