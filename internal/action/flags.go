@@ -39,8 +39,9 @@ var allCommands = []string{CmdValidate, CmdPromote, CmdRegister, CmdRollback, Cm
 var flagGroups = []flagGroup{
 	{allCommands, []string{"model-name", "tracking-uri", "mlflow-token", "mlflow-username", "mlflow-password", "registry-uri", "timeout"}},
 	{[]string{CmdValidate, CmdPromote, CmdRollback, CmdHistory}, []string{"target-alias", "target-stage"}},
-	{[]string{CmdValidate, CmdPromote}, []string{"version"}},
-	{[]string{CmdValidate, CmdPromote, CmdRollback}, []string{"policy", "github-token", "pr-comment",
+	{[]string{CmdValidate, CmdPromote}, []string{"version", "manifest", "parallelism"}},
+	{[]string{CmdValidate, CmdPromote, CmdRollback}, []string{"policy"}},
+	{[]string{CmdValidate, CmdPromote, CmdRollback, CmdRegister}, []string{"github-token", "pr-comment",
 		"slack-token", "slack-channel", "slack-webhook-url", "fail-on-notify-error"}},
 	{[]string{CmdPromote, CmdRollback}, []string{"dry-run", "expected-current-version", "archive-existing",
 		"deployment", "deployment-environment"}},
@@ -48,7 +49,6 @@ var flagGroups = []flagGroup{
 	{[]string{CmdRollback}, []string{"rollback-to", "force"}},
 	{[]string{CmdHistory}, []string{"format"}},
 	{[]string{CmdValidate, CmdHistory}, []string{"fail-on-drift"}},
-	{[]string{CmdValidate, CmdPromote}, []string{"manifest", "parallelism"}},
 	{[]string{CmdPromote}, []string{"expected-plan-digest"}},
 }
 

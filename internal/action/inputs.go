@@ -51,7 +51,7 @@ var Inputs = []Input{
 	{Name: "force", Default: "false", Bool: true, Desc: "rollback: skip the policy re-check"},
 	{Name: "fail-on-drift", Default: "false", Bool: true, Desc: "history, and validate with manifest: exit 1 when the registry differs from the recorded or declared holder"},
 	{Name: "format", Default: "text", Desc: "history: text, markdown or json (stdout); the job summary is always Markdown"},
-	{Name: "manifest", Desc: "Desired-state file (e.g. .github/mlreg-models.yml): validate plans and promote applies every entry; model-name, version, target-alias, target-stage and expected-current-version are then not used"},
+	{Name: "manifest", Desc: "Desired-state file (e.g. .github/mlreg-models.yml): validate plans and promote applies every entry; model-name, version, target-alias, target-stage and expected-current-version are then refused (exit 2)"},
 	{Name: "expected-plan-digest", Desc: "promote with manifest: apply only if the fresh plan's digest equals this one (the reviewed plan); otherwise exit 4 and nothing changed"},
 	{Name: "parallelism", Default: "4", Desc: "With manifest: entries planned and applied at once (1 to 64)"},
 }
