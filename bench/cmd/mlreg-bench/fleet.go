@@ -501,7 +501,7 @@ func (r *report) fleetMarkdown(w func(string, ...any)) {
 	c := r.Config
 	w("### Manifest: %d entries, %d changing, planned and applied\n\n", c.FleetEntries, c.FleetChanges)
 	w("bench/cmd/mlreg-bench-fleet plans the file with internal/fleet and applies the plan (lock, compare-and-set, " +
-		"promotion tag, move, read-back, history, replaced mark, unlock per change), through mlreg-action's MLflow " +
+		"promotion tag, move, read-back, history ‖ replaced mark, unlock per change), through mlreg-action's MLflow " +
 		"client; *replay* is a plain net/http client sending the same recorded requests at the same concurrency " +
 		"(within a model, each request waits for those that had answered before it was sent; all plan requests " +
 		"before the apply's); pairs alternate which goes first. Wall time from fork to exit; median [p25–p75]; the " +
