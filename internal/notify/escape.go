@@ -61,8 +61,10 @@ var mentionWords = []string{"channel", "here", "everyone"}
 // it shows as written but cannot mention anyone (<!channel>, @here), open a
 // link or change the formatting. The text is cut to n characters first.
 //
-// Slack has no escape for *, _, ~ and `; a zero-width space after one that
-// is not inside a word keeps Slack from pairing it (val_auc stays as is).
+// Slack has no escape for *, _, ~ and `; a zero-width space after each keeps
+// Slack from pairing it. Only an underscore inside a word is left alone
+// (val_auc stays as is): a name holds one often, and a * or ~ seldom, so
+// those get the space wherever they are (v*bold*0 must not turn bold).
 func Mrkdwn(s string, n int) string {
 	s = breakMentions(mrkdwnReplacer.Replace(truncate(clean(s), n)))
 	rs := []rune(s)
@@ -73,7 +75,7 @@ func Mrkdwn(s string, n int) string {
 		if !strings.ContainsRune("*_~`", r) {
 			continue
 		}
-		inWord := i > 0 && i+1 < len(rs) && isWordRune(rs[i-1]) && isWordRune(rs[i+1])
+		inWord := r == '_' && i > 0 && i+1 < len(rs) && isWordRune(rs[i-1]) && isWordRune(rs[i+1])
 		if !inWord {
 			b.WriteString(zwsp)
 		}
