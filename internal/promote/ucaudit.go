@@ -23,7 +23,7 @@ import (
 //     {"v","p","at","by","a"} (version, previous version, time, actor,
 //     action), newest first; the oldest are dropped until the value fits
 //     (EncodeCompactHistory). An entry is 55 to 110 bytes, so the tag holds
-//     the last 10 to 15 moves. RollbackTarget needs only v, p and a;
+//     the last 10 to 15 moves. TargetHistory.Rollback needs only v, p and a;
 //     Service.History adds the details (run URL, commit, digests, verdict,
 //     approvers) of each entry from its version's promotion tag.
 const (
