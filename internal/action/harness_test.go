@@ -2,6 +2,7 @@ package action_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -141,6 +142,8 @@ type versionSpec struct {
 	metrics map[string]float64
 	history map[string][]float64
 	tags    map[string]string // run tags
+	name    string            // the run's name; train-<n> when empty
+	vtags   map[string]string // the version's tags
 	status  string
 	end     time.Time
 	logged  []mlflowtest.LoggedMetric // when set, the version's source is a logged model
@@ -170,7 +173,7 @@ func newModel(t *testing.T, specs ...versionSpec) (string, *mlflowtest.Fixtures)
 			tags[k] = v
 		}
 		run, err := f.CreateRun(ctx, exp, mlflowtest.RunSpec{
-			Name: fmt.Sprintf("train-%d", i+1), Metrics: sp.metrics, History: sp.history,
+			Name: cmp.Or(sp.name, fmt.Sprintf("train-%d", i+1)), Metrics: sp.metrics, History: sp.history,
 			Tags: tags, Status: sp.status, EndTime: end,
 		})
 		if err != nil {
@@ -184,7 +187,7 @@ func newModel(t *testing.T, specs ...versionSpec) (string, *mlflowtest.Fixtures)
 			}
 			source = "models:/" + id
 		}
-		if _, err := f.CreateVersion(ctx, name, source, run, nil); err != nil {
+		if _, err := f.CreateVersion(ctx, name, source, run, sp.vtags); err != nil {
 			t.Fatal(err)
 		}
 	}
