@@ -51,10 +51,10 @@ func parseRegistry(c *Config, raw, tracking string, getenv func(string) string) 
 	case strings.HasPrefix(lower, RegistryUC+"://"):
 		return RegistryConfig{}, []error{fmt.Errorf("input registry-uri: %q names a Databricks CLI profile, which mlreg-action "+
 			"cannot resolve (it reads no ~/.databrickscfg); set registry-uri: %s and the workspace in DATABRICKS_HOST and "+
-			"DATABRICKS_TOKEN", redactURL(v), RegistryUC)}
+			"DATABRICKS_TOKEN", mlflow.RedactURL(v), RegistryUC)}
 	case lower != RegistryUC:
 		return RegistryConfig{}, []error{fmt.Errorf("input registry-uri: want %s (Databricks Unity Catalog), or leave it unset "+
-			"to use the tracking server's registry; got %q", RegistryUC, redactURL(v))}
+			"to use the tracking server's registry; got %q", RegistryUC, mlflow.RedactURL(v))}
 	}
 	r := RegistryConfig{URI: RegistryUC, Dialect: promote.UnityCatalog, Host: databricksHost(getenv), Token: getenv("DATABRICKS_TOKEN")}
 	if databricksTracking {
