@@ -93,12 +93,18 @@ func (c *Client) DeleteRegisteredModelTag(ctx context.Context, name, key string)
 	return nil
 }
 
-// DeleteRegisteredModel deletes a registered model with its versions, tags and aliases.
+// DeleteRegisteredModel deletes a registered model with its versions, tags
+// and aliases. Like CreateModelVersion, it is retried only when the request
+// cannot have been acted on: a repeat of a delete that the server executed
+// would delete the model created under the same name since (the promotion
+// lock of the next run). After another failure the caller reads the model
+// before deleting it again.
 func (c *Client) DeleteRegisteredModel(ctx context.Context, name string) error {
 	body := struct {
 		Name string `json:"name"`
 	}{name}
-	if err := c.send(ctx, http.MethodDelete, "/registered-models/delete", body, nil); err != nil {
+	err := c.do(ctx, call{method: http.MethodDelete, path: "/registered-models/delete", body: body, policy: retryOnce})
+	if err != nil {
 		return fmt.Errorf("failed to delete registered model %q: %w", name, err)
 	}
 	return nil

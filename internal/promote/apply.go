@@ -31,21 +31,32 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 	if plan.Verdict == "fail" {
 		return nil, fmt.Errorf("%w: refusing to apply a failing plan", ErrPolicyFailed)
 	}
-	req := plan.req
 	s.phase("apply")
 	out := &Outcome{Previous: map[string]string{}}
-	release, err := s.acquire(ctx, plan.Model, out)
+	work, lock, err := s.acquire(ctx, plan.Model, out)
 	if err != nil {
 		return nil, fmt.Errorf("%w; nothing was changed", err)
 	}
-	defer release()
+	defer lock.release(ctx, out)
+	if err := s.applyLocked(work, plan, out); err != nil {
+		if lost := lock.lostErr(); lost != nil {
+			// The work's context was cancelled: say why.
+			return nil, fmt.Errorf("%w; the promotion stopped because it %w", err, lost)
+		}
+		return nil, err
+	}
+	return out, nil
+}
 
+// applyLocked is Apply under the lock: ctx ends if the lock is lost.
+func (s *Service) applyLocked(ctx context.Context, plan *Plan, out *Outcome) error {
+	req := plan.req
 	// Compare-and-set: re-read every target before moving any.
 	holders := make([]string, len(plan.Targets))
 	for i, t := range plan.Targets {
 		cur, err := s.currentHolder(ctx, plan.Model, t)
 		if err != nil {
-			return nil, fmt.Errorf("%w; nothing was changed", err)
+			return fmt.Errorf("%w; nothing was changed", err)
 		}
 		holders[i] = cur
 		want := t.Current
@@ -53,13 +64,13 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 			want = req.Expected.Version
 		}
 		if cur != want && cur != plan.Candidate.Version {
-			return nil, fmt.Errorf("%w: %s of %q is held by %s, the plan expected %s; nothing was changed",
+			return fmt.Errorf("%w: %s of %q is held by %s, the plan expected %s; nothing was changed",
 				ErrConflict, t.Label(), plan.Model, verLabel(cur), verLabel(want))
 		}
 		out.Previous[t.Label()] = cur
 	}
 	if err := s.checkTagRoom(ctx, plan, holders); err != nil {
-		return nil, fmt.Errorf("%w; nothing was changed", err)
+		return fmt.Errorf("%w; nothing was changed", err)
 	}
 
 	// The version's promotion tag is written before the move: should the run
@@ -75,13 +86,13 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 			rec = FitRecord(rec, uc.MaxTagValueChars)
 		}
 		if err := s.Reg.SetModelVersionTag(ctx, plan.Model, plan.Candidate.Version, s.Dialect.PromotionTagKey(t.Target), rec.JSON()); err != nil {
-			return nil, s.partial(moved, "write the promotion tag of "+t.Label(), err)
+			return s.partial(moved, "write the promotion tag of "+t.Label(), err)
 		}
 		if err := s.move(ctx, plan, t); err != nil {
 			if len(moved) > 0 {
-				return nil, &PartialError{Moved: moved, Step: "move " + t.Label(), Err: err}
+				return &PartialError{Moved: moved, Step: "move " + t.Label(), Err: err}
 			}
-			return nil, moveError(t.Target, plan.Candidate.Version, err)
+			return moveError(t.Target, plan.Candidate.Version, err)
 		}
 		moved = append(moved, fmt.Sprintf("%s: %s → v%s", t.Label(), verLabel(holders[i]), plan.Candidate.Version))
 	}
@@ -92,14 +103,14 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 	s.phase("record")
 	rm, err := s.Reg.GetRegisteredModel(ctx, plan.Model)
 	if err != nil {
-		return nil, s.partial(moved, "read back the registered model", err)
+		return s.partial(moved, "read back the registered model", err)
 	}
 	for _, t := range plan.Targets {
 		if t.Alias == "" {
 			continue
 		}
 		if got := rm.AliasVersion(t.Alias); got != plan.Candidate.Version {
-			return nil, fmt.Errorf("%w: lost a concurrent promotion: %s of %q now points to %s, not v%s",
+			return fmt.Errorf("%w: lost a concurrent promotion: %s of %q now points to %s, not v%s",
 				ErrConflict, t.Label(), plan.Model, verLabel(got), plan.Candidate.Version)
 		}
 	}
@@ -110,7 +121,7 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 			// Already in place: complete a record a failed earlier run left out.
 			done, err := s.completeRecord(ctx, plan, t, rm, now)
 			if err != nil {
-				return nil, s.partial(moved, "complete the audit record of "+t.Label(), err)
+				return s.partial(moved, "complete the audit record of "+t.Label(), err)
 			}
 			if done {
 				out.Notes = append(out.Notes, "completed the audit record of "+t.Label()+" left unfinished by an earlier run")
@@ -118,10 +129,10 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 			continue
 		}
 		if err := s.recordMove(ctx, plan, t, rm, prev, now); err != nil {
-			return nil, s.partial(moved, err.step, err.err)
+			return s.partial(moved, err.step, err.err)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // stepError is a failed step of the record and the words that name it.

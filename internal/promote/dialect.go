@@ -87,6 +87,23 @@ func (d Dialect) LockName(model string) string {
 	return LockName(model)
 }
 
+// TakeoverName is the takeover claim of the lock of model that owner took
+// with token (see Service.clear): the registered model whose creation
+// entitles a run to delete that lock once it has expired.
+func (d Dialect) TakeoverName(model, owner, token string) string {
+	return d.takeoverName(model, lockState{owner: owner, token: token}.id())
+}
+
+// takeoverName is the takeover claim of the lock (or claim) of model whose
+// id is id: TakeoverPrefix + id on OSS, uc.TakeoverName on Unity Catalog (in
+// the model's schema, where the lock is).
+func (d Dialect) takeoverName(model, id string) string {
+	if d.uc {
+		return uc.TakeoverName(model, id)
+	}
+	return TakeoverPrefix + id
+}
+
 // ValidateModelName checks the model-name input for the registry: not
 // blank, and MLflow's name rules (mlflow.CheckModelName) on OSS, a
 // three-level name on Unity Catalog (uc.ValidateName; the error wraps

@@ -470,9 +470,17 @@ func (m *memRegistry) SetModelVersionTag(_ context.Context, name, version, key, 
 func (m *memRegistry) SetRegisteredModelTag(_ context.Context, name, key, value string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	f := m.begin("SetRegisteredModelTag", key)
+	detail := key
+	if name != m.model {
+		detail = name + " " + key // a tag of the lock
+	}
+	f := m.begin("SetRegisteredModelTag", detail)
 	if err := f.refused(); err != nil {
 		return err
+	}
+	if o, ok := m.others[name]; ok {
+		o.Tags = upsertTag(o.Tags, key, value)
+		return f.lost()
 	}
 	if !m.hasModel(name) {
 		return errNotFound

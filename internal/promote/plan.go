@@ -173,9 +173,14 @@ type Service struct {
 	// OnPhase, when set, is called as each phase starts: resolve, check, apply, record.
 	OnPhase func(phase string)
 	// Lock, when set, serializes apply and record across runs (see Locker).
-	Lock      Locker
+	Lock Locker
+	// LockTTL is how long the lock outlives its holder's last renewal;
+	// 0 = DefaultLockTTL.
 	LockTTL   time.Duration
 	LockOwner string // recorded on the lock, e.g. the workflow run URL
+	// After paces the lock's heartbeat as time.After does (nil = time.After);
+	// with Now, it is the clock of the lock.
+	After func(time.Duration) <-chan time.Time
 	// Dialect is the registry's: tag keys, history layout, lock name and
 	// refused inputs. The zero value is MLflow's OSS registry.
 	Dialect Dialect

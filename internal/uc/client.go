@@ -229,7 +229,9 @@ func (c *Client) CreateRegisteredModel(ctx context.Context, name, description st
 	return rm, nil
 }
 
-// DeleteRegisteredModel deletes a registered model with its versions.
+// DeleteRegisteredModel deletes a registered model with its versions. As
+// mlflow.Client.DeleteRegisteredModel, it is retried only when the request
+// cannot have been acted on.
 func (c *Client) DeleteRegisteredModel(ctx context.Context, name string) error {
 	if err := ValidateName(name); err != nil {
 		return fmt.Errorf("failed to delete registered model %q: %w", name, err)
@@ -237,7 +239,7 @@ func (c *Client) DeleteRegisteredModel(ctx context.Context, name string) error {
 	body := struct {
 		Name string `json:"name"`
 	}{name}
-	if err := c.c.Call(ctx, http.MethodDelete, pathDeleteRegisteredModel, nil, body, nil); err != nil {
+	if err := c.c.CallOnce(ctx, http.MethodDelete, pathDeleteRegisteredModel, nil, body, nil); err != nil {
 		return fmt.Errorf("failed to delete registered model %q: %w", name, err)
 	}
 	return nil
