@@ -261,9 +261,9 @@ func TestRetriesAreLoggedAndTheErrorPrintedOnce(t *testing.T) {
 				if !strings.Contains(all, final) {
 					t.Errorf("the error does not say %q:\n%s", final, all)
 				}
-				errorLine := "error: registry error: failed to get version 3 of \"fraud\""
+				errorLine := "error: registry error: failed to get model version \"fraud\" v3"
 				if inActions {
-					errorLine = "::error::registry error: failed to get version 3 of \"fraud\""
+					errorLine = "::error::registry error: failed to get model version \"fraud\" v3"
 				}
 				if n := strings.Count(all, errorLine); n != 1 {
 					t.Errorf("%d lines %q, want 1:\n%s", n, errorLine, all)

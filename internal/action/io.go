@@ -161,6 +161,7 @@ func (c *cliIO) EndGroup()                      {}
 func (c *cliIO) Infof(f string, args ...any)    { c.printf(c.err, "    "+f+"\n", args...) }
 func (c *cliIO) Warningf(f string, args ...any) { c.printf(c.err, "warning: "+f+"\n", args...) }
 func (c *cliIO) Errorf(file string, line int, f string, args ...any) {
+	msg := fmt.Sprintf(f, args...)
 	loc := ""
 	if file != "" {
 		loc = file + ": "
@@ -168,7 +169,11 @@ func (c *cliIO) Errorf(file string, line int, f string, args ...any) {
 			loc = fmt.Sprintf("%s:%d: ", file, line)
 		}
 	}
-	c.printf(c.err, "error: %s"+f+"\n", append([]any{loc}, args...)...)
+	// A policy or manifest error names its position itself: say it once.
+	if strings.Contains(msg, strings.TrimSuffix(loc, " ")) {
+		loc = ""
+	}
+	c.printf(c.err, "error: %s%s\n", loc, msg)
 }
 func (c *cliIO) SetOutput(k, v string) error {
 	c.mu.Lock()

@@ -381,8 +381,6 @@ func (p *planner) planModel(ctx context.Context, wg *sync.WaitGroup, g group, co
 	if err != nil {
 		if mlflow.IsNotFound(err) {
 			err = fmt.Errorf("registered model %q does not exist: %w", first.Model, err)
-		} else {
-			err = fmt.Errorf("failed to get registered model %q: %w", first.Model, err)
 		}
 		for _, i := range g {
 			fp.fail(fp.Entries[i], err)
