@@ -31,7 +31,8 @@ type IO interface {
 	// Print writes text to standard output as it is (with secrets masked):
 	// what a user or a later step reads, such as history's format.
 	Print(text string)
-	// Finish flushes anything kept until the end (the CLI's outputs).
+	// Finish flushes anything kept until the end (the CLI's outputs), once;
+	// the error that ends a failed run comes after it.
 	Finish()
 }
 
@@ -118,13 +119,15 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // cliIO writes plain text for a terminal: the log on stderr, reports and
-// history on stdout, the outputs listed at the end.
+// history on stdout, the outputs that have a value listed at the end
+// (every output with allOutputs).
 type cliIO struct {
-	mu      sync.Mutex
-	out     io.Writer
-	err     io.Writer
-	outputs map[string]string
-	masks   []string // secrets replaced by *** in everything printed
+	mu         sync.Mutex
+	out        io.Writer
+	err        io.Writer
+	outputs    map[string]string
+	allOutputs bool
+	masks      []string // secrets replaced by *** in everything printed
 }
 
 func (c *cliIO) Terminal() bool { return true }
@@ -143,8 +146,8 @@ func (c *cliIO) printf(w io.Writer, format string, args ...any) {
 	fmt.Fprint(w, c.redact(fmt.Sprintf(format, args...)))
 }
 
-func newCLIIO(stdout, stderr io.Writer) *cliIO {
-	return &cliIO{out: stdout, err: stderr, outputs: map[string]string{}}
+func newCLIIO(stdout, stderr io.Writer, allOutputs bool) *cliIO {
+	return &cliIO{out: stdout, err: stderr, outputs: map[string]string{}, allOutputs: allOutputs}
 }
 
 func (c *cliIO) AddMask(s string) {
@@ -188,16 +191,19 @@ func (c *cliIO) AddStepSummary(md string) error {
 func (c *cliIO) Finish() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.outputs) == 0 {
-		return
-	}
 	keys := make([]string, 0, len(c.outputs))
-	for k := range c.outputs {
-		keys = append(keys, k)
+	for k, v := range c.outputs {
+		if v != "" || c.allOutputs {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return
 	}
 	sort.Strings(keys)
 	fmt.Fprintln(c.err, "==> outputs")
 	for _, k := range keys {
 		fmt.Fprint(c.err, c.redact(fmt.Sprintf("    %s=%s\n", k, c.outputs[k])))
 	}
+	c.outputs = map[string]string{}
 }

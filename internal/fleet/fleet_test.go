@@ -179,9 +179,9 @@ func TestPlanSortsEntriesAndCountsRequests(t *testing.T) {
 	if got := changesJSON(t, fp.Changes()); got != wantChanges {
 		t.Errorf("Changes() =\n%s\nwant\n%s", got, wantChanges)
 	}
-	if fp.Verdict() != checks.VerdictPass || fp.ChangeCount() != 3 || fp.Unchanged() != 3 || len(fp.Drift()) != 3 {
+	if fp.Verdict() != checks.VerdictPass || fp.ChangeCount() != 3 || fp.Unchanged() != 3 || len(fp.Differences()) != 3 {
 		t.Errorf("verdict %s, %d changes, %d unchanged, %d drift; want pass, 3, 3, 3",
-			fp.Verdict(), fp.ChangeCount(), fp.Unchanged(), len(fp.Drift()))
+			fp.Verdict(), fp.ChangeCount(), fp.Unchanged(), len(fp.Differences()))
 	}
 	// A change carries the single promotion's plan: the same checks.
 	p := fp.Entries[3].Plan
