@@ -423,3 +423,50 @@ rules:
 		t.Errorf("the manifest's table does not keep the error:\n%s", changes)
 	}
 }
+
+// TestQuickStart runs README's quick start against a real server: its
+// policy, shown in README as the file holds it, lets a laptop promote any
+// model's @challenger to @champion, and history shows the move.
+func TestQuickStart(t *testing.T) {
+	t.Parallel()
+	policy, err := os.ReadFile("../../examples/quickstart-policy.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "```yaml\n"+string(policy)+"```\n") {
+		t.Errorf("README.md does not show examples/quickstart-policy.yml as it is:\n%s", policy)
+	}
+	model, f := newModel(t, auc(0.91), auc(0.93))
+	for alias, v := range map[string]string{"champion": "1", "challenger": "2"} {
+		if err := f.SetAlias(t.Context(), model, alias, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := map[string]string{"examples/quickstart-policy.yml": string(policy)}
+	env := map[string]string{"MLFLOW_TRACKING_URI": srv.URL}
+	args := func(command string) []string {
+		return []string{command, "--model-name", model, "--version", "@challenger", "--target-alias", "champion",
+			"--policy", "examples/quickstart-policy.yml"}
+	}
+	for _, step := range []struct {
+		args []string
+		says string
+	}{
+		{args("validate"), "✅ " + model + " v2 passes the policy for @champion"},
+		{args("promote"), "✅ " + model + " v2 promoted to @champion"},
+		{args("promote"), "✅ " + model + " v2 already in place at @champion"},
+		{[]string{"history", "--model-name", model, "--target-alias", "champion"}, "@champion of " + model + ": held by v2"},
+	} {
+		res := runTerminal(t, step.args, env, files)
+		if res.code != 0 || !strings.Contains(res.stdout, step.says) {
+			t.Errorf("%s: exit %d, want 0 and %q\n%s", step.args[0], res.code, step.says, res.all)
+		}
+	}
+	if got := aliasOf(t, f, model, "champion"); got != "2" {
+		t.Errorf("@champion = v%s, want v2", got)
+	}
+}
