@@ -83,7 +83,8 @@ func TestManifestReportEntries(t *testing.T) {
 			}
 		}
 		// A change links its candidate's run too.
-		if run, _ := entries[m+" @champion"]["links"].(map[string]any)["run"].(string); !strings.HasPrefix(run, srv.URL+"/#/runs/") {
+		links, _ := entries[m+" @champion"]["links"].(map[string]any)
+		if run, _ := links["run"].(string); !strings.HasPrefix(run, srv.URL+"/#/runs/") {
 			t.Errorf("%s @champion: run link %q", m, run)
 		}
 	}
