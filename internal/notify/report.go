@@ -46,8 +46,9 @@ type Report struct {
 	// joined by " + ".
 	Target   checks.Target `json:"target"`
 	NoPolicy bool          `json:"no_policy,omitempty"`
-	// Fleet is set for validate and promote with manifest (fleet.go).
-	Fleet       *Fleet `json:"manifest,omitempty"`
+	// Fleet is set for validate and promote with manifest (fleet.go); the
+	// report file holds its fleetJSON (MarshalJSON).
+	Fleet       *Fleet `json:"-"`
 	TrackingURI string `json:"-"`
 }
 
