@@ -172,8 +172,9 @@ func checkManifestForRegistry(m *manifest.Manifest, dialect promote.Dialect) err
 // where the registry differs from the file.
 //
 // A difference is drift only when the target was moved outside
-// mlreg-action (its holder is not the one its history last recorded),
-// which is a warning; the changes a file proposes are the plan, reported
+// mlreg-action (its holder is not the one its history last recorded; a
+// target it never promoted has no such record), which is a warning; the
+// changes a file proposes are the plan, reported
 // as a single promotion's validate reports it ("would promote"). A
 // scheduled check (fail-on-drift) reads the file as the registry's state,
 // so any difference fails it, each said to be drift or not applied yet.
@@ -189,11 +190,8 @@ func checkFleetPlan(d *deps, cfg *Config, rep *notify.Report, fp *fleet.FleetPla
 	if drifted := fp.Drifted(); len(drifted) > 0 {
 		names := make([]string, len(drifted))
 		for i, e := range drifted {
-			why := "which no promotion by mlreg-action put there"
-			if e.Recorded() != "" {
-				why = fmt.Sprintf("but the last recorded promotion put v%s there", e.Recorded())
-			}
-			names[i] = fmt.Sprintf("%s %s is %s, %s (%s says v%s)", e.Model, e.Label(), verOrNone(e.Holder), why, fp.Manifest, e.Desired)
+			names[i] = fmt.Sprintf("%s %s is %s, but the last recorded promotion put %s there (%s says v%s)",
+				e.Model, e.Label(), verOrNone(e.Holder), verOrNone(e.Recorded()), fp.Manifest, e.Desired)
 		}
 		d.out.Warningf("drift: %d of %d entries differ from %s, moved outside mlreg-action: %s",
 			len(drifted), len(fp.Entries), fp.Manifest, strings.Join(names, "; "))

@@ -92,9 +92,10 @@ func TestManifestReportEntries(t *testing.T) {
 
 // TestManifestProposedChangesArePlans: a pull request that changes the
 // file plans changes, in a single promotion's words ("would promote"), and
-// is not drift; a target moved by hand is drift, a warning and an entry
-// marked so; a scheduled check (fail-on-drift) says which is which. On a
-// terminal each change is shown with its checks.
+// is not drift; a target that mlreg-action promoted and someone moved by
+// hand is drift, a warning and an entry marked so; a scheduled check
+// (fail-on-drift) says which is which. On a terminal each change is shown
+// with its checks.
 func TestManifestProposedChangesArePlans(t *testing.T) {
 	t.Parallel()
 	fx := newFleetModels(t, 2, 0)
@@ -130,19 +131,20 @@ func TestManifestProposedChangesArePlans(t *testing.T) {
 		t.Errorf("the terminal report does not show the change's checks:\n%s\nwant:\n%s", term.stdout, wantChecks)
 	}
 
-	// Someone moves the second model's @challenger by hand: that is drift.
-	if err := fx.f.SetAlias(t.Context(), fx.models[1], "challenger", "1"); err != nil {
+	// Someone moves the second model's @champion, which mlreg-action
+	// promoted, back by hand: that is drift.
+	if err := fx.f.SetAlias(t.Context(), fx.models[1], "champion", "1"); err != nil {
 		t.Fatal(err)
 	}
 	res = runAction(t, fleetRun("validate"), files)
 	want := "::warning::drift: 1 of 4 entries differ from " + manifestPath + ", moved outside mlreg-action: " + fx.models[1] +
-		" @challenger is v1, which no promotion by mlreg-action put there (" + manifestPath + " says v2)"
+		" @champion is v1, but the last recorded promotion put v2 there (" + manifestPath + " says v2)"
 	if res.code != 0 || !strings.Contains(res.stdout, want) {
 		t.Errorf("exit %d, want 0 and the warning %q:\n%s", res.code, want, res.stdout)
 	}
 	entries := reportEntries(t, reportJSON(t, res))
-	if entries[fx.models[1]+" @challenger"]["drift"] != true || entries[fx.models[0]+" @champion"]["drift"] != nil {
-		t.Errorf("drift in the report: %v / %v", entries[fx.models[1]+" @challenger"], entries[fx.models[0]+" @champion"])
+	if entries[fx.models[1]+" @champion"]["drift"] != true || entries[fx.models[0]+" @champion"]["drift"] != nil {
+		t.Errorf("drift in the report: %v / %v", entries[fx.models[1]+" @champion"], entries[fx.models[0]+" @champion"])
 	}
 	// The scheduled check reads the file as the registry's state.
 	check := runAction(t, fleetRun("validate", "fail-on-drift", "true"), files)
@@ -150,7 +152,7 @@ func TestManifestProposedChangesArePlans(t *testing.T) {
 	for _, want := range []string{
 		"drift (fail-on-drift): 2 of 4 entries differ from " + manifestPath,
 		fx.models[0] + " @champion is v2, " + manifestPath + " says v1 (not applied yet)",
-		fx.models[1] + " @challenger is v1, " + manifestPath + " says v2 (moved outside mlreg-action)",
+		fx.models[1] + " @champion is v1, " + manifestPath + " says v2 (moved outside mlreg-action)",
 	} {
 		if check.code != 1 || !strings.Contains(msg, want) {
 			t.Errorf("fail-on-drift: exit %d, want 1 and %q:\n%s", check.code, want, msg)

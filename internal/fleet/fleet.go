@@ -133,18 +133,13 @@ func (e *Entry) Differs() bool {
 }
 
 // Drifted reports whether an entry that differs from the manifest does so
-// because its target was moved outside mlreg-action: its holder is not the
-// version the target's history last recorded (history's drift: a held
-// target with no record counts). Otherwise the difference is a change the
-// file proposes (or one a run has not applied yet).
+// because its target was moved outside mlreg-action: its history records a
+// promotion, and the holder is not the version it recorded last. Otherwise
+// the difference is a change the file proposes (or one no run has applied
+// yet); so is that of a target mlreg-action never promoted, whose holder
+// was set before the file governed it.
 func (e *Entry) Drifted() bool {
-	if !e.Differs() || !e.holderRead {
-		return false
-	}
-	if e.newest == nil {
-		return e.Holder != ""
-	}
-	return e.newest.Version != e.Holder
+	return e.Differs() && e.holderRead && e.newest != nil && e.newest.Version != e.Holder
 }
 
 // Recorded is the version the target's history last recorded, "" when it
