@@ -2,6 +2,7 @@ package mlflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -143,10 +144,10 @@ func (c *Client) CreateModelVersion(ctx context.Context, req CreateModelVersionR
 		policy: retryOnce,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("failed to create model version of %q: %w", req.Name, err)
+		return nil, fmt.Errorf("failed to create model version of %q from %s: %w", req.Name, req.Source, err)
 	}
 	if res.ModelVersion == nil {
-		return nil, fmt.Errorf("failed to create model version of %q: %w", req.Name, errMissing("model_version"))
+		return nil, fmt.Errorf("failed to create model version of %q from %s: %w", req.Name, req.Source, errMissing("model_version"))
 	}
 	return res.ModelVersion, nil
 }
@@ -157,6 +158,16 @@ func (c *Client) CreateModelVersion(ctx context.Context, req CreateModelVersionR
 // server has no more pages or maxResults versions were collected; maxResults
 // <= 0 means all. Search results carry no aliases (an MLflow server quirk).
 func (c *Client) SearchModelVersions(ctx context.Context, filter string, orderBy []string, maxResults int) ([]ModelVersion, error) {
+	vs, err := c.searchModelVersions(ctx, filter, orderBy, maxResults)
+	if err != nil {
+		return nil, fmt.Errorf("failed to search model versions (filter %q): %w", filter, err)
+	}
+	return vs, nil
+}
+
+// searchModelVersions is SearchModelVersions, its error unwrapped, for the
+// callers that say what they searched for.
+func (c *Client) searchModelVersions(ctx context.Context, filter string, orderBy []string, maxResults int) ([]ModelVersion, error) {
 	pageSize := searchPageSize
 	if maxResults > 0 {
 		pageSize = min(maxResults, searchPageSize)
@@ -178,7 +189,7 @@ func (c *Client) SearchModelVersions(ctx context.Context, filter string, orderBy
 		}
 		var res modelVersionsResponse
 		if err := c.get(ctx, "/model-versions/search", q, &res); err != nil {
-			return nil, fmt.Errorf("failed to search model versions (filter %q): %w", filter, err)
+			return nil, err
 		}
 		out = append(out, res.ModelVersions...)
 		if maxResults > 0 && len(out) >= maxResults {
@@ -188,7 +199,7 @@ func (c *Client) SearchModelVersions(ctx context.Context, filter string, orderBy
 			return out, nil
 		}
 		if res.NextPageToken == token || page+1 >= maxPages {
-			return nil, fmt.Errorf("failed to search model versions (filter %q): pagination does not advance", filter)
+			return nil, errors.New("pagination does not advance")
 		}
 		token = res.NextPageToken
 	}
@@ -221,9 +232,9 @@ func (c *Client) LatestVersion(ctx context.Context, name string) (*ModelVersion,
 		return nil, fmt.Errorf("failed to find latest version of registered model %q: %w", name, err)
 	}
 	order := []string{"version_number DESC"}
-	vs, err := c.SearchModelVersions(ctx, "name="+q, order, 1)
+	vs, err := c.searchModelVersions(ctx, "name="+q, order, 1)
 	if err == nil && len(vs) == 0 {
-		vs, err = c.SearchModelVersions(ctx, "name="+q+" AND tags.`"+PromptTagKey+"` = 'true'", order, 1)
+		vs, err = c.searchModelVersions(ctx, "name="+q+" AND tags.`"+PromptTagKey+"` = 'true'", order, 1)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to find latest version of registered model %q: %w", name, err)
@@ -234,7 +245,7 @@ func (c *Client) LatestVersion(ctx context.Context, name string) (*ModelVersion,
 			Path:       c.basePath + apiPrefix + "/model-versions/search",
 			StatusCode: http.StatusNotFound,
 			Code:       CodeResourceDoesNotExist,
-			Message:    fmt.Sprintf("no versions of registered model %q found", name),
+			Message:    "the registered model has no versions, or does not exist",
 		})
 	}
 	return &vs[0], nil
@@ -321,6 +332,9 @@ func (c *Client) GetLatestVersions(ctx context.Context, name string, stages []st
 		policy: retryRead,
 	})
 	if err != nil {
+		if len(stages) > 0 {
+			return nil, fmt.Errorf("failed to get latest versions of registered model %q in stages %v: %w", name, stages, err)
+		}
 		return nil, fmt.Errorf("failed to get latest versions of registered model %q: %w", name, err)
 	}
 	return res.ModelVersions, nil

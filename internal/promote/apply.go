@@ -191,10 +191,7 @@ func (s *Service) currentHolder(ctx context.Context, model string, t TargetPlan)
 func (s *Service) move(ctx context.Context, plan *Plan, t TargetPlan) error {
 	v := plan.Candidate.Version
 	if t.Alias != "" {
-		if err := s.Reg.SetAlias(ctx, plan.Model, t.Alias, v); err != nil {
-			return fmt.Errorf("failed to set alias @%s of %q to v%s: %w", t.Alias, plan.Model, v, err)
-		}
-		return nil
+		return s.Reg.SetAlias(ctx, plan.Model, t.Alias, v) // its error names the alias, the model and the version
 	}
 	// MLflow archives existing versions only for active stages; asking for it
 	// on None or Archived is a server error. A rollback always archives them:
@@ -204,7 +201,7 @@ func (s *Service) move(ctx context.Context, plan *Plan, t TargetPlan) error {
 		(t.Stage == mlflow.StageStaging || t.Stage == mlflow.StageProduction)
 	mv, err := s.Reg.TransitionStage(ctx, plan.Model, v, t.Stage, archive)
 	if err != nil {
-		return fmt.Errorf("failed to transition %q v%s to %s: %w", plan.Model, v, t.Stage, err)
+		return err // it names the model, the version and the stage
 	}
 	if mv.CurrentStage != t.Stage {
 		return fmt.Errorf("%w: %q v%s is in stage %q after the transition to %s",

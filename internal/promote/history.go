@@ -93,7 +93,7 @@ func (s *Service) History(ctx context.Context, model string, t checks.Target) (*
 	}
 	rm, err := s.Reg.GetRegisteredModel(ctx, model)
 	if err != nil {
-		return nil, fmt.Errorf("failed to get registered model %q: %w", model, err)
+		return nil, err // it names the model
 	}
 	entries, err := d.History(rm, t)
 	if err != nil {

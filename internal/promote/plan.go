@@ -398,24 +398,19 @@ func metricNeeds(rules []*checks.Rule) (cand, champ bool) {
 // resolveVersion turns a version selector into a model version.
 func (s *Service) resolveVersion(ctx context.Context, model string, v VersionSpec) (*mlflow.ModelVersion, error) {
 	switch {
+	// The registry's errors name the model and the version or alias asked
+	// for: they are returned as they are, and only the bare "alias not
+	// found" gets its context here.
 	case v.Alias != "":
 		mv, err := s.Reg.GetModelVersionByAlias(ctx, model, v.Alias)
-		if err != nil {
+		if errors.Is(err, mlflow.ErrAliasNotFound) {
 			return nil, fmt.Errorf("failed to resolve version %s of %q: %w", v, model, err)
 		}
-		return mv, nil
+		return mv, err
 	case v.Number != "":
-		mv, err := s.Reg.GetModelVersion(ctx, model, v.Number)
-		if err != nil {
-			return nil, fmt.Errorf("failed to get version %s of %q: %w", v, model, err)
-		}
-		return mv, nil
+		return s.Reg.GetModelVersion(ctx, model, v.Number)
 	}
-	mv, err := s.Reg.LatestVersion(ctx, model)
-	if err != nil {
-		return nil, fmt.Errorf("failed to resolve latest version of %q: %w", model, err)
-	}
-	return mv, nil
+	return s.Reg.LatestVersion(ctx, model)
 }
 
 func (s *Service) aliasHolder(ctx context.Context, model, alias string) (*mlflow.ModelVersion, error) {
@@ -424,7 +419,7 @@ func (s *Service) aliasHolder(ctx context.Context, model, alias string) (*mlflow
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("failed to read alias @%s of %q: %w", alias, model, err)
+		return nil, err // it names the alias and the model
 	}
 	return mv, nil
 }
@@ -445,11 +440,7 @@ func (s *Service) stageHolder(ctx context.Context, model, stage string, cand *ml
 
 // stageVersions reads the latest version in the stage (get-latest-versions).
 func (s *Service) stageVersions(ctx context.Context, model, stage string) ([]mlflow.ModelVersion, error) {
-	mvs, err := s.Reg.GetLatestVersions(ctx, model, []string{stage})
-	if err != nil {
-		return nil, fmt.Errorf("failed to read stage %s of %q: %w", stage, model, err)
-	}
-	return mvs, nil
+	return s.Reg.GetLatestVersions(ctx, model, []string{stage}) // its error names the model and the stage
 }
 
 // pickStageHolder is stageHolder's choice among the versions read.

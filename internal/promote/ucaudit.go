@@ -178,7 +178,7 @@ func (s *Service) checkTagRoom(ctx context.Context, plan *Plan, holders []string
 	}
 	rm, err := s.Reg.GetRegisteredModel(ctx, plan.Model)
 	if err != nil {
-		return fmt.Errorf("failed to get registered model %q: %w", plan.Model, err)
+		return err // it names the model
 	}
 	var modelKeys, versionKeys []string
 	for i, t := range plan.Targets {

@@ -320,9 +320,16 @@ func (c *Client) GetModelVersionByAlias(ctx context.Context, name, alias string)
 // maxResults versions were collected; maxResults <= 0 means all. As with
 // MLflow's client, search results are not relied on for aliases or tags.
 func (c *Client) SearchModelVersions(ctx context.Context, filter string, maxResults int) ([]mlflow.ModelVersion, error) {
-	fail := func(err error) error {
-		return fmt.Errorf("failed to search model versions (filter %q): %w", filter, err)
+	vs, err := c.searchModelVersions(ctx, filter, maxResults)
+	if err != nil {
+		return nil, fmt.Errorf("failed to search model versions (filter %q): %w", filter, err)
 	}
+	return vs, nil
+}
+
+// searchModelVersions is SearchModelVersions, its error unwrapped, for the
+// callers that say what they searched for.
+func (c *Client) searchModelVersions(ctx context.Context, filter string, maxResults int) ([]mlflow.ModelVersion, error) {
 	pageSize := searchPageSize
 	if maxResults > 0 {
 		pageSize = min(maxResults, searchPageSize)
@@ -344,12 +351,12 @@ func (c *Client) SearchModelVersions(ctx context.Context, filter string, maxResu
 			NextPageToken string           `json:"next_page_token"`
 		}
 		if err := c.c.Call(ctx, http.MethodGet, pathSearchModelVersions, q, nil, &res); err != nil {
-			return nil, fail(err)
+			return nil, err
 		}
 		for i := range res.ModelVersions {
 			mv, err := res.ModelVersions[i].toMLflow()
 			if err != nil {
-				return nil, fail(err)
+				return nil, err
 			}
 			mv.Aliases, mv.Tags = nil, nil
 			out = append(out, *mv)
@@ -361,7 +368,7 @@ func (c *Client) SearchModelVersions(ctx context.Context, filter string, maxResu
 			return out, nil
 		}
 		if res.NextPageToken == token || page+1 >= maxPages {
-			return nil, fail(errors.New("pagination does not advance"))
+			return nil, errors.New("pagination does not advance")
 		}
 		token = res.NextPageToken
 	}
@@ -382,7 +389,7 @@ func (c *Client) LatestVersion(ctx context.Context, name string) (*mlflow.ModelV
 	if err != nil {
 		return nil, fail(err)
 	}
-	vs, err := c.SearchModelVersions(ctx, "name="+q, 0)
+	vs, err := c.searchModelVersions(ctx, "name="+q, 0)
 	if err != nil {
 		return nil, fail(err)
 	}
@@ -398,7 +405,7 @@ func (c *Client) LatestVersion(ctx context.Context, name string) (*mlflow.ModelV
 		return nil, fail(&mlflow.Error{
 			Method: http.MethodGet, Path: "/api/2.0/mlflow" + pathSearchModelVersions,
 			StatusCode: http.StatusNotFound, Code: mlflow.CodeResourceDoesNotExist,
-			Message: fmt.Sprintf("no versions of registered model %q found", name),
+			Message: "the registered model has no versions, or does not exist",
 		})
 	}
 	return best, nil

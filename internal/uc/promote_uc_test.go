@@ -500,7 +500,7 @@ func TestPromoteOnUnityCatalogRerunCompletesTheRecord(t *testing.T) {
 	req.ArchiveExisting = true
 	_, _, err := w.promote(t, req)
 	var pe *promote.PartialError
-	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "failed to write history tag mlreg_history_alias_champion") {
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), `failed to set tag "mlreg_history_alias_champion"`) {
 		t.Fatalf("err = %v, want a partial error naming the UC history tag", err)
 	}
 	if w.holder(t) != v2 || len(w.compactHistory(t)) != 1 {
