@@ -2,7 +2,6 @@ package mlflowtest_test
 
 import (
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
@@ -19,7 +18,7 @@ func TestPostgresBackend(t *testing.T) {
 	}
 	ctx := t.Context()
 	pg, err := mlflowtest.StartPostgres(ctx)
-	if errors.Is(err, mlflowtest.ErrNoPostgres) && os.Getenv("CI") != "true" {
+	if errors.Is(err, mlflowtest.ErrNoPostgres) && !mlflowtest.Required() {
 		t.Skipf("no PostgreSQL: %v", err)
 	}
 	if err != nil {

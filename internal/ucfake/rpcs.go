@@ -31,9 +31,13 @@ var RPCs = []string{
 
 // VenvPython returns the Python of the pinned MLflow virtual environment: the
 // sibling of $MLREG_MLFLOW, else <repo>/.venv/bin/python. It skips the test
-// when there is none, or fails it on CI (CI=true), where the venv is required.
+// when there is none, or fails it on CI (CI=true), where the venv is required;
+// -short runs no Python and skips it.
 func VenvPython(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("go test -short runs no Python")
+	}
 	bin := os.Getenv("MLREG_MLFLOW")
 	if bin == "" {
 		root, err := testutil.RepoRoot()
