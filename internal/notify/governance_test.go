@@ -69,11 +69,17 @@ func TestRegisterAndHistoryGolden(t *testing.T) {
 	}
 }
 
+// failed is the report of a register or history run that failed before it
+// had a version or a history to show.
+func failed(cmd string) *notify.Report {
+	return &notify.Report{Command: cmd, Outcome: notify.OutcomeError, Model: "fraud-model", Error: "403 PERMISSION_DENIED"}
+}
+
 // A failed register or history reports its error the way a promotion does.
 func TestRegisterAndHistoryErrors(t *testing.T) {
 	t.Parallel()
 	for _, cmd := range []string{"register", "history"} {
-		r := &notify.Report{Command: cmd, Outcome: notify.OutcomeError, Model: "fraud-model", Error: "403 PERMISSION_DENIED"}
+		r := failed(cmd)
 		for _, got := range []string{r.Markdown(), r.Text()} {
 			if !strings.Contains(got, "fraud-model: "+cmd+" failed") || !strings.Contains(got, "403 PERMISSION\\_DENIED") && !strings.Contains(got, "403 PERMISSION_DENIED") {
 				t.Errorf("%s error report:\n%s", cmd, got)
