@@ -312,7 +312,7 @@ func TestOutputsSetAreDeclared(t *testing.T) {
 	}
 
 	set := map[string]string{} // name -> where
-	for cmd := range dispatch {
+	for _, cmd := range commandNames(false) {
 		for _, kv := range outputs(&notify.Report{Command: cmd}) {
 			set[kv[0]] = "tail.go outputs() of " + cmd
 		}

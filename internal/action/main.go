@@ -59,15 +59,6 @@ type Env struct {
 // did and the error that stopped it; finish does the rest.
 type command func(ctx context.Context, d *deps, cfg *Config) (*notify.Report, error)
 
-// dispatch maps the command input to its command.
-var dispatch = map[string]command{
-	CmdValidate: runPromote,
-	CmdPromote:  runPromote,
-	CmdRollback: runRollback,
-	CmdRegister: runRegister,
-	CmdHistory:  runHistory,
-}
-
 // Main runs the binary and returns its exit status.
 func Main(ctx context.Context, env Env) int {
 	if env.Now == nil {

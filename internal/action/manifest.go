@@ -49,11 +49,11 @@ func manifestInputs(c *Config, src *source) []error {
 		}
 		return errs
 	}
-	if c.Command != CmdValidate && c.Command != CmdPromote {
-		errs = append(errs, fmt.Errorf("input manifest: only validate and promote read a manifest, not %s", c.Command))
+	if !commandReads(c.Command, "manifest") {
+		errs = append(errs, fmt.Errorf("input manifest: only %s read a manifest, not %s", joinWords(readers("manifest"), "and"), c.Command))
 	}
-	if c.ExpectedPlanDigest != "" && c.Command != CmdPromote {
-		errs = append(errs, errors.New("input expected-plan-digest: only with promote"))
+	if c.ExpectedPlanDigest != "" && !commandReads(c.Command, "expected-plan-digest") {
+		errs = append(errs, fmt.Errorf("input expected-plan-digest: only with %s", joinWords(readers("expected-plan-digest"), "or")))
 	}
 	for _, name := range singleInputs {
 		if src.get(name) != "" {
@@ -69,7 +69,8 @@ func commandFor(cfg *Config) command {
 	if cfg.Manifest != "" {
 		return runManifest
 	}
-	return dispatch[cfg.Command]
+	cmd, _ := commandNamed(cfg.Command) // loadConfig refuses any other
+	return cmd.Run
 }
 
 // runManifest is validate and promote with manifest: plan every entry of
@@ -111,7 +112,7 @@ func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 		rep.Outcome = notify.OutcomeError
 		return rep, err
 	}
-	if cfg.Command == CmdValidate || cfg.DryRun {
+	if !cfg.moves() {
 		return rep, checkFleetPlan(d, cfg, rep, fp)
 	}
 	if fp.PolicyErr() == nil {

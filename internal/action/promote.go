@@ -54,7 +54,7 @@ func planAndApply(ctx context.Context, d *deps, cfg *Config, rep *notify.Report,
 		return rep, fmt.Errorf("%w: %s v%s for %s: %s", promote.ErrPolicyFailed, plan.Model,
 			plan.Candidate.Version, rep.Target.Label(), failedSummary(plan))
 	}
-	if cfg.Command == CmdValidate || cfg.DryRun {
+	if !cfg.moves() {
 		rep.Outcome = notify.OutcomeWould
 		if plan.InPlace() {
 			rep.Outcome = notify.OutcomeInPlace
