@@ -3,7 +3,6 @@ package action
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
@@ -15,6 +14,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/fleet"
 	"github.com/mlreg/mlreg-action/internal/manifest"
 	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
 	"github.com/mlreg/mlreg-action/internal/uc"
 )
@@ -78,8 +78,8 @@ func commandFor(cfg *Config) command {
 // promote applies it (fleet.Apply: all or nothing at the policy level, then
 // entry by entry, up to parallelism at once).
 func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, error) {
-	rep := d.newReport(cfg)
-	rep.Fleet = &notify.Fleet{Manifest: cfg.Manifest, VersionURL: d.versionURL}
+	f := &notify.Fleet{Manifest: cfg.Manifest, VersionURL: d.versionURL, Moves: cfg.moves()}
+	rep := d.newReport(cfg, f)
 	d.phase("resolve")
 	m, err := manifest.LoadFile(d.path(cfg.Manifest), cfg.Manifest)
 	if err != nil {
@@ -106,10 +106,10 @@ func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 	if err != nil {
 		return rep, err
 	}
-	rep.Fleet.Plan, rep.PlanDigest = fp, fp.Digest
+	f.Plan, rep.PlanDigest = fp, fp.Digest
 	d.logFleetPlan(fp)
 	if err := fp.Err(); err != nil {
-		rep.Outcome = notify.OutcomeError
+		rep.Outcome = outcome.Failed
 		return rep, err
 	}
 	if !cfg.moves() {
@@ -119,7 +119,7 @@ func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 		d.phase("apply")
 	}
 	res, err := fleet.Apply(ctx, svc, fp, fleet.ApplyOptions{Parallelism: cfg.Parallelism, ExpectedDigest: cfg.ExpectedPlanDigest})
-	rep.Fleet.Result, rep.Fleet.Reviewed = res, cfg.ExpectedPlanDigest
+	f.Result, f.Reviewed = res, cfg.ExpectedPlanDigest
 	rep.Outcome = fleetOutcome(res, err)
 	if res != nil {
 		for i, er := range res.Entries {
@@ -131,7 +131,7 @@ func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 				d.out.Infof("%s %s: %s → v%s %s", e.Model, e.Label(), verOrNone(e.Holder), e.Desired, er.Outcome)
 			}
 		}
-		d.out.Infof("apply of %s: %s; %d registry requests", fp.Manifest, rep.Fleet.Counts(), res.Requests)
+		d.out.Infof("apply of %s: %s; %d registry requests", fp.Manifest, f.Counts(), res.Requests)
 		if res.Resumed {
 			d.out.Infof("resumed the reviewed plan %s: its entries in place were applied by an earlier run", cfg.ExpectedPlanDigest)
 		}
@@ -180,12 +180,12 @@ func checkManifestForRegistry(m *manifest.Manifest, dialect promote.Dialect) err
 // scheduled check (fail-on-drift) reads the file as the registry's state,
 // so any difference fails it, each said to be drift or not applied yet.
 func checkFleetPlan(d *deps, cfg *Config, rep *notify.Report, fp *fleet.FleetPlan) error {
-	rep.Outcome = notify.OutcomeWould
+	rep.Outcome = outcome.WouldChange
 	if fp.ChangeCount() == 0 {
-		rep.Outcome = notify.OutcomeInPlace
+		rep.Outcome = outcome.InPlace
 	}
 	if err := fp.PolicyErr(); err != nil {
-		rep.Outcome = notify.OutcomeBlocked
+		rep.Outcome = outcome.Blocked
 		return err
 	}
 	if drifted := fp.Drifted(); len(drifted) > 0 {
@@ -209,26 +209,26 @@ func checkFleetPlan(d *deps, cfg *Config, rep *notify.Report, fp *fleet.FleetPla
 		}
 		names[i] = fmt.Sprintf("%s %s is %s, %s says v%s (%s)", e.Model, e.Label(), verOrNone(e.Holder), fp.Manifest, e.Desired, why)
 	}
-	rep.Outcome = notify.OutcomeDrift
+	rep.Outcome = outcome.Drift
 	return fmt.Errorf("%w: drift (fail-on-drift): %d of %d entries differ from %s: %s", promote.ErrPolicyFailed,
 		len(differ), len(fp.Entries), fp.Manifest, strings.Join(names, "; "))
 }
 
 // fleetOutcome is the outcome of promote with manifest.
-func fleetOutcome(res *fleet.Result, err error) string {
+func fleetOutcome(res *fleet.Result, err error) outcome.Outcome {
 	switch {
 	case errors.Is(err, promote.ErrPolicyFailed):
-		return notify.OutcomeBlocked
+		return outcome.Blocked
 	case err != nil && res != nil && res.Changed():
-		return notify.OutcomeError // some applied, some not: see the table
+		return outcome.Failed // some applied, some not: see the table
 	case errors.Is(err, promote.ErrConflict):
-		return notify.OutcomeConflict
+		return outcome.Conflict
 	case err != nil:
-		return notify.OutcomeError
+		return outcome.Failed
 	case res.Changed():
-		return notify.OutcomePromoted
+		return outcome.Promoted
 	}
-	return notify.OutcomeInPlace
+	return outcome.InPlace
 }
 
 // verOrNone is a holder as the log writes it: v15, or none.
@@ -256,31 +256,6 @@ func (d *deps) logFleetPlan(fp *fleet.FleetPlan) {
 	d.out.Infof("plan of %s: %d %s, %d unchanged, %d %s; plan digest %s (%d registry requests)",
 		fp.Manifest, fp.ChangeCount(), notify.Plural(fp.ChangeCount(), "change", "changes"), fp.Unchanged(),
 		len(fp.Entries), notify.Plural(len(fp.Entries), "entry", "entries"), fp.Digest, fp.Requests)
-}
-
-// fleetOutputs are the outputs of a manifest run (SPEC "Outputs with
-// manifest"): verdict, changed, plan-digest and changes.
-func fleetOutputs(rep *notify.Report) [][2]string {
-	f := rep.Fleet
-	verdict, digest, changes := "", "", "[]"
-	if f.Plan != nil {
-		verdict, digest = f.Plan.Verdict(), f.Plan.Digest
-		list := f.Plan.Changes()
-		if f.Result != nil {
-			list = f.Result.Changes()
-		}
-		b, err := json.Marshal(list)
-		if err == nil {
-			changes = string(b)
-		}
-	}
-	changed := f.Result != nil && f.Result.Changed()
-	return [][2]string{
-		{"verdict", verdict},
-		{"changed", fmt.Sprint(changed)},
-		{"plan-digest", digest},
-		{"changes", changes},
-	}
 }
 
 // errModel is the model an error is about, for explain: model-name, or

@@ -180,10 +180,10 @@ func TestManifestValidateCommentsThenPromoteApplies(t *testing.T) {
 	marker := "<!-- mlreg-action manifest=.github/mlreg-models.yml -->"
 	comments := gh.Comments(12)
 	if len(comments) != 1 || !strings.HasPrefix(comments[0].Body, marker+"\n### ✅ .github/mlreg-models.yml") ||
-		!strings.Contains(comments[0].Body, "20 unchanged") || !strings.Contains(comments[0].Body, "<details><summary>20 unchanged entries</summary>") {
+		!strings.Contains(comments[0].Body, "20 already in place") || !strings.Contains(comments[0].Body, "<details><summary>20 unchanged entries</summary>") {
 		t.Fatalf("comments = %+v", comments)
 	}
-	if !strings.Contains(validate.summary, "24 would promote, 20 unchanged") {
+	if !strings.Contains(validate.summary, "24 would promote, 20 already in place") {
 		t.Errorf("summary does not count the entries:\n%s", validate.summary)
 	}
 	// The handover of examples/workflows/registry-as-code.yml reads the digest from the comment.
@@ -251,7 +251,7 @@ func TestManifestValidateCommentsThenPromoteApplies(t *testing.T) {
 	if got := reviewedDigest(gh.Comments(12)[0].Body); got != digest {
 		t.Errorf("after promote the comment hands over %q, want the reviewed %s", got, digest)
 	}
-	if comments := gh.Comments(12); len(comments) != 1 || !strings.Contains(comments[0].Body, "24 promoted, 20 unchanged") {
+	if comments := gh.Comments(12); len(comments) != 1 || !strings.Contains(comments[0].Body, "24 promoted, 20 already in place") {
 		t.Errorf("the merged pull request's comment does not say what the merge did: %+v", comments)
 	}
 
@@ -329,7 +329,7 @@ func TestManifestPolicyFailureBlocksAll(t *testing.T) {
 		if o["blocked"] != 1 || o["would-change"] != 2 || res.outputs["verdict"] != "fail" {
 			t.Errorf("%s: changes %v, outputs %v", command, o, res.outputs)
 		}
-		if !strings.Contains(res.summary, "| "+mdName(fx.models[0])+" | &#64;champion | `v2 → v1` | ❌ fail | blocked | val\\_auc 0.86 \\(delta &gt;= 0\\) |") {
+		if !strings.Contains(res.summary, "| "+mdName(fx.models[0])+" | &#64;champion | `v2 → v1` | ❌ fail | blocked by policy | val\\_auc 0.86 \\(delta &gt;= 0\\) |") {
 			t.Errorf("%s: the summary's table does not show the blocked change and its check:\n%s", command, res.summary)
 		}
 		if diff := cmp.Diff(before, fx.state(t)); diff != "" {

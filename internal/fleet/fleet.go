@@ -57,16 +57,6 @@ const (
 	StatusError     = "error"     // cannot be planned: nothing is applied
 )
 
-// Outcomes of an entry (the SPEC's changes output uses all but unchanged).
-const (
-	OutcomeUnchanged   = "unchanged"    // already in place
-	OutcomeWouldChange = "would-change" // a passing change not applied (validate, or apply refused the plan)
-	OutcomeBlocked     = "blocked"      // a change that fails the policy
-	OutcomePromoted    = "promoted"     // applied
-	OutcomeFailed      = "failed"       // a registry error, when planning or applying
-	OutcomeConflict    = "conflict"     // the target moved since the plan, or a concurrent promotion won
-)
-
 // Parallelism bounds.
 const (
 	DefaultParallelism = 4
