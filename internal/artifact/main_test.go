@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/mlflowtest"
@@ -29,6 +31,7 @@ func TestMain(m *testing.M) {
 	}
 	scratch = dir
 	code := mlflowtest.Main(m, &srv)
+	stopS3()
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -96,33 +99,57 @@ type logged struct {
 	Download    string `json:"download"` // where MLflow's client downloaded it
 }
 
+// shared is a fixture that the package's tests build once, in the first
+// test that needs it.
+type shared[T any] struct {
+	once sync.Once
+	v    T
+	err  string
+	done bool
+}
+
+func (s *shared[T]) get(t *testing.T, build func() (T, error)) T {
+	t.Helper()
+	s.once.Do(func() {
+		v, err := build() // a t.Fatal in it leaves done false
+		if err != nil {
+			s.err = err.Error()
+		}
+		s.v, s.done = v, true
+	})
+	switch {
+	case s.err != "":
+		t.Fatal(s.err)
+	case !s.done:
+		t.Fatal("the fixture failed in another test")
+	}
+	return s.v
+}
+
+// lastJSON decodes the last line a fixture script printed.
+func lastJSON(out string, v any) error {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), v); err != nil {
+		return fmt.Errorf("fixture output %q: %w", out, err)
+	}
+	return nil
+}
+
 var (
-	fixtureOnce sync.Once
-	fixture     map[string]logged
-	fixtureErr  string
-	fixtureName string // the registered model of "sklearn"
+	fixture     shared[map[string]logged]
+	fixtureName = "digest-" + strconv.FormatInt(time.Now().UnixNano(), 36) // the registered model of "sklearn"
 )
 
 // models logs the models of logModelsScript once for the package.
 func models(t *testing.T) map[string]logged {
 	t.Helper()
 	s := mlflowtest.RequireServer(t, srv)
-	fixtureOnce.Do(func() {
-		fixtureName = mlflowtest.UniqueName(t, "digest")
+	return fixture.get(t, func() (map[string]logged, error) {
 		out := mlflowtest.RunPython(t.Context(), t, logModelsScript, "MLFLOW_TRACKING_URI="+s.URL,
 			"EXP="+mlflowtest.UniqueName(t, "exp"), "MODEL="+fixtureName, "DST="+scratch)
-		lines := strings.Split(strings.TrimSpace(out), "\n")
-		if err := json.Unmarshal([]byte(lines[len(lines)-1]), &fixture); err != nil {
-			fixtureErr = fmt.Sprintf("fixture output %q: %v", out, err)
-		}
+		var ms map[string]logged
+		return ms, lastJSON(out, &ms)
 	})
-	if fixtureErr != "" {
-		t.Fatal(fixtureErr)
-	}
-	if fixture == nil {
-		t.Fatal("the fixture failed in another test")
-	}
-	return fixture
 }
 
 // client is an MLflow client of uri that retries at once (no pauses), for
