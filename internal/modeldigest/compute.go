@@ -38,6 +38,11 @@ type Source interface {
 	Open(ctx context.Context, path string) (io.ReadCloser, error)
 }
 
+// ErrEmpty is returned by Compute for a model without a file to hash: the
+// digest of nothing proves nothing, and a store lists nothing at a location
+// that does not exist.
+var ErrEmpty = errors.New("the model has no files to hash: nothing is stored at its location")
+
 // Options tunes Compute. The zero value is the defaults.
 type Options struct {
 	// Concurrency is how many files are read at once (0: DefaultConcurrency).
@@ -60,6 +65,11 @@ func Compute(ctx context.Context, src Source, opts Options) (*Manifest, error) {
 	files, err := listModel(ctx, src, opts.MaxFiles)
 	if err != nil {
 		return nil, err
+	}
+	if len(files) == 0 {
+		// model_signing signs an empty directory; for a registry source it
+		// is almost always a location that holds nothing (a wrong path).
+		return nil, ErrEmpty
 	}
 	digests, err := hashAll(ctx, src, files, opts)
 	if err != nil {

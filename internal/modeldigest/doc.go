@@ -14,7 +14,7 @@
 //   - files are ordered as Python orders pathlib paths: component by
 //     component, so "a/b" sorts before "a b" and "a-c";
 //   - the root digest is sha256 over the concatenated raw 32-byte file
-//     digests in that order. An empty model has the digest of no bytes.
+//     digests in that order.
 //
 // The files come from a Source (a directory, an artifact store), listed once
 // and read as streams: Compute hashes a bounded number of files at once,
@@ -24,5 +24,6 @@
 // and ".." segments, empty segments and names that are not UTF-8. A file
 // whose byte count differs from its listed size, and a listing that differs
 // when it is read again after hashing, are errors that name the file: the
-// model changed while it was hashed, and no digest is returned.
+// model changed while it was hashed, and no digest is returned. Unlike
+// model_signing, Compute refuses a model with no file to hash (ErrEmpty).
 package modeldigest

@@ -3,6 +3,7 @@ package modeldigest_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,7 +89,6 @@ func TestDigestEqualsModelSigning(t *testing.T) {
 			".gitmodules": "[submodule]", ".gitkeep": "", "sub/.git/HEAD": "nested", "sub/.gitignore": "nested",
 			"sub/model.sig": "nested sig", "weights.bin": "w",
 		},
-		"only-ignored": {".gitignore": "x"},
 	}
 	root := t.TempDir()
 	var dirs []string
@@ -100,6 +100,13 @@ func TestDigestEqualsModelSigning(t *testing.T) {
 			t.Fatal(err)
 		}
 		dirs = append(dirs, dir)
+	}
+
+	// Only files that the digest leaves out: model_signing signs the digest of nothing; Compute refuses it.
+	onlyIgnored := filepath.Join(root, "only-ignored")
+	writeTree(t, onlyIgnored, map[string]string{".gitignore": "x", "model.sig": "s"})
+	if m, err := modeldigest.Compute(t.Context(), modeldigest.Dir(onlyIgnored), modeldigest.Options{}); !errors.Is(err, modeldigest.ErrEmpty) {
+		t.Errorf("a model of ignored files only: got %v, %v; want ErrEmpty", m, err)
 	}
 
 	// Hash first: signing writes model.sig, which the digest leaves out anyway.
