@@ -20,7 +20,7 @@ PYOPENSSL_VERSION ?= 26.4.0
 SEAWEEDFS_VERSION ?= 4.48
 export MLREG_TOOLS_VENV := $(abspath $(TOOLS_VENV))
 
-.PHONY: help build venv venv-tools test unit fuzz demo bench bench-smoke fmt vet lint clean
+.PHONY: help build venv venv-tools test unit fuzz demo bench bench-digest bench-smoke fmt vet lint clean
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
@@ -77,12 +77,17 @@ fuzz: ## run each fuzz target for $(FUZZTIME) (crashers land in internal/<pkg>/t
 		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) ./internal/$$pkg; \
 	done
 
-bench: venv build ## side by side with a Python MlflowClient script, and the manifest scenario, on SQLite and PostgreSQL (~30 min; see BENCHMARKS.md)
+bench: venv build ## side by side with a Python MlflowClient script, the manifest scenario, on SQLite and PostgreSQL, and the model digest (~35 min; see BENCHMARKS.md)
 	$(GO) run ./bench/cmd/mlreg-bench -md bin/bench-results.md -json bin/bench-results.json $(BENCH_FLAGS)
+	$(GO) run ./bench/cmd/mlreg-bench-digest -md bin/digest-bench.md $(DIGEST_BENCH_FLAGS)
+
+bench-digest: venv ## the model digest through the artifact proxy against curl | sha256sum: 1 GiB in 20 files (~5 min)
+	$(GO) run ./bench/cmd/mlreg-bench-digest -md bin/digest-bench.md $(DIGEST_BENCH_FLAGS)
 
 bench-smoke: venv build ## a short run of the benchmark: tiny registry, 3 pairs, SQLite only (< 3 min)
 	$(GO) run ./bench/cmd/mlreg-bench -label smoke -pairs 3 -agg-pairs 2 -sizes 10,30 -models 20 -history 2000 \
 		-fleet-entries 40 -fleet-changes 4 -fleet-pairs 1 -fleet-parallelism 1,8 -backends sqlite -timeout 5m $(BENCH_FLAGS)
+	$(GO) run ./bench/cmd/mlreg-bench-digest -size 67108864 -files 4 -pairs 1
 
 demo: venv build ## start MLflow, register a demo model, validate and promote it, print the report
 	./scripts/demo.sh

@@ -29,7 +29,7 @@ func (s *proxyStore) List(ctx context.Context) ([]modeldigest.File, error) {
 		dirs = dirs[1:]
 		entries, err := s.proxy.ListProxiedArtifacts(ctx, s.join(dir))
 		if err != nil {
-			return nil, fmt.Errorf("failed to list %s: %w", s.uri, err)
+			return nil, fmt.Errorf("failed to list %q: %w", s.uri, err)
 		}
 		for _, e := range entries {
 			// The proxy answers bare names; one with a "/" (or "..") would
@@ -48,7 +48,7 @@ func (s *proxyStore) List(ctx context.Context) ([]modeldigest.File, error) {
 			}
 			out = append(out, modeldigest.File{Path: rel, Size: e.Size})
 			if len(out) > modeldigest.DefaultMaxFiles {
-				return nil, fmt.Errorf("failed to list %s: more than %d files", s.uri, modeldigest.DefaultMaxFiles)
+				return nil, fmt.Errorf("failed to list %q: more than %d files", s.uri, modeldigest.DefaultMaxFiles)
 			}
 		}
 	}

@@ -145,12 +145,12 @@ func TestProxyFaults(t *testing.T) {
 		{
 			name: "403 on the listing",
 			rule: faultproxy.Rule{Method: "GET", Path: "/mlflow-artifacts/artifacts", Fault: faultproxy.Status(http.StatusForbidden)},
-			want: []string{"failed to list the model's files", "failed to list mlflow-artifacts:/", "403"},
+			want: []string{"failed to list the model's files", `failed to list "mlflow-artifacts:/`, "403"},
 		},
 		{
 			name: "the artifact proxy is off (--no-serve-artifacts)",
 			rule: faultproxy.Rule{Method: "GET", Path: "/mlflow-artifacts/artifacts", Fault: faultproxy.Status(http.StatusNotFound)},
-			want: []string{"failed to list mlflow-artifacts:/", "404"},
+			want: []string{`failed to list "mlflow-artifacts:/`, "404"},
 		},
 	}
 	for _, tc := range cases {

@@ -186,7 +186,7 @@ func (r *Resolver) s3Store(ctx context.Context, loc string) (resolved, error) {
 	}
 	c, err := r.s3Client(ctx)
 	if err != nil {
-		return resolved{}, fmt.Errorf("failed to open %s: %w", redact(loc), err)
+		return resolved{}, fmt.Errorf("failed to open %q: %w", redact(loc), err)
 	}
 	key := strings.Trim(u.Path, "/")
 	prefix := ""
@@ -227,7 +227,7 @@ func (s *s3Store) List(ctx context.Context) ([]modeldigest.File, error) {
 			return err //nolint:wrapcheck // wrapped below, once
 		})
 		if err != nil {
-			return nil, fmt.Errorf("failed to list %s: %w", s.uri, err)
+			return nil, fmt.Errorf("failed to list %q: %w", s.uri, err)
 		}
 		for _, o := range page.Contents {
 			rel := strings.TrimPrefix(aws.ToString(o.Key), s.prefix)
@@ -241,11 +241,11 @@ func (s *s3Store) List(ctx context.Context) ([]modeldigest.File, error) {
 			return out, nil
 		}
 		if page.NextContinuationToken == nil || aws.ToString(page.NextContinuationToken) == aws.ToString(token) {
-			return nil, fmt.Errorf("failed to list %s: the listing does not advance", s.uri)
+			return nil, fmt.Errorf("failed to list %q: the listing does not advance", s.uri)
 		}
 		token = page.NextContinuationToken
 	}
-	return nil, fmt.Errorf("failed to list %s: more than %d pages", s.uri, maxS3Pages)
+	return nil, fmt.Errorf("failed to list %q: more than %d pages", s.uri, maxS3Pages)
 }
 
 func (s *s3Store) Open(ctx context.Context, path string) (io.ReadCloser, error) {
@@ -261,7 +261,7 @@ func (s *s3Store) Open(ctx context.Context, path string) (io.ReadCloser, error) 
 		return err //nolint:wrapcheck // the caller names the file
 	})
 	if err != nil {
-		return nil, fmt.Errorf("GET s3://%s/%s%s: %w", s.bucket, s.prefix, path, err)
+		return nil, fmt.Errorf("GET %q: %w", "s3://"+s.bucket+"/"+s.prefix+path, err)
 	}
 	return out.Body, nil
 }

@@ -193,7 +193,7 @@ func TestS3Refusals(t *testing.T) {
 	wrong := s3test.Admin
 	wrong.SecretKey = "not-the-secret"
 	_, err := digestOf(t.Context(), w.resolver(t, wrong), source, modeldigest.Options{})
-	if err == nil || !strings.Contains(err.Error(), "failed to list s3://mlflow/direct/") || !strings.Contains(err.Error(), "403") ||
+	if err == nil || !strings.Contains(err.Error(), `failed to list "s3://mlflow/direct/`) || !strings.Contains(err.Error(), "403") ||
 		strings.Contains(err.Error(), wrong.SecretKey) {
 		t.Errorf("a wrong secret key: %v", err)
 	}

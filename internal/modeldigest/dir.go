@@ -23,15 +23,15 @@ func (d dirSource) String() string { return d.root }
 func (d dirSource) List(ctx context.Context) ([]File, error) {
 	info, err := os.Stat(d.root)
 	if err != nil {
-		return nil, fmt.Errorf("failed to read model directory: %w", err)
+		return nil, fmt.Errorf("failed to read model directory %q: %w", d.root, bare(err))
 	}
 	if !info.IsDir() {
-		return nil, fmt.Errorf("failed to read model directory %s: not a directory", d.root)
+		return nil, fmt.Errorf("failed to read model directory %q: not a directory", d.root)
 	}
 	var out []File
 	err = fs.WalkDir(os.DirFS(d.root), ".", func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
-			return fmt.Errorf("failed to read model directory %s: %w", d.root, err)
+			return fmt.Errorf("failed to read model directory %q at %q: %w", d.root, p, bare(err))
 		}
 		if err := ctx.Err(); err != nil {
 			return err
@@ -46,7 +46,7 @@ func (d dirSource) List(ctx context.Context) ([]File, error) {
 		}
 		info, err := e.Info()
 		if err != nil {
-			return fmt.Errorf("failed to read model directory %s: %w", d.root, err)
+			return &PathError{Path: p, Op: "read", Err: bare(err)}
 		}
 		out = append(out, File{Path: p, Size: info.Size()})
 		return nil
@@ -63,7 +63,7 @@ func (d dirSource) Open(_ context.Context, path string) (io.ReadCloser, error) {
 	}
 	r, err := os.OpenRoot(d.root)
 	if err != nil {
-		return nil, fmt.Errorf("failed to open model directory: %w", err)
+		return nil, fmt.Errorf("failed to open model directory %q: %w", d.root, bare(err))
 	}
 	defer r.Close() //nolint:errcheck // the file opened below stays valid
 	name := filepath.FromSlash(path)
