@@ -8,8 +8,11 @@
 //   - models:/m-<id>, an MLflow 3 logged model: its artifact location
 //     (GET /api/2.0/mlflow/logged-models/<id>, info.artifact_uri), resolved
 //     in turn;
-//   - runs:/<run>/<path>: the run's artifact URI (runs/get,
-//     info.artifact_uri) joined with path, resolved in turn;
+//   - runs:/<run>/<name>/<rest>: as MLflow 3's RunsArtifactRepository reads
+//     it, the run's artifacts at <name>/<rest> (runs/get, info.artifact_uri)
+//     together with <rest> of the run's logged model called <name>
+//     (logged-models/search), whose files win where both hold one: MLflow
+//     3's log_model(name=...) keeps the model there, not in the run;
 //   - mlflow-artifacts:/<path>, MLflow's default since 2.0: the tracking
 //     server's artifact proxy, through the same authenticated client as
 //     every other call (credentials, retries, redirect refusal). A URI that

@@ -44,8 +44,13 @@ func TestMain(m *testing.M) {
 //     version source models:/m-<id>;
 //   - "pyfunc": mlflow.pyfunc.log_model with a PythonModel and a directory of
 //     artifacts holding nested directories, an empty file and non-ASCII names;
+//   - "sklearn-run": the same model as runs:/<run>/model, which MLflow 3
+//     reads from the run's logged model called "model";
 //   - "mlflow2": a model saved and logged as the run's artifacts under
-//     "model" (MLflow 2's layout), source runs:/<run>/model.
+//     "model" (MLflow 2's layout), source runs:/<run>/model;
+//   - "mixed": both in one run, a model in the run's artifacts at "model"
+//     and a logged model called "model": runs:/<run>/model is the two
+//     together, the logged model's files winning.
 const logModelsScript = `
 import json, os, tempfile
 import numpy as np
@@ -67,6 +72,7 @@ with mlflow.start_run() as run:
                                     pip_requirements=reqs)
     out["sklearn"] = {"version": str(info.registered_model_version), "model_id": info.model_id,
                       "uri": f"models:/{model_name}/{info.registered_model_version}"}
+    out["sklearn-run"] = {"run": run.info.run_id, "uri": f"runs:/{run.info.run_id}/model"}
 
 data = os.path.join(tempfile.mkdtemp(), "data")
 for rel, content in {"nested/deeper/weights.bin": os.urandom(300000), "empty.txt": b"",
@@ -83,6 +89,15 @@ with mlflow.start_run() as run:
     mlflow.sklearn.save_model(LogisticRegression().fit(X, y), d, pip_requirements=reqs)
     mlflow.log_artifacts(d, artifact_path="model")
     out["mlflow2"] = {"run": run.info.run_id, "artifact_uri": run.info.artifact_uri, "uri": f"runs:/{run.info.run_id}/model"}
+
+with mlflow.start_run() as run:
+    d = os.path.join(tempfile.mkdtemp(), "model")
+    mlflow.sklearn.save_model(LogisticRegression(C=0.5).fit(X, y), d, pip_requirements=reqs)
+    with open(os.path.join(d, "only-in-the-run.txt"), "w") as f:
+        f.write("run artifact")
+    mlflow.log_artifacts(d, artifact_path="model")
+    mlflow.sklearn.log_model(LogisticRegression(C=2.0).fit(X, y), name="model", pip_requirements=reqs)
+    out["mixed"] = {"run": run.info.run_id, "uri": f"runs:/{run.info.run_id}/model"}
 
 for k, v in out.items():
     v["download"] = mlflow.artifacts.download_artifacts(artifact_uri=v["uri"], dst_path=os.path.join(dst, k))

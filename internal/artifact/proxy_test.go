@@ -59,6 +59,8 @@ func TestDigestThroughProxy(t *testing.T) {
 		{"version source models:/m-<id>", mv.Source, ms["sklearn"].Download, "mlflow-artifacts:/"},
 		{"pyfunc logged model", "models:/" + ms["pyfunc"].ModelID, ms["pyfunc"].Download, "mlflow-artifacts:/"},
 		{"runs:/ (MLflow 2 layout)", ms["mlflow2"].URI, ms["mlflow2"].Download, "mlflow-artifacts:/"},
+		{"runs:/ of a log_model(name=...)", ms["sklearn-run"].URI, ms["sklearn-run"].Download, "runs:/"},
+		{"runs:/ with run artifacts and a logged model", ms["mixed"].URI, ms["mixed"].Download, "runs:/"},
 		{"mlflow-artifacts:/", ms["mlflow2"].ArtifactURI + "/model", ms["mlflow2"].Download, "mlflow-artifacts:/"},
 		{"file: (the download)", "file://" + ms["pyfunc"].Download, ms["pyfunc"].Download, "file://"},
 	}
@@ -96,6 +98,14 @@ func TestDigestThroughProxy(t *testing.T) {
 		if !strings.Contains(strings.Join(fileList(got), "\n"), "MLmodel ") {
 			t.Errorf("%s: no MLmodel among %v", tc.name, fileList(got))
 		}
+	}
+	// runs:/ of a log_model(name=...) is that logged model's files; with run artifacts at the same path
+	// too, the union.
+	if a, b := mustDigest(t, r, ms["sklearn-run"].URI), mustDigest(t, r, mv.Source); a.Digest() != b.Digest() {
+		t.Errorf("runs:/ of the logged model hashes to %s, the version's source to %s", a.Digest(), b.Digest())
+	}
+	if got := fileList(mustDigest(t, r, ms["mixed"].URI)); !strings.Contains(strings.Join(got, "\n"), "only-in-the-run.txt ") {
+		t.Errorf("mixed: the run's own file is missing from %v", got)
 	}
 	// The pyfunc model's artifacts: nested, empty and non-ASCII names, all hashed.
 	py, err := digestOf(t.Context(), r, cases[1].source, modeldigest.Options{})

@@ -27,6 +27,7 @@ type Store interface {
 type Tracking interface {
 	GetRun(ctx context.Context, runID string) (*mlflow.Run, error)
 	GetLoggedModel(ctx context.Context, modelID string) (*mlflow.LoggedModel, error)
+	SearchLoggedModels(ctx context.Context, experimentIDs []string, filter string) ([]mlflow.LoggedModel, error)
 }
 
 // Proxy is the tracking server's artifact proxy (*mlflow.Client).
@@ -138,12 +139,15 @@ func (r *Resolver) resolveModels(ctx context.Context, loc, rest string) (resolve
 	return resolved{uri: lm.Info.ArtifactURI}, nil
 }
 
-// resolveRuns follows runs:/<run>/<path> to the run's artifact URI joined
-// with path, as MLflow's RunsArtifactRepository does.
+// resolveRuns follows runs:/<run>/<name>[/<rest>] as MLflow 3's
+// RunsArtifactRepository reads it: the run's artifacts at <name>/<rest>,
+// together with the files at <rest> of the run's logged model called <name>
+// (log_model(name=...) keeps a model there, not in the run's artifacts);
+// where both hold a file, the logged model's wins, as in MLflow's download.
 func (r *Resolver) resolveRuns(ctx context.Context, loc, rest string) (resolved, error) {
-	run, sub, _ := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
+	runID, sub, _ := strings.Cut(strings.TrimPrefix(rest, "/"), "/")
 	sub = strings.Trim(sub, "/")
-	if run == "" {
+	if runID == "" {
 		return resolved{}, fmt.Errorf("invalid model source %q: want runs:/<run_id>/<path>", loc)
 	}
 	if sub != "" {
@@ -151,18 +155,62 @@ func (r *Resolver) resolveRuns(ctx context.Context, loc, rest string) (resolved,
 			return resolved{}, fmt.Errorf("invalid model source %q: %w", loc, err)
 		}
 	}
-	got, err := r.Tracking.GetRun(ctx, run)
+	run, err := r.Tracking.GetRun(ctx, runID)
 	if err != nil {
 		return resolved{}, fmt.Errorf("failed to resolve model source %q: %w", loc, err)
 	}
-	base := strings.TrimRight(got.Info.ArtifactURI, "/")
+	base := strings.TrimRight(run.Info.ArtifactURI, "/")
 	if base == "" {
 		return resolved{}, fmt.Errorf("failed to resolve model source %q: the run has no artifact URI", loc)
 	}
 	if sub == "" {
 		return resolved{uri: base}, nil
 	}
-	return resolved{uri: base + "/" + sub}, nil
+	runLoc := base + "/" + sub
+	name, modelRest, _ := strings.Cut(sub, "/")
+	lm, err := r.runModel(ctx, run, name)
+	if err != nil {
+		return resolved{}, fmt.Errorf("failed to resolve model source %q: %w", loc, err)
+	}
+	if lm == nil {
+		return resolved{uri: runLoc}, nil
+	}
+	modelLoc := strings.TrimRight(lm.Info.ArtifactURI, "/")
+	if modelRest != "" {
+		modelLoc += "/" + modelRest
+	}
+	runStore, err := r.Open(ctx, runLoc)
+	if err != nil {
+		return resolved{}, err
+	}
+	modelStore, err := r.Open(ctx, modelLoc)
+	if err != nil {
+		return resolved{}, err
+	}
+	return resolved{store: &unionStore{under: runStore, over: modelStore, uri: redact(loc)}}, nil
+}
+
+// runModel is the logged model called name whose source run is run, as
+// MLflow picks it (the first the search returns), or nil.
+func (r *Resolver) runModel(ctx context.Context, run *mlflow.Run, name string) (*mlflow.LoggedModel, error) {
+	quoted := "'" + name + "'"
+	switch {
+	case !strings.Contains(name, "'"):
+	case !strings.Contains(name, `"`):
+		quoted = `"` + name + `"`
+	default:
+		return nil, nil // MLflow's filter cannot name it, so MLflow finds no model either
+	}
+	models, err := r.Tracking.SearchLoggedModels(ctx, []string{run.Info.ExperimentID}, "name = "+quoted)
+	if err != nil {
+		return nil, err //nolint:wrapcheck // it says which search; the caller names the source
+	}
+	for i := range models {
+		if models[i].Info.SourceRunID == run.Info.RunID && models[i].Info.Name == name {
+			return &models[i], nil
+		}
+	}
+	return nil, nil
 }
 
 // proxyStore is the tracking server's artifact proxy at an
