@@ -276,7 +276,7 @@ func keyHint(key, suggestion string, allowed []string) string {
 // keyHomes says where keys that are valid elsewhere belong.
 var keyHomes = map[string]string{
 	"name": "a rule", "applies-to": "a rule", "require-source": "a rule", "metrics": "a rule",
-	"tags": "a rule", "run": "a rule", "approval": "a rule",
+	"tags": "a rule", "run": "a rule", "approval": "a rule", "artifacts": "a rule", "digest": "artifacts",
 	"on-missing-metric": "a rule", "on-first-deploy": "a rule",
 	"alias": "applies-to", "stage": "applies-to", "models": "applies-to", "kind": "applies-to",
 	"aliases": "require-source", "stages": "require-source",
@@ -452,7 +452,7 @@ func (p *parser) enum(n *yaml.Node, what string, values ...string) (string, bool
 }
 
 var ruleKeys = []string{
-	"name", "applies-to", "require-source", "metrics", "tags", "run", "approval",
+	"name", "applies-to", "require-source", "metrics", "tags", "run", "approval", "artifacts",
 	"on-missing-metric", "on-first-deploy",
 }
 
@@ -507,6 +507,13 @@ func (p *parser) rule(n *yaml.Node, names map[string]int) *Rule {
 			r.Run = p.run(f.val)
 		case "approval":
 			r.Approval = p.approval(f.val)
+		case "artifacts":
+			if prompt {
+				p.errorf(f.key, "artifacts cannot be checked in a rule for prompts (applies-to kind: prompt): "+
+					"a prompt version has no model files")
+				continue
+			}
+			r.Artifacts = p.artifacts(f.val)
 		case "on-missing-metric":
 			if s, ok := p.enum(f.val, "on-missing-metric", OnMissingFail, OnMissingSkip); ok {
 				r.OnMissingMetric = s

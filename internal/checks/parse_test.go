@@ -48,7 +48,7 @@ var badCases = []badCase{
 	{
 		name:   "unknown key lists allowed keys",
 		src:    head + "    foo: bar\n",
-		want:   []wantErr{{6, 5, `unknown key "foo" in rule (allowed: name, applies-to, require-source, metrics, tags, run, approval, on-missing-metric, on-first-deploy)`}},
+		want:   []wantErr{{6, 5, `unknown key "foo" in rule (allowed: name, applies-to, require-source, metrics, tags, run, approval, artifacts, on-missing-metric, on-first-deploy)`}},
 		schema: true,
 	},
 	{

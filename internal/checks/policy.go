@@ -95,6 +95,7 @@ type Rule struct {
 	Tags            []*TagRule     // in file order
 	Run             *RunRule       // nil when absent
 	Approval        *Approval      // nil when absent
+	Artifacts       *Artifacts     // nil when absent
 	OnMissingMetric string         // OnMissingFail (default) or OnMissingSkip
 	OnFirstDeploy   string         // OnFirstDeployPass (default) or OnFirstDeployFail
 }
