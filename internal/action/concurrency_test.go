@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 // startServer starts an extra MLflow server for one test. A missing server

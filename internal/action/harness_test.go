@@ -14,7 +14,7 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/action"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 var srv *mlflowtest.Server

@@ -14,10 +14,10 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/action"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/ucfake"
 	"github.com/mlreg/mlreg-action/internal/uc"
-	"github.com/mlreg/mlreg-action/internal/ucfake"
 )
 
 // Unity Catalog scenarios, each through Main as a user runs it: the

@@ -11,10 +11,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mlreg/mlreg-action/internal/mlflow"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/ucfake"
 	"github.com/mlreg/mlreg-action/internal/uc"
-	"github.com/mlreg/mlreg-action/internal/ucfake"
 )
 
 var srv *mlflowtest.Server

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 // The fleet scenario: a desired-state file of FleetEntries entries (two aliases, @champion and @challenger,

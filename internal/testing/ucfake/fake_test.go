@@ -16,9 +16,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
-	"github.com/mlreg/mlreg-action/internal/testutil"
-	"github.com/mlreg/mlreg-action/internal/ucfake"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/testutil"
+	"github.com/mlreg/mlreg-action/internal/testing/ucfake"
 )
 
 var srv *mlflowtest.Server

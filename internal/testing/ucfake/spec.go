@@ -15,7 +15,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/mlreg/mlreg-action/internal/testutil"
+	"github.com/mlreg/mlreg-action/internal/testing/testutil"
 )
 
 // SpecPath is the trimmed description of MLflow's Unity Catalog registry

@@ -1,7 +1,7 @@
 // Command gen trims GitHub's OpenAPI description (the npm package
 // @octokit/openapi, file generated/api.github.com.json) to the operations
 // mlreg-action uses, with every component they reference, so the tests of
-// internal/githubfake need no download. scripts/gen-github-openapi.sh runs it.
+// internal/testing/githubfake need no download. scripts/gen-github-openapi.sh runs it.
 //
 //	go run ./internal/githubfake/gen -in api.github.com.json -source @octokit/openapi@23.0.2 \
 //	    -out testdata/github/api.github.com.subset.json
@@ -18,7 +18,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/mlreg/mlreg-action/internal/githubfake"
+	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
 )
 
 func main() {

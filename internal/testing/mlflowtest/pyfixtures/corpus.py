@@ -1,6 +1,6 @@
 """Integration corpus built with MLflow's high-level Python API, the way users make their models.
 
-Run by internal/mlflowtest (pycorpus.go) with the python of the harness's virtual environment:
+Run by internal/testing/mlflowtest (pycorpus.go) with the python of the harness's virtual environment:
 
     MLFLOW_TRACKING_URI=http://127.0.0.1:PORT python corpus.py <prefix>
 

@@ -1,7 +1,7 @@
 // Command gen trims the dump of MLflow's Unity Catalog registry service
 // (scripts/dump_uc_protos.py, run on the pinned wheel) to the rpcs in
 // ucfake.RPCs and the messages and enums they reach, so the tests of
-// internal/ucfake and internal/uc need no MLflow install to know the wire.
+// internal/testing/ucfake and internal/uc need no MLflow install to know the wire.
 // scripts/gen-uc-protos.sh runs it.
 //
 //	go run ./internal/ucfake/gen -in full.json -out testdata/uc/uc_registry.subset.json
@@ -18,7 +18,7 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/mlreg/mlreg-action/internal/ucfake"
+	"github.com/mlreg/mlreg-action/internal/testing/ucfake"
 )
 
 func main() {

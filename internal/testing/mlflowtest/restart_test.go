@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 // Not parallel: it takes the package's shared server down, and Go runs every

@@ -13,8 +13,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mlreg/mlreg-action/internal/testutil"
-	"github.com/mlreg/mlreg-action/internal/ucfake"
+	"github.com/mlreg/mlreg-action/internal/testing/testutil"
+	"github.com/mlreg/mlreg-action/internal/testing/ucfake"
 )
 
 const dumpJSON = `{

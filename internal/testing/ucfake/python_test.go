@@ -10,8 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
-	"github.com/mlreg/mlreg-action/internal/ucfake"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/ucfake"
 )
 
 // pythonClient runs calls through MLflow's own client, configured as a user
