@@ -47,7 +47,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
 	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
@@ -310,7 +310,7 @@ func takeSnapshot(ctx context.Context, t *testing.T, f *mlflowtest.Fixtures, mod
 		}
 		s.Versions[v.Version] = vs
 	}
-	_, lockErr := f.Aliases(ctx, promote.LockName(model))
+	_, lockErr := f.Aliases(ctx, mlflow.LockName(model))
 	s.Locked = lockErr == nil
 	return s
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/promote"
 	"github.com/mlreg/mlreg-action/internal/testing/faultproxy"
 	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
@@ -429,7 +430,7 @@ func runFaultCell(t *testing.T, s *mlflowtest.Server, r faultRow, c faultColumn)
 		}
 	}
 
-	lock := promote.LockName(fr.model)
+	lock := mlflow.LockName(fr.model)
 	lockTags, err := fr.f.ModelTags(t.Context(), lock)
 	switch {
 	case mlflowtest.IsErrorCode(err, "RESOURCE_DOES_NOT_EXIST"):
@@ -825,7 +826,7 @@ func TestFaultServerDiesAndComesBack(t *testing.T) {
 			t.Errorf("the error does not name the deadline (%q):\n%s", deadlineNamed, a)
 		}
 		// The dead server could not take the lock back; the rerun comes after its TTL.
-		if err := fr.f.SetModelTag(t.Context(), promote.LockName(fr.model), promote.TagLockExpires, fixedNow.Add(-time.Second).Format(time.RFC3339)); err != nil {
+		if err := fr.f.SetModelTag(t.Context(), mlflow.LockName(fr.model), promote.TagLockExpires, fixedNow.Add(-time.Second).Format(time.RFC3339)); err != nil {
 			t.Fatal(err)
 		}
 		fr.ml.Clear()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/promote"
 	"github.com/mlreg/mlreg-action/internal/testing/faultproxy"
 	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
@@ -79,7 +80,7 @@ func (fx *fleetModels) state(t *testing.T) map[string]string {
 			fmt.Fprintf(&b, "v%s %v %v\n", v, mv["current_stage"], vt)
 		}
 		var lock struct{}
-		err = fx.f.Do(ctx, http.MethodGet, "registered-models/get", url.Values{"name": {promote.LockName(m)}}, nil, &lock)
+		err = fx.f.Do(ctx, http.MethodGet, "registered-models/get", url.Values{"name": {mlflow.LockName(m)}}, nil, &lock)
 		switch {
 		case err == nil:
 			b.WriteString("LOCK LEFT\n")
@@ -101,7 +102,7 @@ func (fx *fleetModels) history(t *testing.T, model, target string) []promote.Rec
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := promote.ParseHistory(tags["mlreg.history."+target])
+	h, err := mlflow.Rules{}.ParseHistory(tags["mlreg.history."+target])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -635,7 +636,7 @@ func TestManifestConflictDoesNotStopTheOthers(t *testing.T) {
 	files := fleetFiles(fx.Manifest())
 	moved := fx.models[1]
 	proxy := faultproxy.New(t, srv.URL)
-	proxy.Add(faultproxy.Rule{Method: http.MethodPost, Path: "/registered-models/create", Contains: `"` + promote.LockName(moved) + `"`,
+	proxy.Add(faultproxy.Rule{Method: http.MethodPost, Path: "/registered-models/create", Contains: `"` + mlflow.LockName(moved) + `"`,
 		Fault: faultproxy.Call(func() {
 			// Someone removes @champion by hand just as the run takes the lock.
 			if err := fx.f.DeleteAlias(context.Background(), moved, "champion"); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // fakeRegistry is an in-memory MLflow registry of many models, safe for
@@ -21,6 +22,8 @@ import (
 // highest version per stage in latest_versions). fail injects errors; hook
 // acts on the registry at a call (e.g. a move by hand).
 type fakeRegistry struct {
+	mlflow.Rules // MLflow's registry: its names, keys, history and lock
+
 	mu     sync.Mutex
 	models map[string]*fakeModel
 	runs   map[string]*mlflow.Run
@@ -41,10 +44,7 @@ type fakeModel struct {
 	versions map[string]*mlflow.ModelVersion
 }
 
-var (
-	_ promote.Registry = (*fakeRegistry)(nil)
-	_ promote.Locker   = (*fakeRegistry)(nil)
-)
+var _ registry.Backend = (*fakeRegistry)(nil)
 
 // metric decodes a metric as MLflow sends it.
 func metric(key string, v float64) mlflow.Metric {
@@ -132,7 +132,7 @@ func (f *fakeRegistry) stageOf(model, v string) string {
 
 // history returns the recorded history of a target.
 func (f *fakeRegistry) history(model string, t checks.Target) []promote.Record {
-	h, err := promote.ParseHistory(f.modelTag(model, promote.HistoryTagKey(t)))
+	h, err := mlflow.Rules{}.ParseHistory(f.modelTag(model, promote.HistoryTagKey(t)))
 	if err != nil {
 		panic(err)
 	}
@@ -438,7 +438,7 @@ func (f *fakeRegistry) locks() []string {
 	defer f.mu.Unlock()
 	var out []string
 	for name := range f.models {
-		if strings.HasPrefix(name, promote.LockPrefix) {
+		if strings.HasPrefix(name, mlflow.LockPrefix) {
 			out = append(out, name)
 		}
 	}

@@ -700,7 +700,7 @@ func TestApplyConflictsAndRegistryErrorsAreIndependent(t *testing.T) {
 			// m01 is moved by hand right after its lock is taken.
 			var once sync.Once
 			f.hook = func(op, model string, _ ...string) {
-				if op == "CreateRegisteredModel" && model == promote.LockName("m01") {
+				if op == "CreateRegisteredModel" && model == mlflow.LockName("m01") {
 					once.Do(func() {
 						f.mu.Lock()
 						f.models["m01"].versions["3"] = &mlflow.ModelVersion{Name: "m01", Version: "3", Status: mlflow.StatusReady}

@@ -59,9 +59,10 @@ type Settings struct {
 	Environment string // deployment-environment; "" = the target's default (checks.Target.Environment)
 	Slack       *Slack // nil when Slack is not configured
 	Store       TagStore
-	// Dialect is the registry's: Store's tags are read and written under
-	// its keys (Unity Catalog's take no dots).
-	Dialect promote.Dialect
+	// TagKey is the registry's form of a tag key (registry.Rules.TagKey):
+	// Store's tags are read and written under it (Unity Catalog's take no
+	// dots). nil keeps keys as written.
+	TagKey func(key string) string
 	// Secrets never leave in a report, a message or an error.
 	Secrets []string
 }
@@ -311,7 +312,11 @@ func sendSlack(ctx context.Context, r *Report, s Settings, res *Result) error {
 	var prev *SlackRef
 	var digest string
 	tagKey, model, version := slackKey(r)
-	tagKey = s.Dialect.TagKey(tagKey) // "" stays ""
+	stored := func(key string) string { return key }
+	if s.TagKey != nil {
+		stored = s.TagKey
+	}
+	tagKey = stored(tagKey) // "" stays ""
 	if s.Store == nil {
 		tagKey = ""
 	}
@@ -326,7 +331,7 @@ func sendSlack(ctx context.Context, r *Report, s Settings, res *Result) error {
 		// registration is its version's: the tag lives on it.
 		digest = r.PlanDigest
 		var rec promote.Record
-		if v := tags[s.Dialect.PromotionTagKey(r.Target)]; r.Plan != nil && v != "" && json.Unmarshal([]byte(v), &rec) == nil && rec.PlanDigest != "" {
+		if v := tags[stored(promote.PromotionTagKey(r.Target))]; r.Plan != nil && v != "" && json.Unmarshal([]byte(v), &rec) == nil && rec.PlanDigest != "" {
 			digest = rec.PlanDigest
 		}
 		var ref SlackRef

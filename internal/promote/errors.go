@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
-	"github.com/mlreg/mlreg-action/internal/mlflow"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // Sentinel errors that the caller maps to exit statuses.
@@ -55,9 +54,7 @@ func moveError(t checks.Target, version string, err error) error {
 	if errors.Is(err, ErrConflict) {
 		return err // the move ran and left another stage; the error says which
 	}
-	var apiErr *mlflow.Error
-	if errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode < 500 &&
-		apiErr.StatusCode != http.StatusRequestTimeout && apiErr.StatusCode != http.StatusTooManyRequests {
+	if errors.Is(err, registry.ErrRefused) {
 		return fmt.Errorf("%w; nothing was moved", err)
 	}
 	return fmt.Errorf("%w; %s may or may not have moved to v%s (a request was sent and no answer came back): "+
@@ -70,10 +67,6 @@ func moveError(t checks.Target, version string, err error) error {
 // 503 with Retry-After or a failed dial did not create anything; anything
 // else (a reset, a lost or truncated answer, a timeout, a 5xx) may have.
 func createMayHaveRun(err error) bool {
-	var apiErr *mlflow.Error
-	if errors.As(err, &apiErr) {
-		return apiErr.StatusCode >= 500 && !(apiErr.StatusCode == http.StatusServiceUnavailable && apiErr.RetryAfter > 0)
-	}
 	var opErr *net.OpError
-	return !errors.As(err, &opErr) || opErr.Op != "dial"
+	return !errors.Is(err, registry.ErrNotExecuted) && !(errors.As(err, &opErr) && opErr.Op == "dial")
 }

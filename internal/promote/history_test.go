@@ -290,7 +290,7 @@ rules:
 	withAUC(reg, "1", 0.91)
 	withAUC(reg, "3", 0.95)
 	reg.aliases["champion"] = "3"
-	reg.modelTag[HistoryTagKey(champ)] = encodeHistory([]Record{{Version: "3", PreviousVersion: "1", Action: ActionPromote, At: t0.Format(time.RFC3339)}})
+	reg.modelTag[HistoryTagKey(champ)] = mlflow.Rules{}.EncodeHistory([]Record{{Version: "3", PreviousVersion: "1", Action: ActionPromote, At: t0.Format(time.RFC3339)}})
 	s := &Service{Reg: reg, Now: clock(t0.Add(24 * time.Hour))}
 	plan, err := rollback(t, s, "", pol)
 	if err != nil {

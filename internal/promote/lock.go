@@ -2,33 +2,24 @@ package promote
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"time"
 
-	"github.com/mlreg/mlreg-action/internal/mlflow"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
-// Locker is what the promotion lock needs from the registry.
-//
-// MLflow has no compare-and-set: aliases and tags are upserts, so two
-// promotions that both read "@champion is v8" can both move it, and two
-// read-modify-writes of the history tag can drop an entry. Registered-model
-// names are unique, though: creating one fails with RESOURCE_ALREADY_EXISTS
-// while another exists. The lock is a registered model named
-// mlreg-lock.<model>, created before apply and deleted after record; it
-// carries its owner and expiry in tags so a lock left by a killed run expires.
-type Locker interface {
-	CreateRegisteredModel(ctx context.Context, name, description string, tags []mlflow.Tag) (*mlflow.RegisteredModel, error)
-	GetRegisteredModel(ctx context.Context, name string) (*mlflow.RegisteredModel, error)
-	DeleteRegisteredModel(ctx context.Context, name string) error
-}
+// The promotion lock (see registry.Locker). MLflow has no compare-and-set:
+// aliases and tags are upserts, so two promotions that both read
+// "@champion is v8" can both move it, and two read-modify-writes of the
+// history tag can drop an entry. Registered-model names are unique, though.
+// The lock is a registered model named by the registry's rules
+// (registry.Rules.LockName), created before apply and deleted after record;
+// it carries its owner and expiry in tags so a lock left by a killed run
+// expires.
 
 // Lock tag keys.
 const (
-	LockPrefix     = "mlreg-lock."
 	TagLockOwner   = "mlreg.lock.owner"
 	TagLockExpires = "mlreg.lock.expires"
 	// TagLockToken is unique to one acquisition: a create whose answer was
@@ -42,16 +33,6 @@ const (
 	maxLockPollDelay = 2 * time.Second
 )
 
-// LockName is the registered model used as the lock of model.
-func LockName(model string) string {
-	name := LockPrefix + model
-	if len(name) > 250 {
-		sum := sha256.Sum256([]byte(model))
-		name = LockPrefix + model[:200] + "." + hex.EncodeToString(sum[:8])
-	}
-	return name
-}
-
 // acquire takes the lock of model, waiting while another run holds it. It
 // returns a release function; a registry that refuses to create the lock
 // (permission denied) leaves promotions unserialized, reported as a note.
@@ -60,13 +41,13 @@ func (s *Service) acquire(ctx context.Context, model string, out *Outcome) (func
 	if s.Lock == nil {
 		return noop, nil
 	}
-	d := s.Dialect
+	d := s.Reg
 	name := d.LockName(model)
 	ttl := s.LockTTL
 	if ttl <= 0 {
 		ttl = DefaultLockTTL
 	}
-	owner := d.tagValue(s.LockOwner)
+	owner := d.TagValue(s.LockOwner)
 	if owner == "" {
 		owner = fmt.Sprintf("mlreg-action-%08x", rand.Uint32())
 	}
@@ -75,30 +56,30 @@ func (s *Service) acquire(ctx context.Context, model string, out *Outcome) (func
 	for attempt := 1; ; attempt++ {
 		expires := s.now().Add(ttl).Format(time.RFC3339)
 		_, err := s.Lock.CreateRegisteredModel(ctx, name, fmt.Sprintf(lockDescription, model, expires),
-			[]mlflow.Tag{{Key: d.TagKey(TagLockOwner), Value: owner}, {Key: d.TagKey(TagLockExpires), Value: expires}, {Key: d.TagKey(TagLockToken), Value: token}})
+			[]registry.Tag{{Key: d.TagKey(TagLockOwner), Value: owner}, {Key: d.TagKey(TagLockExpires), Value: expires}, {Key: d.TagKey(TagLockToken), Value: token}})
 		switch {
 		case err == nil:
 			if attempt > 1 {
 				out.Notes = append(out.Notes, fmt.Sprintf("waited for a concurrent promotion of %q (%d attempts)", model, attempt))
 			}
 			return func() { s.release(ctx, name, out) }, nil
-		case mlflow.IsNotFound(err):
+		case registry.IsNotFound(err):
 			// The server checks the name before inserting it; a lock deleted in
 			// between (its holder released it) answers 404. That is contention:
 			// try again.
-			if err := mlflow.SleepContext(ctx, delay); err != nil {
+			if err := registry.SleepContext(ctx, delay); err != nil {
 				return nil, fmt.Errorf("%w: waiting for the lock %s: %w", ErrConflict, name, err)
 			}
 			continue
-		case mlflow.IsPermissionDenied(err):
+		case registry.IsPermissionDenied(err):
 			out.Notes = append(out.Notes, fmt.Sprintf("could not create the lock %s (permission denied): concurrent promotions of %q are not serialized", name, model))
 			return noop, nil
-		case !mlflow.IsAlreadyExists(err):
+		case !registry.IsAlreadyExists(err):
 			return nil, fmt.Errorf("failed to create lock %s: %w", name, err)
 		}
 		held, err := s.Lock.GetRegisteredModel(ctx, name)
 		switch {
-		case mlflow.IsNotFound(err):
+		case registry.IsNotFound(err):
 			continue // released in between
 		case err != nil:
 			return nil, fmt.Errorf("failed to read lock %s: %w", name, err)
@@ -112,7 +93,7 @@ func (s *Service) acquire(ctx context.Context, model string, out *Outcome) (func
 		exp, _ := held.Tag(d.TagKey(TagLockExpires))
 		if t, perr := time.Parse(time.RFC3339, exp); perr == nil && s.now().After(t) {
 			// A run that died holding the lock: take it over.
-			if err := s.Lock.DeleteRegisteredModel(ctx, name); err != nil && !mlflow.IsNotFound(err) {
+			if err := s.Lock.DeleteRegisteredModel(ctx, name); err != nil && !registry.IsNotFound(err) {
 				return nil, fmt.Errorf("failed to remove expired lock %s of %s: %w", name, holder, err)
 			}
 			out.Notes = append(out.Notes, fmt.Sprintf("removed the expired lock of %s (expired %s)", holder, exp))
@@ -123,7 +104,7 @@ func (s *Service) acquire(ctx context.Context, model string, out *Outcome) (func
 			return nil, fmt.Errorf("%w: another promotion of %q (%s) holds the lock %s until %s; gave up at the deadline",
 				ErrConflict, model, holder, name, exp)
 		}
-		if err := mlflow.SleepContext(ctx, wait); err != nil {
+		if err := registry.SleepContext(ctx, wait); err != nil {
 			return nil, fmt.Errorf("%w: waiting for the lock %s held by %s: %w", ErrConflict, name, holder, err)
 		}
 		delay = min(delay*2, maxLockPollDelay)
@@ -139,7 +120,7 @@ func (s *Service) release(ctx context.Context, name string, out *Outcome) {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), d)
 	defer cancel()
-	if err := s.Lock.DeleteRegisteredModel(ctx, name); err != nil && !mlflow.IsNotFound(err) {
+	if err := s.Lock.DeleteRegisteredModel(ctx, name); err != nil && !registry.IsNotFound(err) {
 		out.Notes = append(out.Notes, fmt.Sprintf("failed to release the lock %s (it expires by itself): %v", name, err))
 	}
 }

@@ -107,7 +107,7 @@ func TestLockSerializesConcurrentApplies(t *testing.T) {
 		}
 		_, errA := a.Apply(t.Context(), planA)
 		errB := <-bDone
-		h, _ := ParseHistory(mem.modelTag[HistoryTagKey(checks.AliasTarget("champion"))])
+		h, _ := mlflow.Rules{}.ParseHistory(mem.modelTag[HistoryTagKey(checks.AliasTarget("champion"))])
 		if locked {
 			if errA != nil || !errors.Is(errB, ErrConflict) {
 				t.Errorf("locked: A err %v, B err %v; want A to succeed and B to conflict", errA, errB)

@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/mlreg/mlreg-action/internal/mlflow"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // memRegistry is an in-memory MLflow registry for the unit tests of promote:
@@ -27,6 +28,8 @@ import (
 // begin, fault.refused, change the state, fault.lost) and, where it matters,
 // copy what it returns so callers never share the registry's slices.
 type memRegistry struct {
+	mlflow.Rules // MLflow's registry: its names, keys, history and lock
+
 	mu       sync.Mutex
 	model    string
 	versions map[string]*mlflow.ModelVersion
@@ -58,11 +61,7 @@ type memRegistry struct {
 	faults []*fault
 }
 
-var (
-	_ Registry         = (*memRegistry)(nil)
-	_ RegisterRegistry = (*memRegistry)(nil)
-	_ Locker           = (*memRegistry)(nil)
-)
+var _ registry.Registrar = (*memRegistry)(nil)
 
 func newMem(model string, vers ...mlflow.ModelVersion) *memRegistry {
 	m := &memRegistry{model: model, versions: map[string]*mlflow.ModelVersion{}, aliases: map[string]string{},

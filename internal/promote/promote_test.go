@@ -120,7 +120,7 @@ func TestParseExpected(t *testing.T) {
 // Plan takes its values as parsed; it refuses only what no registry takes.
 func TestRequestValidate(t *testing.T) {
 	t.Parallel()
-	err := (&Request{Model: "a/b"}).Validate()
+	err := (&Request{Model: "a/b"}).Validate(mlflow.Rules{})
 	for _, want := range []string{`input model-name: model name "a/b" may not contain`, "set target-alias or target-stage"} {
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %q", err, want)
@@ -290,11 +290,11 @@ func TestHistoryIsBounded(t *testing.T) {
 		h = append(h, Record{Version: strconv.Itoa(1000 - i), PreviousVersion: strconv.Itoa(999 - i), At: "2026-01-01T00:00:00Z",
 			By: strings.Repeat("x", 40), RunURL: "https://github.com/acme/models/actions/runs/123456789", PlanDigest: "sha256:" + strings.Repeat("a", 64)})
 	}
-	enc := encodeHistory(h)
-	if len(enc) > MaxHistoryChars {
-		t.Fatalf("history is %d characters, over %d", len(enc), MaxHistoryChars)
+	enc := mlflow.Rules{}.EncodeHistory(h)
+	if len(enc) > mlflow.MaxHistoryChars {
+		t.Fatalf("history is %d characters, over %d", len(enc), mlflow.MaxHistoryChars)
 	}
-	got, err := ParseHistory(enc)
+	got, err := mlflow.Rules{}.ParseHistory(enc)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func (m *memRegistry) history(t *testing.T, tp checks.Target) []Record {
 	m.mu.Lock()
 	v := m.modelTag[HistoryTagKey(tp)]
 	m.mu.Unlock()
-	h, err := ParseHistory(v)
+	h, err := mlflow.Rules{}.ParseHistory(v)
 	if err != nil {
 		t.Fatalf("history tag %s is not valid JSON: %v\n%s", HistoryTagKey(tp), err, v)
 	}
@@ -383,7 +383,7 @@ func TestRerunCompletesOnlyItsOwnRecord(t *testing.T) {
 		{"moved outside mlreg-action: no promotion tag", func(m *memRegistry) { m.aliases["champion"] = "2" }},
 		{"promotion tag older than the newest entry", func(m *memRegistry) {
 			m.versions["2"].Tags = []mlflow.Tag{{Key: PromotionTagKey(champ), Value: stale.JSON()}}
-			m.modelTag[HistoryTagKey(champ)] = encodeHistory([]Record{newer, stale})
+			m.modelTag[HistoryTagKey(champ)] = mlflow.Rules{}.EncodeHistory([]Record{newer, stale})
 			m.aliases["champion"] = "2" // moved back by hand after v3
 		}},
 		{"unreadable promotion tag", func(m *memRegistry) {

@@ -359,7 +359,7 @@ func TestRegisterValidate(t *testing.T) {
 		{"path escapes the run", RegisterRequest{Model: "m", RunID: "r1", ArtifactPath: "../x"}, []string{"may not contain '..'"}},
 	}
 	for _, tc := range cases {
-		err := tc.req.Validate()
+		err := tc.req.Validate(mlflow.Rules{})
 		if !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: err = %v, want ErrInvalid", tc.name, err)
 			continue
@@ -370,7 +370,7 @@ func TestRegisterValidate(t *testing.T) {
 			}
 		}
 	}
-	if err := (&RegisterRequest{Model: "m", RunID: "r1", Source: "runs:/r1/model"}).Validate(); err != nil {
+	if err := (&RegisterRequest{Model: "m", RunID: "r1", Source: "runs:/r1/model"}).Validate(mlflow.Rules{}); err != nil {
 		t.Errorf("run-id with a runs:/ source of the same run: %v", err)
 	}
 }

@@ -1,4 +1,4 @@
-package promote
+package uc
 
 import (
 	"encoding/json"
@@ -12,27 +12,35 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
-	"github.com/mlreg/mlreg-action/internal/uc"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
+	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
-func TestDialectTagKeys(t *testing.T) {
+var champ = checks.AliasTarget("champion")
+
+type Record = registry.Record
+
+// TestRulesTagKeys keeps the keys of every tag mlreg writes, as each
+// registry stores them.
+func TestRulesTagKeys(t *testing.T) {
 	t.Parallel()
 	prodEU := checks.AliasTarget("prod-eu")
 	stage := checks.StageTarget("Production")
-	keys := func(d Dialect) []string {
-		return []string{d.PromotionTagKey(champ), d.HistoryTagKey(champ), d.ReplacedTagKey(champ),
-			d.PromotionTagKey(stage), d.HistoryTagKey(prodEU),
-			d.TagKey(TagLockOwner), d.TagKey(TagLockExpires), d.TagKey(TagLockToken), d.LockName("m")}
+	keys := func(r registry.Rules) []string {
+		return []string{promote.PromotionKey(r, champ), promote.HistoryKey(r, champ), promote.ReplacedKey(r, champ),
+			promote.PromotionKey(r, stage), promote.HistoryKey(r, prodEU),
+			r.TagKey(promote.TagLockOwner), r.TagKey(promote.TagLockExpires), r.TagKey(promote.TagLockToken), r.LockName("m")}
 	}
 	oss := []string{"mlreg.promotion.alias.champion", "mlreg.history.alias.champion", "mlreg.replaced.alias.champion",
 		"mlreg.promotion.stage.Production", "mlreg.history.alias.prod-eu",
 		"mlreg.lock.owner", "mlreg.lock.expires", "mlreg.lock.token", "mlreg-lock.m"}
-	if diff := cmp.Diff(oss, keys(Dialect{})); diff != "" {
+	if diff := cmp.Diff(oss, keys(mlflow.Rules{})); diff != "" {
 		t.Errorf("OSS keys (-want +got):\n%s", diff)
 	}
-	got := keys(UnityCatalog)
+	got := keys(Rules{})
 	want := []string{"mlreg_promotion_alias_champion", "mlreg_history_alias_champion", "mlreg_replaced_alias_champion",
-		"mlreg_promotion_stage_Production", uc.TagKey("mlreg.history.alias.prod-eu"),
+		"mlreg_promotion_stage_Production", TagKey("mlreg.history.alias.prod-eu"),
 		"mlreg_lock_owner", "mlreg_lock_expires", "mlreg_lock_token", "mlreg_lock_m"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("UC keys (-want +got):\n%s", diff)
@@ -41,46 +49,45 @@ func TestDialectTagKeys(t *testing.T) {
 		t.Errorf("UC key of a dash alias = %q, want mlreg_history_alias_prod_eu_<8 hex>", got[4])
 	}
 	for _, k := range got[:len(got)-1] {
-		if err := uc.ValidateTag(k, "v"); err != nil {
+		if err := ValidateTag(k, "v"); err != nil {
 			t.Errorf("UC key: %v", err)
 		}
 	}
-	if n := UnityCatalog.LockName("main.ml.fraud"); n != "main.ml.mlreg_lock_fraud" {
+	if n := (Rules{}).LockName("main.ml.fraud"); n != "main.ml.mlreg_lock_fraud" {
 		t.Errorf("UC lock of main.ml.fraud = %q", n)
 	}
-	var ossD Dialect
-	if ossD.HistoryBound() != MaxHistoryChars || UnityCatalog.HistoryBound() != 1000 {
-		t.Errorf("history bounds = %d, %d", ossD.HistoryBound(), UnityCatalog.HistoryBound())
-	}
-	if !ossD.HasStages() || UnityCatalog.HasStages() {
+	if (mlflow.Rules{}).ValidateTarget(stage) != nil || (Rules{}).ValidateTarget(stage) == nil {
 		t.Error("OSS has stages, UC has none")
+	}
+	if (mlflow.Rules{}).MaxTagsPerObject() != 0 || (Rules{}).MaxTagsPerObject() != 50 {
+		t.Error("OSS has no tag limit, UC 50 tags an object")
 	}
 }
 
-func TestDialectValidate(t *testing.T) {
+func TestRulesValidate(t *testing.T) {
 	t.Parallel()
+	type Request = promote.Request
 	cases := []struct {
-		name string
-		d    Dialect
-		req  Request
-		want []string // one per error; nil = valid
-		is   error
+		name  string
+		rules registry.Rules
+		req   Request
+		want  []string // one per error; nil = valid
+		is    error
 	}{
-		{"UC three-level", UnityCatalog, Request{Model: "main.ml.fraud", Target: checks.Target{Alias: "champion"}}, nil, nil},
-		{"UC two-level", UnityCatalog, Request{Model: "ml.fraud", Target: checks.Target{Alias: "champion"}},
+		{"UC three-level", Rules{}, Request{Model: "main.ml.fraud", Target: checks.Target{Alias: "champion"}}, nil, nil},
+		{"UC two-level", Rules{}, Request{Model: "ml.fraud", Target: checks.Target{Alias: "champion"}},
 			[]string{`invalid input: input model-name: model name "ml.fraud": not a Unity Catalog model name: Unity Catalog names a model catalog.schema.model (three levels separated by dots)`},
-			uc.ErrInvalidName},
-		{"UC empty", UnityCatalog, Request{Target: checks.Target{Alias: "champion"}},
-			[]string{"invalid input: input model-name is required"}, ErrInvalid},
-		{"UC stage", UnityCatalog, Request{Model: "main.ml.fraud", Target: checks.Target{Stage: "Production"}},
-			[]string{`invalid input: input target-stage: Unity Catalog has no model stages (got "Production"); use target-alias`}, ErrInvalid},
-		{"UC every problem", UnityCatalog, Request{Model: "fraud", Target: checks.Target{Alias: "champion", Stage: "Production"}},
-			[]string{"input model-name", "input target-stage: Unity Catalog has no model stages"}, ErrInvalid},
-		{"OSS two-level is fine", Dialect{}, Request{Model: "ml.fraud", Target: checks.Target{Stage: "Production"}}, nil, nil},
+			ErrInvalidName},
+		{"UC empty", Rules{}, Request{Target: checks.Target{Alias: "champion"}},
+			[]string{"invalid input: input model-name is required"}, promote.ErrInvalid},
+		{"UC stage", Rules{}, Request{Model: "main.ml.fraud", Target: checks.Target{Stage: "Production"}},
+			[]string{`invalid input: input target-stage: Unity Catalog has no model stages (got "Production"); use target-alias`}, promote.ErrInvalid},
+		{"UC every problem", Rules{}, Request{Model: "fraud", Target: checks.Target{Alias: "champion", Stage: "Production"}},
+			[]string{"input model-name", "input target-stage: Unity Catalog has no model stages"}, promote.ErrInvalid},
+		{"OSS two-level is fine", mlflow.Rules{}, Request{Model: "ml.fraud", Target: checks.Target{Stage: "Production"}}, nil, nil},
 	}
 	for _, tc := range cases {
-		tc.req.Dialect = tc.d
-		err := tc.req.Validate()
+		err := tc.req.Validate(tc.rules)
 		if tc.want == nil {
 			if err != nil {
 				t.Errorf("%s: %v", tc.name, err)
@@ -114,7 +121,7 @@ func unjoinErr(err error) []error {
 // largest is a record whose fields that are never cut are as long as they
 // get: ten-digit versions, the longer action and verdict, both digests.
 func largest() Record {
-	return Record{Version: "9999999999", PreviousVersion: "9999999998", Action: ActionRollback,
+	return Record{Version: "9999999999", PreviousVersion: "9999999998", Action: promote.ActionRollback,
 		At: "2026-12-31T23:59:59Z", PolicyDigest: "sha256:" + strings.Repeat("f", 64),
 		PlanDigest: "sha256:" + strings.Repeat("e", 64), Verdict: checks.VerdictSkipped}
 }
@@ -182,11 +189,11 @@ func TestCompactHistory(t *testing.T) {
 	t.Parallel()
 	var h []Record // newest first
 	for i := 100; i >= 1; i-- {
-		r := Record{Version: fmt.Sprint(i), PreviousVersion: fmt.Sprint(i - 1), Action: ActionPromote,
+		r := Record{Version: fmt.Sprint(i), PreviousVersion: fmt.Sprint(i - 1), Action: promote.ActionPromote,
 			At: fmt.Sprintf("2026-03-01T09:%02d:%02dZ", i/60, i%60), By: fmt.Sprintf("release-bot-%03d", i),
 			RunURL: "https://github.com/acme/fraud/actions/runs/1", Verdict: "pass"}
 		if i%10 == 0 {
-			r.Action = ActionRollback
+			r.Action = promote.ActionRollback
 		}
 		h = append(h, r)
 	}
@@ -205,12 +212,12 @@ func TestCompactHistory(t *testing.T) {
 		t.Errorf("kept %d entries, want at least 12", len(back))
 	}
 	for i, r := range back {
-		want := Record{Version: h[i].Version, PreviousVersion: h[i].PreviousVersion, Action: h[i].Action, At: h[i].At, By: h[i].By}
+		want := Record{Version: h[i].Version, PreviousVersion: h[i].PreviousVersion, Action: h[i].Action, At: h[i].At, By: h[i].By, Compact: true}
 		if !cmp.Equal(r, want) {
 			t.Errorf("entry %d = %+v, want %+v", i, r, want)
 		}
 	}
-	if to, err := RollbackTarget(back); err != nil || to != "99" {
+	if to, err := promote.RollbackTarget(back); err != nil || to != "99" {
 		t.Errorf("RollbackTarget = %q, %v; want 99", to, err)
 	}
 	if !strings.HasPrefix(enc, `[{"v":"100","p":"99","at":"2026-03-01T09:01:40Z","by":"release-bot-100","a":"rollback"},{"v":"99","p":"98",`) {
@@ -258,7 +265,7 @@ func TestTruncateJSON(t *testing.T) {
 			t.Errorf("truncateJSON(%q, %d) takes %d bytes", tc.in, tc.n, jsonLen(got))
 		}
 	}
-	if got := truncate(strings.Repeat("é", 600), 1000); len(got) > 1000 || !utf8.ValidString(got) || !strings.HasSuffix(got, "…") {
-		t.Errorf("truncate = %d bytes, valid %v", len(got), utf8.ValidString(got))
+	if got := truncateBytes(strings.Repeat("é", 600), 1000); len(got) > 1000 || !utf8.ValidString(got) || !strings.HasSuffix(got, "…") {
+		t.Errorf("truncateBytes = %d bytes, valid %v", len(got), utf8.ValidString(got))
 	}
 }
