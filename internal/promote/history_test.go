@@ -35,7 +35,7 @@ func TestHistoryFlagsDrift(t *testing.T) {
 		{
 			name:   "never promoted, unheld",
 			target: champ,
-			setup:  func(_ *testing.T, reg *memRegistry) { delete(reg.aliases, "champion") },
+			setup:  func(_ *testing.T, reg *memRegistry) { reg.unsetAlias("champion") },
 		},
 		{
 			name:    "held, never recorded",
@@ -57,7 +57,7 @@ func TestHistoryFlagsDrift(t *testing.T) {
 			target: champ,
 			setup: func(t *testing.T, reg *memRegistry) {
 				promoted(t, reg, checks.Target{Alias: "champion"})
-				reg.aliases["champion"] = "3"
+				reg.setAlias("champion", "3")
 			},
 			current:  "3",
 			recorded: "2",
@@ -69,7 +69,7 @@ func TestHistoryFlagsDrift(t *testing.T) {
 			target: champ,
 			setup: func(t *testing.T, reg *memRegistry) {
 				promoted(t, reg, checks.Target{Alias: "champion"})
-				delete(reg.aliases, "champion")
+				reg.unsetAlias("champion")
 			},
 			recorded: "2",
 			entries:  1,
@@ -88,7 +88,7 @@ func TestHistoryFlagsDrift(t *testing.T) {
 			target: prod,
 			setup: func(t *testing.T, reg *memRegistry) {
 				promoted(t, reg, checks.Target{Stage: "Production"})
-				reg.versions["3"].CurrentStage = mlflow.StageProduction
+				reg.setStage("3", mlflow.StageProduction)
 			},
 			current:  "3",
 			recorded: "2",
@@ -129,7 +129,7 @@ func TestHistoryErrors(t *testing.T) {
 	}{
 		{"registry unreachable", champ, func(reg *memRegistry) { reg.fail("GetRegisteredModel", "", 0, errUnavailable) },
 			`failed to get registered model "m": `},
-		{"corrupted history tag", champ, func(reg *memRegistry) { reg.modelTag[HistoryTagKey(champ)] = "[{" },
+		{"corrupted history tag", champ, func(reg *memRegistry) { reg.SetModelTagDirect(reg.model, HistoryTagKey(champ), "[{") },
 			`failed to read mlreg.history.alias.champion of "m": failed to parse history tag: `},
 		{"stage unreadable", checks.StageTarget("Staging"), func(reg *memRegistry) { reg.fail("GetLatestVersions", "", 0, errUnavailable) },
 			`failed to read stage Staging of "m": `},
@@ -175,7 +175,7 @@ func rollback(t *testing.T, s *Service, rollbackTo string, policy *checks.Policy
 func promoteSequence(t *testing.T) (*memRegistry, func() *Service) {
 	t.Helper()
 	reg := threeVersions()
-	delete(reg.aliases, "champion")
+	reg.unsetAlias("champion")
 	at := t0
 	next := func() *Service {
 		at = at.Add(time.Hour)
@@ -197,7 +197,7 @@ func TestRollbackTwiceInARowGoesTwoStepsBack(t *testing.T) {
 		if _, err := rollback(t, next(), "", nil); err != nil {
 			t.Fatalf("rollback to v%s: %v", want.holder, err)
 		}
-		if got := reg.aliases["champion"]; got != want.holder {
+		if got := reg.alias("champion"); got != want.holder {
 			t.Fatalf("after rollback @champion = v%s, want v%s", got, want.holder)
 		}
 		h := reg.history(t, champ)
@@ -216,8 +216,8 @@ func TestRollbackTwiceInARowGoesTwoStepsBack(t *testing.T) {
 	if !errors.Is(err, ErrNoRollbackTarget) || !strings.Contains(err.Error(), "the history has no version before v1") {
 		t.Errorf("third rollback: err = %v, want ErrNoRollbackTarget before v1", err)
 	}
-	if reg.aliases["champion"] != "1" {
-		t.Errorf("a refused rollback moved @champion to v%s", reg.aliases["champion"])
+	if reg.alias("champion") != "1" {
+		t.Errorf("a refused rollback moved @champion to v%s", reg.alias("champion"))
 	}
 }
 
@@ -227,15 +227,15 @@ func TestRollbackToIsAStepOfItsOwn(t *testing.T) {
 	if _, err := rollback(t, next(), "1", nil); err != nil {
 		t.Fatal(err)
 	}
-	if reg.aliases["champion"] != "1" {
-		t.Fatalf("@champion = v%s after rollback-to 1", reg.aliases["champion"])
+	if reg.alias("champion") != "1" {
+		t.Fatalf("@champion = v%s after rollback-to 1", reg.alias("champion"))
 	}
 	// Undoing the explicit rollback returns to the version it replaced.
 	if _, err := rollback(t, next(), "", nil); err != nil {
 		t.Fatal(err)
 	}
-	if reg.aliases["champion"] != "3" {
-		t.Errorf("@champion = v%s after rolling back a rollback-to, want v3", reg.aliases["champion"])
+	if reg.alias("champion") != "3" {
+		t.Errorf("@champion = v%s after rolling back a rollback-to, want v3", reg.alias("champion"))
 	}
 }
 
@@ -260,12 +260,12 @@ func TestRollbackRefusedWhenTheTargetMoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg.aliases["champion"] = "1" // moved between history and apply
+	reg.setAlias("champion", "1") // moved between history and apply
 	if _, err := s.Apply(t.Context(), plan); !errors.Is(err, ErrConflict) {
 		t.Errorf("err = %v, want ErrConflict", err)
 	}
-	if reg.aliases["champion"] != "1" {
-		t.Errorf("@champion = v%s, want v1 untouched", reg.aliases["champion"])
+	if reg.alias("champion") != "1" {
+		t.Errorf("@champion = v%s, want v1 untouched", reg.alias("champion"))
 	}
 }
 
@@ -289,8 +289,8 @@ rules:
 	reg := threeVersions()
 	withAUC(reg, "1", 0.91)
 	withAUC(reg, "3", 0.95)
-	reg.aliases["champion"] = "3"
-	reg.modelTag[HistoryTagKey(champ)] = mlflow.Rules{}.EncodeHistory([]Record{{Version: "3", PreviousVersion: "1", Action: ActionPromote, At: t0.Format(time.RFC3339)}})
+	reg.setAlias("champion", "3")
+	reg.SetModelTagDirect(reg.model, HistoryTagKey(champ), mlflow.Rules{}.EncodeHistory([]Record{{Version: "3", PreviousVersion: "1", Action: ActionPromote, At: t0.Format(time.RFC3339)}}))
 	s := &Service{Reg: reg, Now: clock(t0.Add(24 * time.Hour))}
 	plan, err := rollback(t, s, "", pol)
 	if err != nil {
@@ -308,7 +308,7 @@ rules:
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("checks (-want +got):\n%s", diff)
 	}
-	if reg.aliases["champion"] != "1" || reg.history(t, champ)[0].Verdict != checks.VerdictPass {
-		t.Errorf("@champion = v%s, history %+v; want v1 with a passing rollback entry", reg.aliases["champion"], reg.history(t, champ))
+	if reg.alias("champion") != "1" || reg.history(t, champ)[0].Verdict != checks.VerdictPass {
+		t.Errorf("@champion = v%s, history %+v; want v1 with a passing rollback entry", reg.alias("champion"), reg.history(t, champ))
 	}
 }

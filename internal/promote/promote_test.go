@@ -16,9 +16,9 @@ import (
 
 func withAUC(reg *memRegistry, version string, auc float64) {
 	run := "run" + version
-	reg.versions[version].RunID = run
-	reg.runs[run] = &mlflow.Run{Info: mlflow.RunInfo{RunID: run, Status: "FINISHED", EndTime: 1},
-		Data: mlflow.RunData{Metrics: []mlflow.Metric{{Key: "val_auc", Value: mlflow.MetricValue(auc)}}}}
+	reg.updateVersion(version, func(mv *mlflow.ModelVersion) { mv.RunID = run })
+	reg.AddRun(mlflow.Run{Info: mlflow.RunInfo{RunID: run, Status: "FINISHED", EndTime: 1},
+		Data: mlflow.RunData{Metrics: []mlflow.Metric{{Key: "val_auc", Value: mlflow.MetricValue(auc)}}}})
 }
 
 func TestResolveVersion(t *testing.T) {
@@ -48,7 +48,7 @@ func TestResolveVersion(t *testing.T) {
 			t.Parallel()
 			reg := newMem("m", mlflow.ModelVersion{Version: "1"}, mlflow.ModelVersion{Version: "2"},
 				mlflow.ModelVersion{Version: "3", Status: "PENDING_REGISTRATION"}, mlflow.ModelVersion{Version: "10", CurrentStage: "Staging"})
-			reg.aliases["challenger"] = "2"
+			reg.setAlias("challenger", "2")
 			s := &Service{Reg: reg}
 			var plan *Plan
 			v, err := ParseVersion(tc.version)
@@ -197,7 +197,7 @@ func planFor(t *testing.T, policy string, champion string) *Plan {
 	withAUC(reg, "2", 0.92)
 	withAUC(reg, "3", 0.95)
 	if champion != "" {
-		reg.aliases["champion"] = champion
+		reg.setAlias("champion", champion)
 	}
 	p, err := checks.Parse("policy.yml", []byte(policy))
 	if err != nil {
@@ -232,18 +232,18 @@ func TestPlanDigestStability(t *testing.T) {
 func TestApplyIsCompareAndSet(t *testing.T) {
 	t.Parallel()
 	reg := newMem("m", mlflow.ModelVersion{Version: "1"}, mlflow.ModelVersion{Version: "2"}, mlflow.ModelVersion{Version: "3"})
-	reg.aliases["champion"] = "1"
+	reg.setAlias("champion", "1")
 	s := &Service{Reg: reg}
 	plan, err := s.Plan(t.Context(), Request{Model: "m", Version: mustVersion("3"), Target: checks.Target{Alias: "champion"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg.aliases["champion"] = "2" // someone else moved it after the plan
-	reg.calls = nil
+	reg.setAlias("champion", "2") // someone else moved it after the plan
+	reg.ResetCalls()
 	if _, err := s.Apply(t.Context(), plan); !errors.Is(err, ErrConflict) {
 		t.Fatalf("err = %v, want ErrConflict", err)
 	}
-	for _, c := range reg.calls {
+	for _, c := range reg.Calls() {
 		if strings.HasPrefix(c, "Set") {
 			t.Errorf("conflicting apply wrote %q", c)
 		}
