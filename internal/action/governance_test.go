@@ -15,9 +15,9 @@ import (
 )
 
 // newRun creates an experiment and one run, returning the run id.
-func newRun(t *testing.T, spec mlflowtest.RunSpec) (string, string, *mlflowtest.Fixtures) {
+func newRun(t *testing.T, spec mlflowtest.RunSpec) (string, string, fixtures) {
 	t.Helper()
-	f := mlflowtest.RequireServer(t, srv).Fixtures()
+	f := newFixtures()
 	exp, err := f.CreateExperiment(t.Context(), mlflowtest.UniqueName(t, "exp"))
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -28,14 +27,15 @@ const manifestPath = ".github/mlreg-models.yml"
 // fleetModels is the registry of a manifest test (mlflowtest.Fleet).
 type fleetModels struct {
 	*mlflowtest.Fleet
-	f      *mlflowtest.Fixtures
+	f      fixtures
 	models []string
 }
 
 func newFleetModels(t *testing.T, n, stages int) *fleetModels {
 	t.Helper()
-	fx := mlflowtest.NewFleet(t, mlflowtest.RequireServer(t, srv), n, stages)
-	return &fleetModels{Fleet: fx, f: fx.F, models: fx.Models}
+	f := newFixtures()
+	fx := mlflowtest.NewFleetWith(t, f, n, stages)
+	return &fleetModels{Fleet: fx, f: f, models: fx.Models}
 }
 
 // each runs fn for every model, workers at once, and fails the test on an error.
@@ -79,13 +79,12 @@ func (fx *fleetModels) state(t *testing.T) map[string]string {
 			}
 			fmt.Fprintf(&b, "v%s %v %v\n", v, mv["current_stage"], vt)
 		}
-		var lock struct{}
-		err = fx.f.Do(ctx, http.MethodGet, "registered-models/get", url.Values{"name": {mlflow.LockName(m)}}, nil, &lock)
-		switch {
-		case err == nil:
-			b.WriteString("LOCK LEFT\n")
-		case !mlflowtest.IsErrorCode(err, "RESOURCE_DOES_NOT_EXIST"):
+		locked, err := fx.f.HasModel(ctx, mlflow.LockName(m))
+		if err != nil {
 			return err
+		}
+		if locked {
+			b.WriteString("LOCK LEFT\n")
 		}
 		mu.Lock()
 		out[m] = b.String()
@@ -415,6 +414,7 @@ func TestManifestErrorEntryAppliesNothing(t *testing.T) {
 // applied, and a rerun with the reviewed digest completes both.
 func TestManifestRerunCompletesAPartialApply(t *testing.T) {
 	t.Parallel()
+	mlflowtest.RequireServer(t, srv) // a fault proxy in front of the real server
 	fx := newFleetModels(t, 5, 0)
 	files := fleetFiles(fx.Manifest())
 	validate := runAction(t, fleetRun("validate"), files)
@@ -593,6 +593,7 @@ rules:
 // run completes as if nothing had happened.
 func TestManifestRetriesWhileParallel(t *testing.T) {
 	t.Parallel()
+	mlflowtest.RequireServer(t, srv) // a fault proxy in front of the real server
 	fx := newFleetModels(t, 6, 0)
 	proxy := faultproxy.New(t, srv.URL)
 	proxy.Add(
@@ -632,6 +633,7 @@ func TestManifestRetriesWhileParallel(t *testing.T) {
 // completes the file.
 func TestManifestConflictDoesNotStopTheOthers(t *testing.T) {
 	t.Parallel()
+	mlflowtest.RequireServer(t, srv) // a fault proxy in front of the real server
 	fx := newFleetModels(t, 4, 0)
 	files := fleetFiles(fx.Manifest())
 	moved := fx.models[1]

@@ -160,6 +160,7 @@ func TestRegisterFromRunLoads(t *testing.T) {
 // route with a plain 404) keeps the runs:/ URI as the source, as before.
 func TestRegisterFromRunWithoutLoggedModelsAPI(t *testing.T) {
 	t.Parallel()
+	mlflowtest.RequireServer(t, srv) // a fault proxy in front of the real server
 	_, run, f := newRun(t, mlflowtest.RunSpec{})
 	p := faultproxy.New(t, srv.URL)
 	p.Add(faultproxy.Rule{Path: "/logged-models/search", Fault: faultproxy.Status(404), Times: 100})

@@ -98,6 +98,14 @@ func databricksHost(getenv func(string) string) string {
 // tracking server. Nothing else asks which registry it is.
 func (d *deps) openRegistry(cfg *Config, opts mlflow.Options, tracking *mlflow.Client) error {
 	d.tracking = tracking
+	if d.env.Registry != nil {
+		reg, err := d.env.Registry(cfg.Registry)
+		if err != nil {
+			return fmt.Errorf("failed to open the registry: %w", err)
+		}
+		d.reg = reg
+		return nil
+	}
 	if cfg.Registry.URI != RegistryUC {
 		d.reg = mlflow.NewRegistry(tracking)
 		return nil

@@ -584,7 +584,7 @@ rules:
 func TestRegistryURIOfTheTrackingServer(t *testing.T) {
 	t.Parallel()
 	model, f := newModel(t, auc(0.92))
-	for _, uri := range []string{srv.URL + "/", ""} {
+	for _, uri := range []string{trackingURI() + "/", ""} {
 		res := runAction(t, promoteInputs(model, "MLFLOW_REGISTRY_URI", uri), policyFiles())
 		if res.code != action.ExitOK || aliasOf(t, f, model, "champion") != "1" {
 			t.Fatalf("registry-uri %q: exit %d\n%s", uri, res.code, res.stdout)

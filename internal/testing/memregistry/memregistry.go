@@ -94,11 +94,11 @@ func apiError(method, path string, status int, code, format string, args ...any)
 	return &mlflow.Error{Method: method, Path: apiPrefix + path, StatusCode: status, Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
-func modelNotFound(method, path, name string) error {
+func modelNotFound(method, path, name string) *mlflow.Error {
 	return apiError(method, path, http.StatusNotFound, mlflow.CodeResourceDoesNotExist, "Registered Model with name=%s not found", name)
 }
 
-func versionNotFound(method, path, name, version string) error {
+func versionNotFound(method, path, name, version string) *mlflow.Error {
 	return apiError(method, path, http.StatusNotFound, mlflow.CodeResourceDoesNotExist, "Model Version (name=%s, version=%s) not found", name, version)
 }
 

@@ -594,6 +594,18 @@ func (f *Fixtures) getRegisteredModel(ctx context.Context, model string) (*regis
 	return &out.RegisteredModel, nil
 }
 
+// HasModel reports whether a registered model of that name exists.
+func (f *Fixtures) HasModel(ctx context.Context, name string) (bool, error) {
+	_, err := f.getRegisteredModel(ctx, name)
+	switch {
+	case err == nil:
+		return true, nil
+	case IsErrorCode(err, "RESOURCE_DOES_NOT_EXIST"):
+		return false, nil
+	}
+	return false, fmt.Errorf("failed to get registered model %q: %w", name, err)
+}
+
 // Aliases returns the model's alias → version map ({} when it has none).
 func (f *Fixtures) Aliases(ctx context.Context, model string) (map[string]string, error) {
 	rm, err := f.getRegisteredModel(ctx, model)

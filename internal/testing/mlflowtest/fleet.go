@@ -14,9 +14,20 @@ import (
 // holding @challenger, and the first Stages models also have v1 in
 // Production.
 type Fleet struct {
-	F      *Fixtures
+	F      *Fixtures // the server's fixtures; nil for a fleet made with other fixtures (NewFleetWith)
 	Models []string
 	Stages int
+}
+
+// FleetFixtures is what NewFleetWith makes a fleet with: *Fixtures, or the
+// fixtures of another registry with the same methods (memregistry's).
+type FleetFixtures interface {
+	CreateExperiment(ctx context.Context, name string) (string, error)
+	CreateRun(ctx context.Context, experimentID string, r RunSpec) (string, error)
+	CreateRegisteredModel(ctx context.Context, name string) error
+	CreateRunVersion(ctx context.Context, model, runID string, tags map[string]string) (string, error)
+	SetAlias(ctx context.Context, model, alias, version string) error
+	Transition(ctx context.Context, model, version, stage string) error
 }
 
 // FleetPolicy gates a fleet's @champion on val_auc (no regression against
@@ -42,8 +53,16 @@ rules:
 // NewFleet creates n such models on s, 8 at a time.
 func NewFleet(t testing.TB, s *Server, n, stages int) *Fleet {
 	t.Helper()
-	ctx := t.Context()
 	f := s.Fixtures()
+	fx := NewFleetWith(t, f, n, stages)
+	fx.F = f
+	return fx
+}
+
+// NewFleetWith creates n such models with f, 8 at a time.
+func NewFleetWith(t testing.TB, f FleetFixtures, n, stages int) *Fleet {
+	t.Helper()
+	ctx := t.Context()
 	exp, err := f.CreateExperiment(ctx, UniqueName(t, "fleet"))
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +74,7 @@ func NewFleet(t testing.TB, s *Server, n, stages int) *Fleet {
 		}
 	}
 	base := UniqueName(t, "fleet")
-	fx := &Fleet{F: f, Stages: stages}
+	fx := &Fleet{Stages: stages}
 	for i := range n {
 		fx.Models = append(fx.Models, fmt.Sprintf("%s-%02d", base, i))
 	}

@@ -20,8 +20,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
-	"github.com/mlreg/mlreg-action/internal/testing/testutil"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -34,6 +34,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mlreg/mlreg-action/internal/testing/testutil"
 )
 
 const (
@@ -290,9 +292,18 @@ func (s *Server) kill() error {
 //
 //	func TestMain(m *testing.M) { os.Exit(mlflowtest.Main(m, &srv)) }
 //
-// When the mlflow binary is missing, it fails (returns 1) if CI=true; otherwise it prints SkipMessage, leaves
-// *srv nil and runs the tests, which skip through RequireServer. Any other start failure returns 1.
+// With -short (go test -short, make unit) it starts no server, even when the venv exists: *srv stays nil
+// and the integration tests skip through RequireServer, CI or not. When the mlflow binary is missing, it
+// fails (returns 1) if CI=true; otherwise it prints SkipMessage, leaves *srv nil and runs the tests, which
+// skip through RequireServer. Any other start failure returns 1.
 func Main(m *testing.M, srv **Server) int {
+	if !flag.Parsed() {
+		flag.Parse()
+	}
+	if testing.Short() {
+		*srv = nil
+		return m.Run()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), StartLimit)
 	s, err := Start(ctx, Options{})
 	cancel()
