@@ -47,7 +47,7 @@ test: venv vet ## everything: unit, integration against a real MLflow server, en
 
 # Fuzz targets as package:Target; -fuzz takes one target of one package per run.
 FUZZTIME ?= 20s
-FUZZ_TARGETS := checks:FuzzParse manifest:FuzzParse notify:FuzzMarkdown notify:FuzzFleetMarkdown notify:FuzzSlack notify:FuzzStatusLine
+FUZZ_TARGETS := checks:FuzzParse manifest:FuzzParse notify:FuzzMarkdown notify:FuzzFleetMarkdown notify:FuzzSlack notify:FuzzStatusLine notify:FuzzEscapeLog
 
 fuzz: ## run each fuzz target for $(FUZZTIME) (crashers land in internal/<pkg>/testdata/fuzz/)
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -218,8 +218,9 @@ func TestRetriesAreLoggedAndTheErrorPrintedOnce(t *testing.T) {
 	}))
 	t.Cleanup(unavailable.Close)
 	const password = "s3cr3t-not-a-real-password"
+	refused := testutil.RefusedAddr(t)
 	servers := map[string]struct{ uri, says string }{
-		"refused": {"http://ci:" + password + "@" + testutil.RefusedAddr(t), "connection refused"},
+		"refused": {"http://ci:" + password + "@" + refused, "connection refused by " + refused},
 		"503":     {strings.Replace(unavailable.URL, "http://", "http://ci:"+password+"@", 1), "503 Service Unavailable"},
 	}
 	for name, srv := range servers {
@@ -249,13 +250,15 @@ func TestRetriesAreLoggedAndTheErrorPrintedOnce(t *testing.T) {
 				if code != ExitRegistry {
 					t.Fatalf("exit %d, want %d\n%s", code, ExitRegistry, all)
 				}
+				// The first retry says how long the retries may go on: until
+				// the deadline, which comes before the last attempt could end.
 				retry := regexp.MustCompile(`(?m)^(    )?retry: GET /api/2\.0/mlflow/model-versions/get: ` + regexp.QuoteMeta(srv.says) +
-					` \(attempt 1 of 8\); retrying in 0s$`)
+					` \(attempt 1 of 8\); retrying in 0s, and for up to [1-5]?\ds before the deadline of 1m \(input ` + "`timeout`" + `\)$`)
 				if !retry.MatchString(all) {
 					t.Errorf("no retry line matching %s:\n%s", retry, all)
 				}
 				final := "deadline of 1m (input `timeout`) reached after 2 attempts (the next retry, in 2m0s, would end past it)"
-				if n := strings.Count(all, "deadline of 1m"); n != 1 {
+				if n := strings.Count(all, "deadline of 1m (input `timeout`) reached"); n != 1 {
 					t.Errorf("the final error is printed %d times, want once:\n%s", n, all)
 				}
 				if !strings.Contains(all, final) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/promote"
 	"github.com/mlreg/mlreg-action/internal/registry"
 )
@@ -177,7 +178,7 @@ func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 		// promote in the wrong one.
 		errs = append(errs, fmt.Errorf("input tracking-uri: %q names a Databricks CLI profile, which mlreg-action "+
 			"cannot resolve (it reads no ~/.databrickscfg); set tracking-uri: databricks and the workspace in "+
-			"DATABRICKS_HOST and DATABRICKS_TOKEN", c.TrackingURI))
+			"DATABRICKS_HOST and DATABRICKS_TOKEN", mlflow.RedactURL(c.TrackingURI)))
 	case c.TrackingURI == "databricks":
 		host := databricksHost(getenv)
 		if host == "" {
@@ -281,16 +282,6 @@ func parseTags(v string) (map[string]string, error) {
 	return out, nil
 }
 
-// redactURL drops userinfo so credentials in a URL are never echoed.
-func redactURL(u string) string {
-	if i := strings.Index(u, "@"); i >= 0 {
-		if j := strings.Index(u, "://"); j >= 0 && j < i {
-			return u[:j+3] + "***@" + u[i+1:]
-		}
-	}
-	return u
-}
-
 // hostPortRE is host:port with an optional path: a URL without its scheme.
 var hostPortRE = regexp.MustCompile(`^[A-Za-z0-9.-]+:[0-9]+(/.*)?$`)
 
@@ -305,7 +296,7 @@ func checkTrackingURI(uri string) error {
 	if strings.HasPrefix(lower, "http://") || strings.HasPrefix(lower, "https://") {
 		return nil
 	}
-	shown := redactURL(uri)
+	shown := mlflow.RedactURL(uri)
 	if hostPortRE.MatchString(uri) {
 		return fmt.Errorf("input tracking-uri: %q has no scheme; did you mean http://%s?", shown, shown)
 	}

@@ -670,6 +670,7 @@ func TestFaultRegisterCreate(t *testing.T) {
 			t.Fatal(err)
 		}
 		model := mlflowtest.UniqueName(t, "reg")
+		mlflowtest.RequireServer(t, srv) // a fault proxy in front of the real server
 		p := faultproxy.New(t, srv.URL)
 		p.Add(faultproxy.Rule{Method: "POST", Path: "/model-versions/create", Fault: tc.fault})
 		in := map[string]string{"command": "register", "model-name": model, "run-id": run, "artifact-path": "model", "tracking-uri": p.URL}

@@ -2,6 +2,7 @@ package action_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -55,6 +56,7 @@ type fixtures interface {
 	SetAlias(ctx context.Context, model, alias, version string) error
 	DeleteAlias(ctx context.Context, model, alias string) error
 	Transition(ctx context.Context, model, version, stage string) error
+	TransitionArchiving(ctx context.Context, model, version, stage string) error
 	GetVersion(ctx context.Context, model, version string) (map[string]any, error)
 	AliasVersion(ctx context.Context, model, alias string) (string, error)
 	Aliases(ctx context.Context, model string) (map[string]string, error)
@@ -167,7 +169,12 @@ func memRegistry(trackingURI string) func(action.RegistryConfig) (registry.Backe
 	if trackingURI != memTrackingURI {
 		return nil
 	}
-	return func(action.RegistryConfig) (registry.Backend, error) { return mem, nil }
+	return func(rc action.RegistryConfig) (registry.Backend, error) {
+		if rc.URI != "" {
+			return nil, fmt.Errorf("the tests' in-memory registry is MLflow's, not %s", rc.URI)
+		}
+		return mem, nil
+	}
 }
 
 func readFile(t *testing.T, p string) string {
@@ -206,6 +213,8 @@ type versionSpec struct {
 	metrics map[string]float64
 	history map[string][]float64
 	tags    map[string]string // run tags
+	name    string            // the run's name; train-<n> when empty
+	vtags   map[string]string // the version's tags
 	status  string
 	end     time.Time
 	logged  []mlflowtest.LoggedMetric // when set, the version's source is a logged model
@@ -234,7 +243,7 @@ func newModel(t *testing.T, specs ...versionSpec) (string, fixtures) {
 			tags[k] = v
 		}
 		run, err := f.CreateRun(ctx, exp, mlflowtest.RunSpec{
-			Name: fmt.Sprintf("train-%d", i+1), Metrics: sp.metrics, History: sp.history,
+			Name: cmp.Or(sp.name, fmt.Sprintf("train-%d", i+1)), Metrics: sp.metrics, History: sp.history,
 			Tags: tags, Status: sp.status, EndTime: end,
 		})
 		if err != nil {
@@ -248,7 +257,7 @@ func newModel(t *testing.T, specs ...versionSpec) (string, fixtures) {
 			}
 			source = "models:/" + id
 		}
-		if _, err := f.CreateVersion(ctx, name, source, run, nil); err != nil {
+		if _, err := f.CreateVersion(ctx, name, source, run, sp.vtags); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -28,6 +28,9 @@ func runHistory(ctx context.Context, d *deps, cfg *Config) (*notify.Report, erro
 	rep.Outcome = notify.OutcomeHistory
 	drift := ""
 	for _, h := range all {
+		if msg := h.UnfinishedMessage(cfg.ModelName); msg != "" {
+			d.out.Warningf("%s", msg)
+		}
 		if msg := h.DriftMessage(cfg.ModelName); msg != "" {
 			rep.Outcome = notify.OutcomeDrift
 			drift = cmp.Or(drift, msg)

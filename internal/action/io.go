@@ -9,12 +9,22 @@ import (
 	"sync"
 
 	"github.com/sethvargo/go-githubactions"
+
+	"github.com/mlreg/mlreg-action/internal/notify"
 )
 
 // IO is what the action shows its user: a GitHub Actions runner's workflow
 // commands and files (githubIO, over go-githubactions), or a terminal
 // (cliIO). Callers ask it what they need to know (Terminal) rather than
 // which one it is.
+//
+// It is the one place output is written, and the one place text from the
+// registry, the artifact store or the repository is neutralised: a format
+// string is the tool's own, and each argument is shown masked and escaped
+// (notify.EscapeLine: an Infof line stays one line; Warningf and Errorf
+// keep the line breaks of a message that lists problems one per line), so
+// that no line starts a workflow command the tool did not mean or acts on a
+// terminal.
 type IO interface {
 	AddMask(secret string)
 	Group(title string)
@@ -28,43 +38,49 @@ type IO interface {
 	// Terminal reports whether a person reads the output directly: reports
 	// are then printed as text, and there is no job summary.
 	Terminal() bool
-	// Print writes text to standard output as it is (with secrets masked):
-	// what a user or a later step reads, such as history's format.
+	// Print writes text to standard output as it is (with secrets masked
+	// and each line neutralised, see notify.EscapeLines): what a user or a
+	// later step reads, such as history's format.
 	Print(text string)
 	// Finish flushes anything kept until the end (the CLI's outputs).
 	Finish()
 }
 
-// githubIO writes workflow commands through go-githubactions.
+// githubIO writes workflow commands through go-githubactions, and the log's
+// other lines itself, neutralised (safeWriter): the SDK's Infof writes
+// its arguments as they are, and a line break in a tag value would start a
+// workflow command. Its arguments are what the registry, the artifact store
+// and the repository say; the format strings are the tool's own.
 type githubIO struct {
-	a *githubactions.Action
-	w io.Writer
+	a     *githubactions.Action // workflow commands, whose data the SDK escapes
+	w     io.Writer             // the log's other lines, neutralised
+	masks masker                // also masked here, before escaping hides them from the runner's masking
 }
 
 func newGitHubIO(getenv func(string) string, w io.Writer) *githubIO {
 	// Retries are logged from the concurrent reads of a plan: each line is
 	// written whole, one at a time.
 	w = &lockedWriter{w: w}
-	return &githubIO{a: githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(w)), w: w}
+	return &githubIO{a: githubactions.New(githubactions.WithGetenv(getenv), githubactions.WithWriter(w)), w: safeWriter{w}}
 }
 
 func (g *githubIO) Terminal() bool { return false }
 
-// Print writes to the step's log as it is; the runner masks the secrets.
-func (g *githubIO) Print(s string) { fmt.Fprint(g.w, s) }
+// Print writes to the step's log, each line neutralised.
+func (g *githubIO) Print(s string) { fmt.Fprint(g.w, g.masks.redact(s)) }
 
 func (g *githubIO) AddMask(s string) {
 	// A workflow command is one line: mask each line of a multi-line secret.
-	for _, line := range strings.Split(s, "\n") {
-		if line = strings.TrimSpace(line); line != "" {
-			g.a.AddMask(line)
-		}
+	for _, line := range g.masks.add(s) {
+		g.a.AddMask(line)
 	}
 }
-func (g *githubIO) Group(t string)                 { g.a.Group(t) }
-func (g *githubIO) EndGroup()                      { g.a.EndGroup() }
-func (g *githubIO) Infof(f string, args ...any)    { g.a.Infof(f, args...) }
-func (g *githubIO) Warningf(f string, args ...any) { g.a.Warningf(f, args...) }
+func (g *githubIO) Group(t string) { g.a.Group(notify.EscapeLine(g.masks.redact(t))) }
+func (g *githubIO) EndGroup()      { g.a.EndGroup() }
+func (g *githubIO) Infof(f string, args ...any) {
+	g.Print(fmt.Sprintf(f, g.masks.inLine(args)...) + "\n")
+}
+func (g *githubIO) Warningf(f string, args ...any) { g.a.Warningf(f, g.masks.inLines(args)...) }
 func (g *githubIO) Finish()                        {}
 func (g *githubIO) Errorf(file string, line int, f string, args ...any) {
 	a := g.a
@@ -75,7 +91,7 @@ func (g *githubIO) Errorf(file string, line int, f string, args ...any) {
 		}
 		a = a.WithFieldsMap(fields)
 	}
-	a.Errorf(f, args...)
+	a.Errorf(f, g.masks.inLines(args)...)
 }
 
 // fileDelimiter is the fixed heredoc delimiter go-githubactions writes; a value
@@ -105,6 +121,77 @@ func (g *githubIO) AddStepSummary(md string) (err error) {
 	return nil
 }
 
+// safeWriter writes text from the registry or the repository as lines of
+// output that cannot start a workflow command or act on a terminal
+// (notify.EscapeLines). Each write starts a line: IO writes whole lines.
+type safeWriter struct{ w io.Writer }
+
+func (s safeWriter) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(s.w, notify.EscapeLines(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// masker holds the secrets to mask and masks them, in text and in the
+// arguments of a line; each line of a multi-line secret is a secret.
+type masker struct {
+	mu    sync.Mutex
+	masks []string
+}
+
+// add records the lines of secret, and returns them.
+func (m *masker) add(secret string) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var lines []string
+	for _, line := range strings.Split(secret, "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			lines = append(lines, line)
+		}
+	}
+	m.masks = append(m.masks, lines...)
+	return lines
+}
+
+// redact replaces every secret in s by ***.
+func (m *masker) redact(s string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, secret := range m.masks {
+		s = strings.ReplaceAll(s, secret, "***")
+	}
+	return s
+}
+
+// inLine readies the arguments of a log line: each is formatted as its verb
+// asks, then masked, then shown on one line (notify.EscapeLine).
+func (m *masker) inLine(args []any) []any { return m.shown(notify.EscapeLine, args) }
+
+// inLines is inLine for the arguments of an annotation, which may list
+// problems one per line (the SDK escapes its line breaks): each keeps its
+// line breaks, and each of its lines is neutralised (notify.EscapeLines).
+func (m *masker) inLines(args []any) []any { return m.shown(notify.EscapeLines, args) }
+
+func (m *masker) shown(escape func(string) string, args []any) []any {
+	out := make([]any, len(args))
+	for i, a := range args {
+		out[i] = shown{v: a, escape: escape, m: m}
+	}
+	return out
+}
+
+// shown is one argument of a line of output.
+type shown struct {
+	v      any
+	escape func(string) string
+	m      *masker
+}
+
+func (s shown) Format(f fmt.State, verb rune) {
+	_, _ = io.WriteString(f, s.escape(s.m.redact(fmt.Sprintf(fmt.FormatString(f, verb), s.v))))
+}
+
 // lockedWriter serializes writes to w.
 type lockedWriter struct {
 	mu sync.Mutex
@@ -118,24 +205,21 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // cliIO writes plain text for a terminal: the log on stderr, reports and
-// history on stdout, the outputs listed at the end.
+// history on stdout, the outputs listed at the end. Every line is
+// neutralised (safeWriter), as in a workflow: a terminal runs escape
+// sequences, and the CLI may run in a workflow step too.
 type cliIO struct {
 	mu      sync.Mutex
 	out     io.Writer
 	err     io.Writer
 	outputs map[string]string
-	masks   []string // secrets replaced by *** in everything printed
+	masks   masker // secrets replaced by *** in everything printed
 }
 
 func (c *cliIO) Terminal() bool { return true }
 func (c *cliIO) Print(s string) { c.printf(c.out, "%s", s) }
 
-func (c *cliIO) redact(s string) string {
-	for _, m := range c.masks {
-		s = strings.ReplaceAll(s, m, "***")
-	}
-	return s
-}
+func (c *cliIO) redact(s string) string { return c.masks.redact(s) }
 
 func (c *cliIO) printf(w io.Writer, format string, args ...any) {
 	c.mu.Lock()
@@ -144,22 +228,16 @@ func (c *cliIO) printf(w io.Writer, format string, args ...any) {
 }
 
 func newCLIIO(stdout, stderr io.Writer) *cliIO {
-	return &cliIO{out: stdout, err: stderr, outputs: map[string]string{}}
+	return &cliIO{out: safeWriter{stdout}, err: safeWriter{stderr}, outputs: map[string]string{}}
 }
 
-func (c *cliIO) AddMask(s string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, line := range strings.Split(s, "\n") {
-		if line = strings.TrimSpace(line); line != "" {
-			c.masks = append(c.masks, line)
-		}
-	}
+func (c *cliIO) AddMask(s string)            { c.masks.add(s) }
+func (c *cliIO) Group(t string)              { c.printf(c.err, "==> %s\n", c.masks.inLine([]any{t})...) }
+func (c *cliIO) EndGroup()                   {}
+func (c *cliIO) Infof(f string, args ...any) { c.printf(c.err, "    "+f+"\n", c.masks.inLine(args)...) }
+func (c *cliIO) Warningf(f string, args ...any) {
+	c.printf(c.err, "warning: "+f+"\n", c.masks.inLines(args)...)
 }
-func (c *cliIO) Group(t string)                 { c.printf(c.err, "==> %s\n", t) }
-func (c *cliIO) EndGroup()                      {}
-func (c *cliIO) Infof(f string, args ...any)    { c.printf(c.err, "    "+f+"\n", args...) }
-func (c *cliIO) Warningf(f string, args ...any) { c.printf(c.err, "warning: "+f+"\n", args...) }
 func (c *cliIO) Errorf(file string, line int, f string, args ...any) {
 	loc := ""
 	if file != "" {
@@ -168,7 +246,7 @@ func (c *cliIO) Errorf(file string, line int, f string, args ...any) {
 			loc = fmt.Sprintf("%s:%d: ", file, line)
 		}
 	}
-	c.printf(c.err, "error: %s"+f+"\n", append([]any{loc}, args...)...)
+	c.printf(c.err, "error: %s"+f+"\n", c.masks.inLines(append([]any{loc}, args...))...)
 }
 func (c *cliIO) SetOutput(k, v string) error {
 	c.mu.Lock()

@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -147,6 +148,8 @@ func shortDuration(d time.Duration) string {
 // githubRun is what the runner tells about the workflow run.
 type githubRun struct {
 	Actor, Repository, RunID, ServerURL, SHA, EventName, EventPath, APIURL string
+	// RunAttempt is GITHUB_RUN_ATTEMPT: 1 for a run's first attempt, 2 and up for its re-runs.
+	RunAttempt string
 }
 
 func githubContextFrom(getenv func(string) string) githubRun {
@@ -159,7 +162,14 @@ func githubContextFrom(getenv func(string) string) githubRun {
 		EventName:  getenv("GITHUB_EVENT_NAME"),
 		EventPath:  getenv("GITHUB_EVENT_PATH"),
 		APIURL:     cmp.Or(getenv("GITHUB_API_URL"), "https://api.github.com"),
+		RunAttempt: getenv("GITHUB_RUN_ATTEMPT"),
 	}
+}
+
+// Rerun says which workflow run this is, and whether it is a re-run.
+func (g githubRun) Rerun() promote.RerunOf {
+	n, err := strconv.Atoi(g.RunAttempt)
+	return promote.RerunOf{RunURL: g.RunURL(), Rerun: err == nil && n > 1}
 }
 
 // RunURL is the workflow run page, or "" outside Actions.

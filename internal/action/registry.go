@@ -54,10 +54,10 @@ func parseRegistry(c *Config, raw, tracking string, getenv func(string) string) 
 	case strings.HasPrefix(lower, RegistryUC+"://"):
 		return oss, []error{fmt.Errorf("input registry-uri: %q names a Databricks CLI profile, which mlreg-action "+
 			"cannot resolve (it reads no ~/.databrickscfg); set registry-uri: %s and the workspace in DATABRICKS_HOST and "+
-			"DATABRICKS_TOKEN", redactURL(v), RegistryUC)}
+			"DATABRICKS_TOKEN", mlflow.RedactURL(v), RegistryUC)}
 	case lower != RegistryUC:
 		return oss, []error{fmt.Errorf("input registry-uri: want %s (Databricks Unity Catalog), or leave it unset "+
-			"to use the tracking server's registry; got %q", RegistryUC, redactURL(v))}
+			"to use the tracking server's registry; got %q", RegistryUC, mlflow.RedactURL(v))}
 	}
 	r := RegistryConfig{URI: RegistryUC, Rules: uc.Rules{}, Host: databricksHost(getenv), Token: getenv("DATABRICKS_TOKEN")}
 	if databricksTracking {
@@ -98,24 +98,23 @@ func databricksHost(getenv func(string) string) string {
 // tracking server. Nothing else asks which registry it is.
 func (d *deps) openRegistry(cfg *Config, opts mlflow.Options, tracking *mlflow.Client) error {
 	d.tracking = tracking
-	if d.env.Registry != nil {
+	if cfg.Registry.URI != RegistryUC {
+		d.reg = mlflow.NewRegistry(tracking)
+	} else {
+		opts.TrackingURI, opts.Token, opts.Username, opts.Password, opts.Workspace = cfg.Registry.Host, cfg.Registry.Token, "", "", ""
+		c, err := mlflow.New(opts)
+		if err != nil {
+			return fmt.Errorf("%w: invalid Unity Catalog configuration (input registry-uri): %w", promote.ErrInvalid, err)
+		}
+		d.reg = uc.NewRegistry(uc.New(c), tracking, c.BaseURL())
+	}
+	if d.env.Registry != nil { // built all the same: its configuration is checked
 		reg, err := d.env.Registry(cfg.Registry)
 		if err != nil {
 			return fmt.Errorf("failed to open the registry: %w", err)
 		}
 		d.reg = reg
-		return nil
 	}
-	if cfg.Registry.URI != RegistryUC {
-		d.reg = mlflow.NewRegistry(tracking)
-		return nil
-	}
-	opts.TrackingURI, opts.Token, opts.Username, opts.Password, opts.Workspace = cfg.Registry.Host, cfg.Registry.Token, "", "", ""
-	c, err := mlflow.New(opts)
-	if err != nil {
-		return fmt.Errorf("%w: invalid Unity Catalog configuration (input registry-uri): %w", promote.ErrInvalid, err)
-	}
-	d.reg = uc.NewRegistry(uc.New(c), tracking, c.BaseURL())
 	return nil
 }
 

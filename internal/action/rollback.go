@@ -10,9 +10,10 @@ import (
 )
 
 // runRollback moves the target back to the version that held it before the
-// current recorded holder (or to rollback-to), re-checking the policy
-// unless force, as a compare-and-set against the holder the history was
-// read with.
+// current holder's promotion (promote.TargetHistory.Rollback: the rule, the
+// same reading of the registry that history shows) or to rollback-to,
+// re-checking the policy unless force, as a compare-and-set against the
+// holder the history was read with.
 func runRollback(ctx context.Context, d *deps, cfg *Config) (*notify.Report, error) {
 	rep := d.newReport(cfg)
 	h, err := d.service().History(ctx, cfg.ModelName, cfg.Target.Primary())
@@ -21,12 +22,20 @@ func runRollback(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 	}
 	version := cfg.RollbackTo
 	if version == "" {
-		if h.Drift {
-			d.out.Warningf("drift: %s; rolling back along the recorded history", h.DriftMessage(cfg.ModelName))
+		choice, err := h.Rollback(cfg.ModelName, d.gh.Rerun())
+		if err != nil {
+			return rep, fmt.Errorf("failed to choose the version to roll back to: %w; nothing was changed", err)
 		}
-		if version, err = promote.RollbackTarget(h.Entries); err != nil {
-			return rep, fmt.Errorf("failed to find the version to roll back to: %w (set rollback-to)", err)
+		if choice.Drift != "" {
+			d.out.Warningf("drift: %s; rolling back to v%s", choice.Drift, choice.Version)
 		}
+		d.out.Infof("rollback: %s", choice.Reason)
+		if choice.Manifest != "" {
+			d.out.Warningf("%s", choice.Manifest)
+		}
+		version = choice.Version
+	} else if h.Drift {
+		d.out.Warningf("drift: %s; rolling back to v%s (rollback-to)", h.DriftMessage(cfg.ModelName), version)
 	}
 	var policy *checks.Policy
 	if cfg.Force {

@@ -29,6 +29,13 @@ const (
 	defaultUserAgent = "mlreg-action"
 	// maxResponseSize bounds a response body held in memory.
 	maxResponseSize = 64 << 20
+	// maxErrorBody is how much of a non-2xx body is read: far more than any
+	// MLflow error needs (its message is capped at maxServerMessageLen), so
+	// that a huge one costs neither memory nor the time to read it.
+	maxErrorBody = 64 << 10
+	// bodyStart is how much of a body that did not decode is looked at for
+	// the start an error quotes.
+	bodyStart = 1 << 10
 )
 
 var errResponseTooLarge = fmt.Errorf("response body exceeds %d bytes", maxResponseSize)
@@ -101,13 +108,13 @@ type Options struct {
 // String describes o without its secrets.
 func (o Options) String() string {
 	return fmt.Sprintf("mlflow.Options{TrackingURI: %q, Auth: %s, Workspace: %q}",
-		redactURI(o.TrackingURI), o.authKind(), o.Workspace)
+		RedactURL(o.TrackingURI), o.authKind(), o.Workspace)
 }
 
 // LogValue describes o for slog without its secrets.
 func (o Options) LogValue() slog.Value {
 	return slog.GroupValue(
-		slog.String("tracking_uri", redactURI(o.TrackingURI)),
+		slog.String("tracking_uri", RedactURL(o.TrackingURI)),
 		slog.String("auth", o.authKind()),
 		slog.Bool("insecure_tls", o.InsecureTLS),
 		slog.String("ca_cert_path", o.CACertPath),
@@ -127,22 +134,14 @@ func (o Options) authKind() string {
 	}
 }
 
-// redactURI hides the password of a URI's user info.
-func redactURI(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	return u.Redacted()
-}
-
 // Client talks to the MLflow REST API. It is safe for concurrent use.
 type Client struct {
 	base       string // scheme://host[:port][/prefix], no trailing slash, no user info
 	basePath   string // the URL path of base, e.g. "" or "/mlflow"
 	hc         *http.Client
-	auth       string   // Authorization header value, "" for none
-	secrets    []string // credentials to cut from what the server says (see redact)
+	attempt    time.Duration // bound of one attempt, 0 for none (hc.Timeout)
+	auth       string        // Authorization header value, "" for none
+	secrets    []string      // credentials to cut from what the server says (see redact)
 	userAgent  string
 	workspace  string
 	maxRetries int
@@ -157,17 +156,19 @@ type Client struct {
 
 // New validates opts and builds a Client.
 func New(opts Options) (*Client, error) {
-	u, err := url.Parse(strings.TrimRight(strings.TrimSpace(opts.TrackingURI), "/"))
+	raw := strings.TrimRight(strings.TrimSpace(opts.TrackingURI), "/")
+	shown := RedactURL(raw)
+	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("failed to parse tracking URI %q: %w", redactURI(opts.TrackingURI), err)
+		return nil, fmt.Errorf("failed to parse tracking URI %q: %s", shown, parseProblem(shown))
 	}
 	switch {
 	case u.Scheme != "http" && u.Scheme != "https":
-		return nil, fmt.Errorf("invalid tracking URI %q: scheme must be http or https", u.Redacted())
+		return nil, fmt.Errorf("invalid tracking URI %q: scheme must be http or https", shown)
 	case u.Host == "":
-		return nil, fmt.Errorf("invalid tracking URI %q: missing host", u.Redacted())
+		return nil, fmt.Errorf("invalid tracking URI %q: missing host", shown)
 	case u.RawQuery != "" || u.Fragment != "":
-		return nil, fmt.Errorf("invalid tracking URI %q: must not have a query or fragment", u.Redacted())
+		return nil, fmt.Errorf("invalid tracking URI %q: must not have a query or fragment", shown)
 	}
 	user, pass := opts.Username, opts.Password
 	if u.User != nil {
@@ -182,10 +183,15 @@ func New(opts Options) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	// MLflow's REST API never redirects: a redirect is answered with an
+	// error (see roundTrip), never followed, so that neither the
+	// credentials nor the request go anywhere but the tracking URI.
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	c := &Client{
 		base:       u.String(),
 		basePath:   u.EscapedPath(),
 		hc:         hc,
+		attempt:    hc.Timeout,
 		userAgent:  cmp.Or(opts.UserAgent, defaultUserAgent),
 		workspace:  opts.Workspace,
 		maxRetries: opts.MaxRetries,
@@ -338,11 +344,13 @@ func (c *Client) send(ctx context.Context, method, path string, body, out any) e
 	return c.do(ctx, call{method: method, path: path, body: body, out: out, policy: retryWrite})
 }
 
-// response is a fully read HTTP response.
+// response is a read HTTP response: the whole body of a 2xx answer, the
+// first maxErrorBody bytes of any other.
 type response struct {
 	status int
 	header http.Header
 	body   []byte
+	cut    bool // body is the start of a longer one
 }
 
 // do runs cl with retries (see the package documentation).
@@ -379,7 +387,7 @@ func (c *Client) do(ctx context.Context, cl call) error {
 			// Redacted before newError cuts the message short, which could
 			// leave the start of a credential that no longer matches.
 			now := c.now()
-			apiErr := newError(cl.method, path, res.status, res.header, c.redactBody(res.body), now)
+			apiErr := newError(cl.method, path, res.status, res.header, c.redactText(res.body, res.cut), res.cut, now)
 			_, hasRetryAfter = parseRetryAfter(res.header.Get("Retry-After"), now)
 			retry = retryableStatus(cl.policy, res.status, hasRetryAfter)
 			wait = apiErr.RetryAfter
@@ -399,7 +407,11 @@ func (c *Client) do(ctx context.Context, cl call) error {
 				Cause: context.DeadlineExceeded, Err: err}
 		}
 		if c.onRetry != nil {
-			c.onRetry(Retry{Method: cl.method, Path: path, Attempt: attempt, MaxAttempts: c.maxRetries + 1, Wait: wait, Err: err})
+			r := Retry{Method: cl.method, Path: path, Attempt: attempt, MaxAttempts: c.maxRetries + 1, Wait: wait, Err: err}
+			if attempt == 1 {
+				r.Budget, r.Deadline = c.budget(ctx, attempt, wait)
+			}
+			c.onRetry(r)
 		}
 		if serr := c.sleep(ctx, wait); serr != nil {
 			return stopped(ctx, attempt, err)
@@ -452,17 +464,114 @@ func (c *Client) roundTrip(ctx context.Context, method, target, path string, pay
 		if errors.As(err, &urlErr) {
 			err = urlErr.Err
 		}
+		if hint := tlsHint(err, c.base); hint != "" {
+			err = fmt.Errorf("%w (%s)", err, hint)
+		}
 		return nil, wrote.Load(), &requestError{Method: method, Path: path, Err: err}
 	}
 	defer res.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(res.Body, maxResponseSize+1))
+	out := &response{status: res.StatusCode, header: res.Header}
+	switch {
+	case res.StatusCode >= 300 && res.StatusCode < 400:
+		return nil, true, c.redirectError(method, path, res)
+	case res.StatusCode >= 200 && res.StatusCode < 300:
+		out.body, err = readBody(res.Body, res.ContentLength)
+	default:
+		// Only the start: the rest is not read (the connection is closed
+		// rather than drained).
+		out.body, err = io.ReadAll(io.LimitReader(res.Body, maxErrorBody+1))
+		if len(out.body) > maxErrorBody {
+			out.body, out.cut = out.body[:maxErrorBody], true
+		}
+	}
 	if err != nil {
 		return nil, true, fmt.Errorf("failed to read response of %s %s: %w", method, path, err)
 	}
-	if len(data) > maxResponseSize {
-		return nil, true, fmt.Errorf("failed to read response of %s %s: %w", method, path, errResponseTooLarge)
+	return out, true, nil
+}
+
+// redirectError describes a 3xx answer to a request for path (see
+// RedirectError).
+func (c *Client) redirectError(method, path string, res *http.Response) error {
+	e := &RedirectError{Method: method, Path: path, StatusCode: res.StatusCode}
+	raw := res.Header.Get("Location")
+	if raw == "" {
+		return e
 	}
-	return &response{status: res.StatusCode, header: res.Header, body: data}, true, nil
+	loc, err := res.Location() // resolved against the request's URL
+	if err == nil {
+		raw = loc.String()
+	}
+	e.Location = truncate(RedactURL(c.redact(raw)), maxMessageLen)
+	req := res.Request.URL
+	if err == nil && req.Scheme == "http" && loc.Scheme == "https" && loc.Hostname() == req.Hostname() &&
+		loc.User == nil && loc.EscapedPath() == req.EscapedPath() {
+		e.Upgrade = "https://" + loc.Host + c.basePath
+	}
+	return e
+}
+
+// parseProblem says what url.Parse finds wrong with shown, a URL that failed
+// to parse and was then redacted, without repeating the URL (url.Parse's
+// error does, whole): the problem of the redacted URL, or, when that one
+// parses, of the hidden user info.
+func parseProblem(shown string) string {
+	_, err := url.Parse(shown)
+	var urlErr *url.Error
+	switch {
+	case err == nil:
+		return "the user info (user:password@) does not parse; percent-encode its special characters"
+	case errors.As(err, &urlErr):
+		return urlErr.Err.Error()
+	default:
+		return err.Error()
+	}
+}
+
+// readBody reads a 2xx body of at most maxResponseSize bytes into one buffer
+// of its size: the announced length (Content-Length), or, when the server
+// announced none (a compressing proxy), chunks that grow as they fill,
+// joined once at the end. An announced body so costs its size once, another
+// about twice (the chunks, then the buffer); io.ReadAll's growing buffer
+// allocates about 2.5 times it.
+func readBody(r io.Reader, length int64) ([]byte, error) {
+	if length > maxResponseSize {
+		return nil, errResponseTooLarge
+	}
+	if length >= 0 {
+		buf := make([]byte, length)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			return nil, err //nolint:wrapcheck // Wrapped once by roundTrip.
+		}
+		return buf, nil
+	}
+	var (
+		chunks [][]byte
+		total  int
+		size   = 4 << 10
+	)
+	for done := false; !done; size = min(2*size, 4<<20) {
+		chunk := make([]byte, size)
+		n := 0
+		for n < len(chunk) && !done {
+			m, err := r.Read(chunk[n:])
+			n += m
+			switch {
+			case errors.Is(err, io.EOF):
+				done = true
+			case err != nil:
+				return nil, err //nolint:wrapcheck // Wrapped once by roundTrip.
+			}
+		}
+		chunks, total = append(chunks, chunk[:n]), total+n
+		if total > maxResponseSize {
+			return nil, errResponseTooLarge
+		}
+	}
+	if len(chunks) == 1 {
+		return chunks[0], nil
+	}
+	return bytes.Join(chunks, nil), nil
 }
 
 // decode unmarshals a 2xx body into cl.out.
@@ -475,8 +584,9 @@ func (c *Client) decode(cl call, path string, body []byte) error {
 			cl.method, path, i, len(body))
 	}
 	if err := json.Unmarshal(body, cl.out); err != nil {
+		start := body[:min(len(body), bodyStart)]
 		return fmt.Errorf("failed to decode response of %s %s (body starts %q): %w",
-			cl.method, path, truncate(c.redact(string(body)), 80), err)
+			cl.method, path, truncate(string(c.redactText(start, len(start) < len(body))), 80), err)
 	}
 	if v, ok := cl.out.(validator); ok {
 		if err := v.validate(); err != nil {

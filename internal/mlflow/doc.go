@@ -10,7 +10,13 @@
 // request carries User-Agent, the Authorization header when credentials are
 // configured (basic when both username and password are set, else bearer),
 // and X-MLFLOW-WORKSPACE when a workspace is set. Credentials never appear in
-// errors.
+// errors, and a URL in one is redacted (RedactURL). MLflow's REST API never
+// redirects, so no redirect is followed: a 3xx answer is a *RedirectError,
+// and the credentials go nowhere but the tracking URI.
+//
+// A 2xx body may be up to 64 MiB and is read into one buffer of its
+// announced size; of any other only the first 64 KiB are read, and the
+// message of the *Error is capped.
 //
 // # Errors
 //
@@ -58,6 +64,9 @@
 //     (nothing was sent). A reset connection, a timeout or another 5xx
 //     returns at once.
 //
-// TLS verification failures, other 4xx answers and undecodable responses are
-// never retried.
+// A failed TLS handshake (a plain-HTTP server behind an https URL, an
+// untrusted or wrong certificate; the error says what to do), a redirect,
+// other 4xx answers and undecodable responses are never retried. The first
+// retry of a call tells Options.OnRetry how long the retries may go on
+// (Retry.Budget).
 package mlflow

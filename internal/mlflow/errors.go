@@ -1,6 +1,7 @@
 package mlflow
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -34,8 +35,14 @@ const (
 // 400 INVALID_PARAMETER_VALUE, not 404.
 var ErrAliasNotFound = registry.ErrAliasNotFound
 
-// maxMessageLen caps the message taken from a non-JSON error body.
-const maxMessageLen = 300
+const (
+	// maxMessageLen caps the message taken from a non-JSON error body.
+	maxMessageLen = 300
+	// maxServerMessageLen caps the message of an MLflow JSON error: longer
+	// than maxMessageLen, since MLflow's own messages quote what they
+	// refuse (a source URI, a filter) and add a hint after it.
+	maxServerMessageLen = 1000
+)
 
 // Error is a non-2xx answer from the MLflow server. It never holds request
 // headers, so it never holds credentials.
@@ -83,6 +90,37 @@ func (e *Error) Is(target error) bool {
 		return e.StatusCode < 500 || (e.StatusCode == http.StatusServiceUnavailable && e.RetryAfter > 0)
 	}
 	return false
+}
+
+// RedirectError is a 3xx answer, which is refused: MLflow's REST API never
+// redirects, and following one could send the credentials to another port,
+// host or scheme (https to http puts them on the wire in clear text), or take
+// the verdict from another server. It is not retried.
+type RedirectError struct {
+	Method     string
+	Path       string
+	StatusCode int
+	// Location is where the server pointed, resolved against the request,
+	// with its user info, query values and fragment hidden (RedactURL);
+	// "" when the answer named none.
+	Location string
+	// Upgrade is the tracking URI with https for http, when that is all the
+	// redirect changes: the likely fix.
+	Upgrade string
+}
+
+func (e *RedirectError) Error() string {
+	to := "without a Location"
+	if e.Location != "" {
+		to = fmt.Sprintf("to %q", e.Location)
+	}
+	s := fmt.Sprintf("%s %s: %d %s %s refused: MLflow's REST API never redirects, so the tracking URI "+
+		"should be the MLflow server's own URL; redirects are not followed, so that the credentials go nowhere else",
+		e.Method, e.Path, e.StatusCode, http.StatusText(e.StatusCode), to)
+	if e.Upgrade != "" {
+		s += fmt.Sprintf(" (the server moves to https: did you mean %s?)", e.Upgrade)
+	}
+	return s
 }
 
 // IsNotFound reports whether err is (or wraps) an MLflow answer that the
@@ -138,19 +176,19 @@ func isAliasNotFound(err error, alias string) bool {
 	return false
 }
 
-// newError builds an *Error from a non-2xx response.
-// now is the clock that reads a Retry-After date.
-func newError(method, path string, status int, header http.Header, body []byte, now time.Time) *Error {
+// newError builds an *Error from a non-2xx response whose body (redacted)
+// was read; cut tells that it is the start of a longer one. now is the clock
+// that reads a Retry-After date.
+func newError(method, path string, status int, header http.Header, body []byte, cut bool, now time.Time) *Error {
 	e := &Error{Method: method, Path: path, StatusCode: status}
 	if d, ok := parseRetryAfter(header.Get("Retry-After"), now); ok {
 		e.RetryAfter = d
 	}
-	var wire struct {
-		ErrorCode string `json:"error_code"`
-		Message   string `json:"message"`
-	}
-	if json.Unmarshal(body, &wire) == nil && (wire.ErrorCode != "" || wire.Message != "") {
-		e.Code, e.Message = wire.ErrorCode, strings.TrimSpace(wire.Message)
+	if code, msg, partial, ok := errorJSON(body, cut); ok {
+		e.Code, e.Message = code, truncate(strings.TrimSpace(msg), maxServerMessageLen)
+		if partial && !strings.HasSuffix(e.Message, "…") {
+			e.Message += "…"
+		}
 	} else {
 		e.Message = textMessage(body, header.Get("Content-Type"))
 	}
@@ -161,6 +199,76 @@ func newError(method, path string, status int, header http.Header, body []byte, 
 		e.Message = http.StatusText(status)
 	}
 	return e
+}
+
+// errorJSON reads MLflow's {"error_code": ..., "message": ...} from body.
+// Of a body that was cut (the start of a longer one) it reads the fields
+// before the cut and the start of a message the cut falls in (partial).
+// ok is false when body is no such object.
+func errorJSON(body []byte, cut bool) (code, msg string, partial, ok bool) {
+	var wire struct {
+		ErrorCode string `json:"error_code"`
+		Message   string `json:"message"`
+	}
+	if !cut {
+		if json.Unmarshal(body, &wire) != nil {
+			return "", "", false, false
+		}
+		return wire.ErrorCode, wire.Message, false, wire.ErrorCode != "" || wire.Message != ""
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return "", "", false, false
+	}
+	for dec.More() {
+		t, err := dec.Token()
+		key, isKey := t.(string)
+		if err != nil || !isKey {
+			break
+		}
+		start := dec.InputOffset()
+		var v json.RawMessage
+		if err := dec.Decode(&v); err != nil {
+			if key == "message" {
+				msg, partial = partialString(body[start:])
+			}
+			break
+		}
+		switch key {
+		case "error_code":
+			_ = json.Unmarshal(v, &wire.ErrorCode)
+		case "message":
+			_ = json.Unmarshal(v, &wire.Message)
+		}
+	}
+	if partial {
+		wire.Message = msg
+	}
+	return wire.ErrorCode, wire.Message, partial, wire.ErrorCode != "" || wire.Message != ""
+}
+
+// partialString decodes the start of a JSON string value that raw, the rest
+// of an object after a key, holds up to its end: enough of it for
+// maxServerMessageLen runes. An escape cut short at the end is dropped.
+func partialString(raw []byte) (string, bool) {
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	raw, ok := bytes.CutPrefix(raw, []byte(":"))
+	raw = bytes.TrimLeft(raw, " \t\r\n")
+	if !ok || len(raw) == 0 || raw[0] != '"' {
+		return "", false
+	}
+	// Each rune takes at most 6 bytes (\uXXXX, or 4 of UTF-8).
+	raw = raw[1:min(len(raw), 1+6*(maxServerMessageLen+1))]
+	// A cut escape is at most 11 bytes: \uD83D\uDE0.
+	for trim := 0; trim <= min(len(raw), 11); trim++ {
+		quoted := make([]byte, 0, len(raw)+2)
+		quoted = append(append(append(quoted, '"'), raw[:len(raw)-trim]...), '"')
+		var s string
+		if json.Unmarshal(quoted, &s) == nil {
+			return s, true
+		}
+	}
+	return "", false
 }
 
 // errorCodeForStatus synthesizes an MLflow-style code for a body that carried none.

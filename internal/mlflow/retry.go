@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 )
@@ -88,9 +89,19 @@ func isDialError(err error) bool {
 	return errors.As(err, &dnsErr)
 }
 
-// isPermanent reports transport failures that a retry cannot fix: TLS
-// verification problems and answers too large to read.
+// isPermanent reports transport failures that a retry cannot fix: a failed
+// TLS handshake (a plain-HTTP server, an untrusted or wrong certificate, a
+// refused client certificate), a refused redirect and answers too large to
+// read.
 func isPermanent(err error) bool {
+	var redirect *RedirectError
+	return tlsHint(err, "") != "" || errors.As(err, &redirect) || errors.Is(err, errResponseTooLarge)
+}
+
+// tlsHint says why a TLS handshake failed and what to do about it, or ""
+// when err is no handshake failure. base is the tracking URI, for the
+// http:// one to suggest.
+func tlsHint(err error, base string) string {
 	var (
 		unknownAuthority x509.UnknownAuthorityError
 		hostname         x509.HostnameError
@@ -99,10 +110,22 @@ func isPermanent(err error) bool {
 		recordHeader     tls.RecordHeaderError
 		alert            tls.AlertError
 	)
-	return errors.As(err, &unknownAuthority) || errors.As(err, &hostname) ||
-		errors.As(err, &invalid) || errors.As(err, &verification) ||
-		errors.As(err, &recordHeader) || errors.As(err, &alert) ||
-		errors.Is(err, errResponseTooLarge)
+	plain := "http://" + strings.TrimPrefix(base, "https://")
+	switch {
+	case errors.Is(err, http.ErrSchemeMismatch):
+		return "the server speaks plain HTTP: did you mean " + plain + "?"
+	case errors.As(err, &recordHeader):
+		return "the server does not speak TLS: did you mean " + plain + "?"
+	case errors.As(err, &unknownAuthority):
+		return "certificate not trusted: set MLFLOW_TRACKING_SERVER_CERT_PATH to the PEM file of the CA that signed it"
+	case errors.As(err, &hostname):
+		return "the certificate is another host's: the tracking URI must name a host the certificate is for"
+	case errors.As(err, &invalid), errors.As(err, &verification):
+		return "certificate not valid"
+	case errors.As(err, &alert):
+		return "the server refused the TLS handshake: if it asks for a client certificate, set MLFLOW_TRACKING_CLIENT_CERT_PATH"
+	}
+	return ""
 }
 
 // backoff returns the pause before retry n (1-based) as urllib3's
@@ -166,21 +189,61 @@ type Retry struct {
 	Attempt, MaxAttempts int
 	Wait                 time.Duration // the pause before the next attempt
 	Err                  error         // what failed
+	// For the first retry of a call (Attempt 1): how long the call may go
+	// on retrying at most, and what ends it then: the deadline, named as
+	// WithDeadlineName named it, or, when Deadline is "", the last attempt
+	// (the pauses to come, at their longest, plus every attempt at its
+	// longest). Budget is 0 when nothing bounds it.
+	Budget   time.Duration
+	Deadline string
 }
 
 // String is one log line: what failed, the attempt, the wait, e.g.
-// "GET /api/2.0/mlflow/model-versions/get: connection refused (attempt 1 of 8); retrying in 4.2s".
+// "GET /api/2.0/mlflow/model-versions/get: connection refused by 10.0.0.7:5000 (attempt 2 of 8); retrying in 4.2s".
+// The first retry's line also says how long the retries may go on, so that
+// a wrong URL does not look like a hang:
+// "... (attempt 1 of 8); retrying in 0s, and for up to 4m59s before the deadline of 5m (input `timeout`)".
 // It is one line whatever the server said: a line break in its message could
 // otherwise start a workflow command in a GitHub Actions log.
 func (r Retry) String() string {
 	s := fmt.Sprintf("%s %s: %s (attempt %d of %d); retrying in %s",
 		r.Method, r.Path, briefError(r.Err), r.Attempt, r.MaxAttempts, r.Wait.Round(100*time.Millisecond))
+	if r.Attempt == 1 && r.Budget > 0 {
+		s += ", and for up to " + r.Budget.Truncate(time.Second).String()
+		if r.Deadline != "" {
+			s += " before the " + r.Deadline
+		} else if n := r.MaxAttempts - r.Attempt; n == 1 {
+			s += " (1 more attempt)"
+		} else {
+			s += fmt.Sprintf(" (%d more attempts)", n)
+		}
+	}
 	return strings.Map(func(c rune) rune {
 		if unicode.IsControl(c) || c == '\u2028' || c == '\u2029' {
 			return ' '
 		}
 		return c
 	}, s)
+}
+
+// budget is how long a call whose attempt n failed may go on retrying at
+// most, the next pause being wait, and the name of the deadline when that is
+// what ends it first ("" when the last attempt does).
+func (c *Client) budget(ctx context.Context, n int, wait time.Duration) (time.Duration, string) {
+	schedule, bounded := wait, c.attempt > 0
+	for k := n + 1; k <= c.maxRetries; k++ {
+		schedule += backoff(c.factor, c.jitter, k, func() float64 { return 1 })
+	}
+	schedule += time.Duration(c.maxRetries-n+1) * c.attempt
+	if deadline, ok := ctx.Deadline(); ok {
+		if left := time.Until(deadline); !bounded || left < schedule {
+			return left, deadlineName(ctx)
+		}
+	}
+	if !bounded {
+		return 0, ""
+	}
+	return schedule, ""
 }
 
 // briefError is what failed, without the request line an *Error or a
@@ -199,13 +262,22 @@ func briefError(err error) string {
 	}
 	var opErr *net.OpError
 	if errors.As(err, &opErr) && opErr.Err != nil {
-		// "dial tcp 127.0.0.1:5000: connect: connection refused" says less
-		// as "connection refused", and the address is the tracking URI's.
+		// "dial tcp 127.0.0.1:5000: connect: connection refused" says the
+		// same as "connection refused by 127.0.0.1:5000" (the address is the
+		// tracking URI's, or its proxy's).
+		s := opErr.Err.Error()
 		var sys *os.SyscallError
 		if errors.As(opErr.Err, &sys) {
-			return sys.Err.Error()
+			s = sys.Err.Error()
 		}
-		return opErr.Err.Error()
+		switch {
+		case opErr.Addr == nil || (opErr.Op != "dial" && opErr.Op != "proxyconnect"):
+		case errors.Is(opErr.Err, syscall.ECONNREFUSED):
+			s += " by " + opErr.Addr.String()
+		default:
+			s += " connecting to " + opErr.Addr.String()
+		}
+		return s
 	}
 	var reqErr *requestError
 	if errors.As(err, &reqErr) {

@@ -681,7 +681,12 @@ func TestRetryEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"GET /api/2.0/mlflow/model-versions/get: 429 Too Many Requests REQUEST_LIMIT_EXCEEDED: slow down (attempt 1 of 8); retrying in 2s",
+		// The first retry also says how long the retries may go on: here
+		// no deadline bounds them, the last of 8 attempts does (2s, then
+		// the pauses of retries 2 to 7 with their full jitter, then 7
+		// attempts of 120s each).
+		"GET /api/2.0/mlflow/model-versions/get: 429 Too Many Requests REQUEST_LIMIT_EXCEEDED: slow down (attempt 1 of 8); " +
+			"retrying in 2s, and for up to 18m11s (7 more attempts)",
 		"GET /api/2.0/mlflow/model-versions/get: 503 Service Unavailable (attempt 2 of 8); retrying in 4.3s",
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -703,18 +708,25 @@ func TestRetryEventIsOneLine(t *testing.T) {
 func TestRetryEventRefusedConnection(t *testing.T) {
 	t.Parallel()
 	var got []Retry
-	c, _ := newTestClient(t, "http://"+closedAddr(t), func(o *Options) {
+	addr := closedAddr(t)
+	c, _ := newTestClient(t, "http://"+addr, func(o *Options) {
 		o.MaxRetries = 1
 		o.OnRetry = func(r Retry) { got = append(got, r) }
 	})
-	err := callGet(t.Context(), c)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Hour)
+	defer cancel()
+	err := callGet(WithDeadlineName(ctx, "deadline of 1h (input `timeout`)"), c)
 	if err == nil || !strings.Contains(err.Error(), "gave up after 2 attempts: GET /api/2.0/mlflow/model-versions/get: dial tcp") {
 		t.Errorf("error = %v, want the request line and the dial error, without the URL", err)
 	}
 	if len(got) != 1 {
 		t.Fatalf("%d retry events, want 1", len(got))
 	}
-	if want := "GET /api/2.0/mlflow/model-versions/get: connection refused (attempt 1 of 2); retrying in 0s"; got[0].String() != want {
+	// The first retry says who refused, and how long the retries may go on:
+	// the one retry left takes at most the attempt's 120s, well before the
+	// deadline.
+	if want := "GET /api/2.0/mlflow/model-versions/get: connection refused by " + addr +
+		" (attempt 1 of 2); retrying in 0s, and for up to 2m0s (1 more attempt)"; got[0].String() != want {
 		t.Errorf("event = %q, want %q", got[0], want)
 	}
 }

@@ -1,8 +1,10 @@
 package notify
 
 import (
+	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf16"
 	"unicode/utf8"
 )
 
@@ -19,13 +21,115 @@ func clean(s string) string {
 		switch {
 		case r == '\n' || r == '\r' || r == '\t' || r == '\u2028' || r == '\u2029':
 			b.WriteByte(' ')
-		case unicode.IsControl(r):
-		case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r == 0x200E, r == 0x200F, r == 0x061C:
+		case unicode.IsControl(r), isBidi(r):
 		default:
 			b.WriteRune(r)
 		}
 	}
 	return b.String()
+}
+
+// isBidi reports whether r is a bidirectional formatting character: the
+// embeddings, overrides and isolates, and the marks (U+200E, U+200F, U+061C).
+func isBidi(r rune) bool {
+	return r >= 0x202A && r <= 0x202E || r >= 0x2066 && r <= 0x2069 || r == 0x200E || r == 0x200F || r == 0x061C
+}
+
+// EscapeLine shows text from the registry, an artifact store or the
+// repository inside one line of a log or a terminal, where it must neither
+// start a line of its own nor act on the reader's screen:
+//
+//   - line breaks, tabs and every other control character (C0, DEL, C1),
+//     Unicode's line and paragraph separators, and format characters (the
+//     bidirectional controls such as U+202E, zero-width characters, the
+//     byte order mark) are shown escaped: \n, \r, \t, \u202e;
+//   - "##[", which starts a GitHub Actions runner's legacy workflow command
+//     wherever it is in a line, is shown as ##\u005b.
+//
+// Nothing else changes, and every escape is also a JSON string escape.
+func EscapeLine(s string) string { return escapeLog(s, false) }
+
+// EscapeLines is EscapeLine for whole lines of output, such as a report or
+// history's JSON: line breaks stay, and a line whose first character after
+// leading white space is "::", which the runner reads as a workflow command
+// (::warning::, ::add-mask::, ::stop-commands::), has that colon shown as
+// \u003a. JSON stays valid and decodes to the same values, since the
+// escapes it gets can only fall inside its strings.
+func EscapeLines(s string) string { return escapeLog(s, true) }
+
+func escapeLog(s string, lines bool) string {
+	if isLogSafe(s, lines) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	lineStart := lines // nothing but white space since the start of the line
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == '\n' && lines:
+			b.WriteByte('\n')
+			i++
+			lineStart = true
+			continue
+		case r == utf8.RuneError && size == 1:
+			b.WriteRune(utf8.RuneError)
+		case isLogHidden(r):
+			writeEscape(&b, r)
+		case lineStart && strings.HasPrefix(s[i:], "::"):
+			b.WriteString(`\u003a`)
+		case strings.HasPrefix(s[i:], "##["):
+			b.WriteString(`##\u005b`)
+			size = len("##[")
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		// The runner trims what .NET calls white space (Go's unicode.IsSpace)
+		// before it looks for "::"; escaped characters are no longer blank.
+		lineStart = lineStart && unicode.IsSpace(r) && !isLogHidden(r)
+		i += size
+	}
+	return b.String()
+}
+
+// isLogSafe reports whether escapeLog would leave s as it is.
+func isLogSafe(s string, lines bool) bool {
+	if strings.Contains(s, "##[") || strings.Contains(s, "::") && lines {
+		return false
+	}
+	for _, r := range s {
+		if r == utf8.RuneError || isLogHidden(r) && !(lines && r == '\n') {
+			return false
+		}
+	}
+	return true
+}
+
+// isLogHidden reports whether a log shows r escaped: a control character, a
+// format character (Cf, the bidirectional controls among them) or a line or
+// paragraph separator.
+func isLogHidden(r rune) bool {
+	return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029'
+}
+
+// writeEscape writes r as a JSON string escape: \n, \r and \t by name,
+// anything else as \uXXXX (a surrogate pair above U+FFFF).
+func writeEscape(b *strings.Builder, r rune) {
+	switch r {
+	case '\n':
+		b.WriteString(`\n`)
+	case '\r':
+		b.WriteString(`\r`)
+	case '\t':
+		b.WriteString(`\t`)
+	default:
+		if r > 0xFFFF {
+			hi, lo := utf16.EncodeRune(r)
+			fmt.Fprintf(b, `\u%04x\u%04x`, hi, lo)
+			return
+		}
+		fmt.Fprintf(b, `\u%04x`, r)
+	}
 }
 
 // truncate shortens s to at most n runes, marking the cut with "…".

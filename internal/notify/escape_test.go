@@ -83,3 +83,45 @@ func TestMarker(t *testing.T) {
 		t.Errorf("register marker = %q, want %q", got, want)
 	}
 }
+
+// TestEscapeLog: EscapeLine (one line) and EscapeLines (whole lines).
+func TestEscapeLog(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		lines    bool
+		in, want string
+	}{
+		{false, "val_auc 0.93 名前 Модель 🚀 C:\\path", "val_auc 0.93 名前 Модель 🚀 C:\\path"},
+		{false, "ok\n::warning::x\r\n::add-mask::0.93", `ok\n::warning::x\r\n::add-mask::0.93`},
+		{false, "tab\tesc\x1b[31mred\x07 del\x7f nel\u0085", `tab\tesc\u001b[31mred\u0007 del\u007f nel\u0085`},
+		{false, "bidi \u202Eexe.txt\u202C \u2066iso\u2069 \u200E\u200F\u061C", `bidi \u202eexe.txt\u202c \u2066iso\u2069 \u200e\u200f\u061c`},
+		{false, "zero\u200bwidth\ufeff sep\u2028par\u2029", `zero\u200bwidth\ufeff sep\u2028par\u2029`},
+		{false, "tag \U000E0041 outside the BMP", `tag \udb40\udc41 outside the BMP`},
+		{false, "##[group]x and ###[error]y", `##\u005bgroup]x and ###\u005berror]y`},
+		{false, "::warning::inside a line", "::warning::inside a line"},
+		{false, "bad \xff utf-8", "bad \ufffd utf-8"},
+		{true, "a report\n  with lines\n", "a report\n  with lines\n"},
+		{true, "::warning::x", `\u003a:warning::x`},
+		{true, "ok\n::stop-commands::tok\n  ::error::y\n\u00a0\u3000::add-mask::z", "ok\n\\u003a:stop-commands::tok\n  \\u003a:error::y\n\u00a0\u3000\\u003a:add-mask::z"},
+		{true, "\t::x\r::y", `\t::x\r::y`}, // an escaped character is no longer white space
+		{true, "x ::y\n:z", "x ::y\n:z"},
+		{true, "{\n  \"at\": \"a\\nb\u202e ##[group]\"\n}", "{\n  \"at\": \"a\\nb\\u202e ##\\u005bgroup]\"\n}"},
+	}
+	for _, tc := range cases {
+		escape, name := notify.EscapeLine, "EscapeLine"
+		if tc.lines {
+			escape, name = notify.EscapeLines, "EscapeLines"
+		}
+		if got := escape(tc.in); got != tc.want {
+			t.Errorf("%s(%q) = %q, want %q", name, tc.in, got, tc.want)
+		}
+	}
+}
+
+// TestPlain: terminal text drops what the other formats drop (clean).
+func TestPlain(t *testing.T) {
+	t.Parallel()
+	if got, want := notify.Plain("a\u202eb\u2066c\nd\x1b[31me\u2028f"), "abc d[31me f"; got != want {
+		t.Errorf("Plain = %q, want %q", got, want)
+	}
+}

@@ -10,6 +10,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/fleet"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
@@ -341,6 +343,57 @@ func FuzzStatusLine(f *testing.F) {
 					t.Errorf("%s: control character %U in %q", st, c, line)
 				}
 			}
+		}
+	})
+}
+
+// FuzzEscapeLog: whatever the registry says, EscapeLine gives one line and
+// EscapeLines as many lines as it had, with no raw control, format or
+// separator character, no legacy ##[ command and no line that starts a
+// workflow command; both are idempotent, and JSON stays JSON with the same
+// values.
+func FuzzEscapeLog(f *testing.F) {
+	for _, s := range []string{"", "::warning::x", "ok\n::add-mask::0.93\n::stop-commands::t", " \u00a0::error::x\r##[group]g",
+		"\x1b[31m\u202egnp\u0085\u2028\U000E0041", "###[", "\xff\xfe", `\u003a:`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		hidden := func(r rune) bool {
+			return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == '\u2028' || r == '\u2029' || r == utf8.RuneError
+		}
+		line := notify.EscapeLine(s)
+		if strings.ContainsFunc(line, func(r rune) bool { return hidden(r) && r != utf8.RuneError }) || strings.Contains(line, "##[") {
+			t.Errorf("EscapeLine(%q) = %q", s, line)
+		}
+		lines := notify.EscapeLines(s)
+		got := strings.Split(lines, "\n")
+		if len(got) != strings.Count(s, "\n")+1 {
+			t.Errorf("EscapeLines(%q) = %q: %d lines, want %d", s, lines, len(got), strings.Count(s, "\n")+1)
+		}
+		for _, l := range got {
+			if strings.ContainsFunc(l, func(r rune) bool { return hidden(r) && r != utf8.RuneError }) || strings.Contains(l, "##[") ||
+				strings.HasPrefix(strings.TrimLeftFunc(l, unicode.IsSpace), "::") {
+				t.Errorf("EscapeLines(%q) has the line %q", s, l)
+			}
+		}
+		if again := notify.EscapeLine(line); again != line {
+			t.Errorf("EscapeLine is not idempotent on %q: %q, then %q", s, line, again)
+		}
+		if again := notify.EscapeLines(lines); again != lines {
+			t.Errorf("EscapeLines is not idempotent on %q: %q, then %q", s, lines, again)
+		}
+		b, err := json.MarshalIndent(map[string][]string{s: {s, "::" + s}}, "", "  ")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want, back map[string][]string
+		if err := json.Unmarshal(b, &want); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal([]byte(notify.EscapeLines(string(b))), &back); err != nil {
+			t.Errorf("JSON of %q is no longer JSON: %v", s, err)
+		} else if diff := cmp.Diff(want, back); diff != "" {
+			t.Errorf("JSON of %q decodes to other values (-want +got):\n%s", s, diff)
 		}
 	})
 }

@@ -4,23 +4,12 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
-	"unicode"
 )
 
-// Plain makes registry text safe for a terminal: no control characters (so no
-// escape sequences), one line, bounded length.
-func Plain(s string) string {
-	s = strings.Map(func(r rune) rune {
-		switch {
-		case r == '\n' || r == '\r' || r == '\t':
-			return ' '
-		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029':
-			return -1
-		}
-		return r
-	}, s)
-	return truncate(s, maxCell)
-}
+// Plain makes registry text safe for a terminal as the other formats make
+// it (clean): no control characters (so no escape sequences), no
+// bidirectional controls, one line, bounded length.
+func Plain(s string) string { return truncate(clean(s), maxCell) }
 
 // Text renders the report for a terminal.
 func (r *Report) Text() string {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -182,8 +183,11 @@ func (s *Service) move(ctx context.Context, plan *Plan, t TargetPlan) error {
 		return nil
 	}
 	// MLflow archives existing versions only for active stages; asking for it
-	// on None or Archived is a server error.
-	archive := plan.req.ArchiveExisting && (t.Stage == registry.StageStaging || t.Stage == registry.StageProduction)
+	// on None or Archived is a server error. A rollback always archives them:
+	// a higher version left in the stage (the one rolled away from, as a
+	// rule) would go on being the one the stage resolves to.
+	archive := (plan.req.ArchiveExisting || plan.req.Action == ActionRollback) &&
+		(t.Stage == registry.StageStaging || t.Stage == registry.StageProduction)
 	mv, err := s.Reg.TransitionStage(ctx, plan.Model, v, t.Stage, archive)
 	if err != nil {
 		return fmt.Errorf("failed to transition %q v%s to %s: %w", plan.Model, v, t.Stage, err)
@@ -224,11 +228,17 @@ func (s *Service) record(plan *Plan, prev string, now time.Time) Record {
 	}
 }
 
+// verLabel names a version in a message: "v7", "none" for "", and a value
+// that is not a version number (registry text, from a history tag written
+// by hand) quoted, so that it can break no line.
 func verLabel(v string) string {
-	if v == "" {
+	switch {
+	case v == "":
 		return "none"
+	case digits.MatchString(v):
+		return "v" + v
 	}
-	return "v" + v
+	return "version " + strconv.Quote(v)
 }
 
 // ErrTagLimit is wrapped by the error of a promotion that would give an

@@ -63,6 +63,37 @@ func (s *Service) appendHistory(ctx context.Context, model string, t checks.Targ
 	return nil
 }
 
+// isUnfinished reports whether rec, the promotion record on a version that
+// holds its target, is of a move the history h (newest first) lacks: an
+// earlier run moved the target and stopped before writing the entry. It is
+// when the history is empty, when rec is newer than the newest entry, or
+// when it is as new and moved the target from the version that entry put
+// there. A record older than the newest entry, or as old and from another
+// version, is of an earlier promotion of the version: the target was moved
+// back to it outside mlreg-action since.
+func isUnfinished(rec Record, h []Record) bool {
+	if len(h) == 0 || rec.At > h[0].At {
+		return true
+	}
+	return rec.At == h[0].At && rec.PreviousVersion == h[0].Version
+}
+
+// unfinishedRecord returns the promotion record of t on mv, which holds t,
+// when the history h lacks it (isUnfinished), with its version set; nil
+// otherwise (no record, an unreadable one, or a stale one).
+func unfinishedRecord(r registry.Rules, mv *registry.ModelVersion, t checks.Target, h []Record) *Record {
+	v, ok := mv.Tag(PromotionKey(r, t))
+	if !ok {
+		return nil
+	}
+	var rec Record
+	if err := json.Unmarshal([]byte(v), &rec); err != nil || !isUnfinished(rec, h) {
+		return nil
+	}
+	rec.Version = mv.Version
+	return &rec
+}
+
 // completeRecord finishes the audit record of a target the candidate already
 // holds, when an earlier run stopped after moving it: the history entry (from
 // the promotion tag written before the move) and, with archive-existing, the
@@ -74,21 +105,13 @@ func (s *Service) completeRecord(ctx context.Context, plan *Plan, t TargetPlan, 
 		// marking the previous holder.
 		return s.completeReplaced(ctx, plan, t, h[0], now)
 	}
-	v, ok := plan.candidate.Tag(PromotionKey(s.Reg, t.Target))
-	if !ok {
-		// Moved outside this tool: nothing of ours to complete. history reports it as drift.
+	u := unfinishedRecord(s.Reg, plan.candidate, t.Target, h)
+	if u == nil {
+		// Moved outside this tool (history reports it as drift), or a stale
+		// record of an earlier promotion: nothing of ours to complete.
 		return false, nil
 	}
-	var rec Record
-	if err := json.Unmarshal([]byte(v), &rec); err != nil {
-		return false, nil
-	}
-	if len(h) > 0 && rec.At <= h[0].At {
-		// The version's tag is older than the newest entry: a stale record of
-		// an earlier promotion, not an unfinished one.
-		return false, nil
-	}
-	rec.Version = plan.Candidate.Version
+	rec := *u
 	if err := s.appendHistory(ctx, plan.Model, t.Target, rm, rec); err != nil {
 		return false, err
 	}

@@ -268,12 +268,19 @@ func (s *Service) Plan(ctx context.Context, req Request) (*Plan, error) {
 		plan.Targets = append(plan.Targets, tp)
 	}
 	if st := req.Target.Stage; st != "" {
-		// A candidate in the stage holds it whatever the stage read answered.
-		if cand.CurrentStage != st && stageErr != nil {
+		// A candidate in the stage holds it whatever the stage read answered;
+		// not for a rollback, which makes the candidate the version the stage
+		// resolves to (the highest in it, as History reads it): a version
+		// restored from beside a higher one is not in place.
+		stageCand := cand
+		if req.Action == ActionRollback {
+			stageCand = nil
+		}
+		if (stageCand == nil || cand.CurrentStage != st) && stageErr != nil {
 			return nil, stageErr
 		}
 		tp := TargetPlan{Target: checks.StageTarget(st)}
-		if holder := pickStageHolder(stageMVs, st, cand); holder != nil {
+		if holder := pickStageHolder(stageMVs, st, stageCand); holder != nil {
 			tp.Current = holder.Version
 			tp.InPlace = holder.Version == cand.Version
 			stageChamp = holder

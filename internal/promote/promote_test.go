@@ -250,39 +250,6 @@ func TestApplyIsCompareAndSet(t *testing.T) {
 	}
 }
 
-func TestRollbackTarget(t *testing.T) {
-	t.Parallel()
-	p := func(v, prev string) Record { return Record{Version: v, PreviousVersion: prev, Action: ActionPromote} }
-	rb := func(v, prev string) Record { return Record{Version: v, PreviousVersion: prev, Action: ActionRollback} }
-	cases := []struct {
-		name    string
-		entries []Record // newest first
-		want    string
-	}{
-		{"one step back", []Record{p("3", "2"), p("2", "1"), p("1", "")}, "2"},
-		{"after one rollback, two steps back", []Record{rb("2", "3"), p("3", "2"), p("2", "1"), p("1", "")}, "1"},
-		{"history truncated: the oldest predecessor counts", []Record{p("9", "8")}, "8"},
-		{"explicit rollback-to is a step of its own", []Record{rb("1", "3"), p("3", "2"), p("2", "1"), p("1", "")}, "3"},
-		{"nothing before", []Record{p("1", "")}, ""},
-		{"empty", nil, ""},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			got, err := RollbackTarget(tc.entries)
-			if tc.want == "" {
-				if !errors.Is(err, ErrNoRollbackTarget) {
-					t.Errorf("err = %v, want ErrNoRollbackTarget", err)
-				}
-				return
-			}
-			if err != nil || got != tc.want {
-				t.Errorf("RollbackTarget = %q, %v; want %q", got, err, tc.want)
-			}
-		})
-	}
-}
-
 func TestHistoryIsBounded(t *testing.T) {
 	t.Parallel()
 	var h []Record

@@ -19,8 +19,8 @@ import (
 //     {"v","p","at","by","a"} (version, previous version, time, actor,
 //     action), newest first; the oldest are dropped until the value fits
 //     (EncodeCompactHistory). An entry is 55 to 110 bytes, so the tag holds
-//     the last 10 to 15 moves. promote.RollbackTarget needs only v, p and
-//     a; promote's Service.History adds the details (run URL, commit,
+//     the last 10 to 15 moves. promote.TargetHistory.Rollback needs only v, p
+//     and a; promote's Service.History adds the details (run URL, commit,
 //     digests, verdict, approvers) of each entry, marked Compact, from its
 //     version's promotion tag.
 const (

@@ -62,9 +62,9 @@
 //     entries, newest first, {"v","p","at","by","a"} (version, previous
 //     holder or absent, time, actor cut to 40 bytes, "rollback" or absent),
 //     oldest dropped at 1,000 bytes: about 70 bytes each, so the last 13 or
-//     14 moves (EncodeCompactHistory). promote.RollbackTarget needs only
-//     those, so two rollbacks go two steps back after any number of
-//     promotions; promote's Service.History adds to each entry (marked
+//     14 moves (EncodeCompactHistory). promote's TargetHistory.Rollback
+//     needs only those, so two rollbacks go two steps back after any number
+//     of promotions; promote's Service.History adds to each entry (marked
 //     Compact) the full record of its version's promotion tag when it is
 //     the same move (same time and previous version).
 //   - The 50-tag limit (Rules.MaxTagsPerObject): a promotion adds per

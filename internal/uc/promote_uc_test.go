@@ -141,27 +141,28 @@ func (w *ucWorld) promote(t *testing.T, req promote.Request) (*promote.Plan, *pr
 }
 
 // rollback does what the rollback command does: read the history, take
-// RollbackTarget, and promote it with the current holder as the guard.
+// the version its Rollback chooses, and promote it with the current holder
+// as the guard.
 func (w *ucWorld) rollback(t *testing.T) (string, *promote.Outcome) {
 	t.Helper()
 	h, err := w.svc.History(t.Context(), w.model, champion)
 	if err != nil {
 		t.Fatal(err)
 	}
-	to, err := promote.RollbackTarget(h.Entries)
+	choice, err := h.Rollback(w.model, promote.RerunOf{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := w.request(t, to)
+	req := w.request(t, choice.Version)
 	req.Action, req.Expected = promote.ActionRollback, promote.Expect(h.Current)
 	plan, out, err := w.promote(t, req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if plan.Verdict != checks.VerdictPass {
-		t.Fatalf("rollback to v%s: verdict %s: %+v", to, plan.Verdict, plan.Checks)
+		t.Fatalf("rollback to v%s: verdict %s: %+v", choice.Version, plan.Verdict, plan.Checks)
 	}
-	return to, out
+	return choice.Version, out
 }
 
 func (w *ucWorld) holder(t *testing.T) string {

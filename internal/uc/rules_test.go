@@ -217,8 +217,9 @@ func TestCompactHistory(t *testing.T) {
 			t.Errorf("entry %d = %+v, want %+v", i, r, want)
 		}
 	}
-	if to, err := promote.RollbackTarget(back); err != nil || to != "99" {
-		t.Errorf("RollbackTarget = %q, %v; want 99", to, err)
+	th := promote.TargetHistory{Target: champ, Current: back[0].Version, Recorded: back[0].Version, Entries: back}
+	if to, err := th.Rollback("m", promote.RerunOf{}); err != nil || to.Version != "99" {
+		t.Errorf("Rollback = %+v, %v; want v99", to, err)
 	}
 	if !strings.HasPrefix(enc, `[{"v":"100","p":"99","at":"2026-03-01T09:01:40Z","by":"release-bot-100","a":"rollback"},{"v":"99","p":"98",`) {
 		t.Errorf("layout = %.120s", enc)

@@ -76,6 +76,7 @@ type Fault struct {
 	Kind       Kind
 	Status     int           // KindStatus
 	RetryAfter string        // KindStatus: the Retry-After header, when set
+	Body       string        // KindStatus: a JSON body (a server's error), instead of a line naming the fault
 	Duration   time.Duration // KindStall, KindDown
 	Func       func()        // KindCall
 }
@@ -103,6 +104,12 @@ func Status(code int) Fault { return Fault{Kind: KindStatus, Status: code} }
 // StatusRetryAfter answers code with Retry-After: seconds, without forwarding.
 func StatusRetryAfter(code, seconds int) Fault {
 	return Fault{Kind: KindStatus, Status: code, RetryAfter: strconv.Itoa(seconds)}
+}
+
+// StatusBody answers code with body, a JSON document such as MLflow's
+// {"error_code": ..., "message": ...}, without forwarding.
+func StatusBody(code int, body string) Fault {
+	return Fault{Kind: KindStatus, Status: code, Body: body}
 }
 
 // TooManyRequests answers 429 with Retry-After: seconds, without forwarding.
@@ -504,9 +511,15 @@ func (p *Proxy) serve(w http.ResponseWriter, r *http.Request) {
 			if fault.RetryAfter != "" {
 				w.Header().Set("Retry-After", fault.RetryAfter)
 			}
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.WriteHeader(fault.Status)
-			fmt.Fprintf(w, "%d %s (injected by faultproxy)\n", fault.Status, http.StatusText(fault.Status))
+			if fault.Body != "" {
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(fault.Status)
+				_, _ = io.WriteString(w, fault.Body)
+			} else {
+				w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+				w.WriteHeader(fault.Status)
+				fmt.Fprintf(w, "%d %s (injected by faultproxy)\n", fault.Status, http.StatusText(fault.Status))
+			}
 			_ = http.NewResponseController(w).Flush()
 			p.effect()
 			return

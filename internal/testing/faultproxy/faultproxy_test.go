@@ -98,6 +98,19 @@ func TestFaults(t *testing.T) {
 	}
 }
 
+// TestStatusBody: a fault can answer with a server's own error body.
+func TestStatusBody(t *testing.T) {
+	t.Parallel()
+	up, served := upstream(t)
+	p := faultproxy.New(t, up.URL)
+	const body = `{"error_code": "PERMISSION_DENIED", "message": "no"}`
+	p.Add(faultproxy.Rule{Path: "/model-versions/get", Fault: faultproxy.StatusBody(403, body)})
+	status, got, err := get(t, "GET", p.URL+"/api/2.0/mlflow/model-versions/get?name=m", "")
+	if err != nil || status != 403 || got != body || served.Load() != 0 {
+		t.Errorf("got %d %q %v with %d served, want 403 %q unforwarded", status, got, err, served.Load(), body)
+	}
+}
+
 func TestRuleMatching(t *testing.T) {
 	t.Parallel()
 	up, _ := upstream(t)

@@ -209,6 +209,17 @@ func (f *Fixtures) Transition(_ context.Context, model, version, stage string) e
 	return nil
 }
 
+// TransitionArchiving moves version to stage and archives the other versions in it.
+func (f *Fixtures) TransitionArchiving(_ context.Context, model, version, stage string) error {
+	for _, v := range f.r.Versions(model) {
+		if mv, _ := f.r.Version(model, v); v != version && mv.CurrentStage == stage {
+			f.r.SetStage(model, v, registry.StageArchived)
+		}
+	}
+	f.r.SetStage(model, version, stage)
+	return nil
+}
+
 // GetVersion returns the version as the server's JSON decodes (with its aliases).
 func (f *Fixtures) GetVersion(_ context.Context, model, version string) (map[string]any, error) {
 	mv, ok := f.r.Version(model, version)

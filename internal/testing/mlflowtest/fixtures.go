@@ -544,6 +544,15 @@ func (f *Fixtures) Transition(ctx context.Context, model, version, stage string)
 	return nil
 }
 
+// TransitionArchiving moves version to stage and archives the other versions in it.
+func (f *Fixtures) TransitionArchiving(ctx context.Context, model, version, stage string) error {
+	body := map[string]any{"name": model, "version": version, "stage": stage, "archive_existing_versions": true}
+	if err := f.Do(ctx, http.MethodPost, "model-versions/transition-stage", nil, body, nil); err != nil {
+		return fmt.Errorf("failed to transition %q version %s to %s: %w", model, version, stage, err)
+	}
+	return nil
+}
+
 // GetVersion returns the raw decoded model_version object.
 func (f *Fixtures) GetVersion(ctx context.Context, model, version string) (map[string]any, error) {
 	var out struct {
