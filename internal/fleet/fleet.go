@@ -26,7 +26,7 @@
 // Results are in manifest order (manifest.Manifest.Entries), whatever the
 // order in which the work finished.
 //
-// The commands use it so (exit statuses as in SPEC.md):
+// The commands use it so (exit statuses as in README's "Exit status"):
 //
 //	fp, err := fleet.Plan(ctx, svc, m, policy, fleet.Options{Parallelism: n, ...})
 //	// err: bad options (2). fp.Err(): error entries, invalid input (2) or registry (3).

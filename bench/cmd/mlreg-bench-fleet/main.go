@@ -89,7 +89,7 @@ func runApply(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	pol, err := checks.LoadFile(*policyPath)
+	pol, err := checks.LoadFileAs(*policyPath, *policyPath)
 	if err != nil {
 		return err
 	}
