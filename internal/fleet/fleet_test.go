@@ -380,7 +380,9 @@ func TestPlanStages(t *testing.T) {
 		t.Run(fmt.Sprintf("noLatest=%v", noLatest), func(t *testing.T) {
 			t.Parallel()
 			f := newFake()
-			f.noLatest = noLatest
+			if noLatest {
+				f.SetNoLatestVersions()
+			}
 			f.addModel("m", 4, 0.86, 0.90, 0.90, 0.90)
 			f.setStage("m", "1", mlflow.StageProduction)
 			f.setStage("m", "3", mlflow.StageStaging)
@@ -474,9 +476,7 @@ rules:
 		f.addModel(name, 2)
 		f.setAlias(name, "champion", "1")
 	}
-	for _, r := range f.runs {
-		r.Info.EndTime = fixedNow.Add(-time.Hour).UnixMilli()
-	}
+	f.updateRuns(func(r *mlflow.Run) { r.Info.EndTime = fixedNow.Add(-time.Hour).UnixMilli() })
 	m := mustManifest(t, "version: 1\nmodels:\n  m0: {aliases: {champion: 2}}\n  m1: {aliases: {champion: 2}}\n"+
 		"  m2: {aliases: {champion: 2}}\n  m3: {aliases: {champion: 2}}\n  m4: {aliases: {champion: 2}}\n")
 	// validate on the pull request: no review yet, the run ended an hour ago.
@@ -702,10 +702,8 @@ func TestApplyConflictsAndRegistryErrorsAreIndependent(t *testing.T) {
 			f.hook = func(op, model string, _ ...string) {
 				if op == "CreateRegisteredModel" && model == mlflow.LockName("m01") {
 					once.Do(func() {
-						f.mu.Lock()
-						f.models["m01"].versions["3"] = &mlflow.ModelVersion{Name: "m01", Version: "3", Status: mlflow.StatusReady}
-						f.models["m01"].aliases["champion"] = "3"
-						f.mu.Unlock()
+						f.PutVersion("m01", mlflow.ModelVersion{Version: "3", Status: mlflow.StatusReady})
+						f.setAlias("m01", "champion", "3")
 					})
 				}
 			}

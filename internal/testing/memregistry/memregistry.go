@@ -51,8 +51,12 @@ type Registry struct {
 	logged    map[string]*registry.LoggedModel
 	artifacts map[string][]registry.FileInfo // runID + "/" + path
 	clock     int64                          // milliseconds; each write ticks
-	calls     []string
+	calls     []Call
 	faults    []*fault
+	intercept func(Call) error
+
+	// noLatest leaves latest_versions out of GetRegisteredModel's answer.
+	noLatest bool
 
 	// noLoggedModels answers the logged-models API as MLflow 2.x does (404).
 	noLoggedModels bool
@@ -365,14 +369,39 @@ func (r *Registry) VersionTag(modelName, version, key string) string {
 	return v
 }
 
-// Calls returns every call made so far, in order, as "Method detail": the
-// detail names what the call is about within its model (the model for
-// registered-model calls, the version, alias, key or run otherwise).
-func (r *Registry) Calls() []string {
+// Call is one call the registry served: its method, the model it is about
+// ("" for a run or a logged model), and what within the model (the model
+// itself for registered-model calls; the version, alias, key or run).
+type Call struct {
+	Method, Model, Detail string
+}
+
+// String is "Method Detail", as Calls lists it.
+func (c Call) String() string { return strings.TrimSpace(c.Method + " " + c.Detail) }
+
+// CallLog returns every call made so far, in order.
+func (r *Registry) CallLog() []Call {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.calls)
 }
+
+// Calls returns every call made so far, in order, as "Method Detail".
+func (r *Registry) Calls() []string {
+	var out []string
+	for _, c := range r.CallLog() {
+		out = append(out, c.String())
+	}
+	return out
+}
+
+// Intercept has fn asked before each call (without the registry's lock); a
+// non-nil error is returned without acting.
+func (r *Registry) Intercept(fn func(Call) error) { r.locked(func() { r.intercept = fn }) }
+
+// SetNoLatestVersions leaves latest_versions out of GetRegisteredModel's
+// answer, as a server that does not send them.
+func (r *Registry) SetNoLatestVersions() { r.locked(func() { r.noLatest = true }) }
 
 // CallsOf returns the calls whose text starts with prefix.
 func (r *Registry) CallsOf(prefix string) []string {
@@ -385,18 +414,25 @@ func (r *Registry) CallsOf(prefix string) []string {
 	return out
 }
 
-// Writes returns the calls that change the registry.
+// Writes returns the calls that change the registry, as Calls lists them.
 func (r *Registry) Writes() []string {
 	var out []string
-	for _, c := range r.Calls() {
-		for _, w := range []string{"Set", "Create", "Delete", "Transition"} {
-			if strings.HasPrefix(c, w) {
-				out = append(out, c)
-				break
-			}
+	for _, c := range r.CallLog() {
+		if c.Write() {
+			out = append(out, c.String())
 		}
 	}
 	return out
+}
+
+// Write reports whether the call changes the registry.
+func (c Call) Write() bool {
+	for _, w := range []string{"Set", "Create", "Delete", "Transition"} {
+		if strings.HasPrefix(c.Method, w) {
+			return true
+		}
+	}
+	return false
 }
 
 // --- faults ---
@@ -460,9 +496,11 @@ func (o outcome) lost() error {
 
 // begin records a call, runs the hooks planned for it and returns its
 // planned fault; it takes the lock itself and returns without it.
-func (r *Registry) begin(method, detail string) outcome {
+func (r *Registry) begin(c Call) (outcome, error) {
+	method, detail := c.Method, c.Detail
 	r.mu.Lock()
-	r.calls = append(r.calls, strings.TrimSpace(method+" "+detail))
+	r.calls = append(r.calls, c)
+	intercept := r.intercept
 	var hit *fault
 	var hooks []func()
 	for _, f := range r.faults {
@@ -484,7 +522,12 @@ func (r *Registry) begin(method, detail string) outcome {
 	for _, h := range hooks {
 		h()
 	}
-	return outcome{hit}
+	if intercept != nil {
+		if err := intercept(c); err != nil {
+			return outcome{}, err
+		}
+	}
+	return outcome{hit}, nil
 }
 
 // --- the calls ---
@@ -543,7 +586,7 @@ func (r *Registry) registeredModel(m *model) *registry.RegisteredModel {
 	for _, a := range slices.Sorted(maps.Keys(m.aliases)) {
 		rm.Aliases = append(rm.Aliases, registry.AliasRef{Alias: a, Version: m.aliases[a]})
 	}
-	if r.hasStages() {
+	if r.hasStages() && !r.noLatest {
 		for _, st := range []string{registry.StageNone, registry.StageStaging, registry.StageProduction, registry.StageArchived} {
 			if best := highestIn(m, st); best != nil {
 				rm.LatestVersions = append(rm.LatestVersions, *bare(best))
@@ -585,13 +628,16 @@ func (r *Registry) checkTag(method, path string, tags []registry.Tag, key, value
 // a planned refusal without acting, and otherwise runs fn holding the
 // registry's lock and returns fn's error or, when fn succeeded, a planned
 // lost answer.
-func (r *Registry) call(method, detail string, fn func() error) error {
-	o := r.begin(method, detail)
+func (r *Registry) call(method, model, detail string, fn func() error) error {
+	o, err := r.begin(Call{Method: method, Model: model, Detail: detail})
+	if err != nil {
+		return err
+	}
 	if err := o.refused(); err != nil {
 		return err
 	}
 	r.mu.Lock()
-	err := fn()
+	err = fn()
 	r.mu.Unlock()
 	if err != nil {
 		return err
@@ -619,7 +665,7 @@ func (r *Registry) version(method, path, name, version string) (*model, *registr
 // GetRegisteredModel returns a registered model with its aliases, tags and
 // latest versions per stage.
 func (r *Registry) GetRegisteredModel(_ context.Context, name string) (rm *registry.RegisteredModel, err error) {
-	err = r.call("GetRegisteredModel", name, func() error {
+	err = r.call("GetRegisteredModel", name, name, func() error {
 		m, err := r.model(http.MethodGet, "registered-models/get", name)
 		if err == nil {
 			rm = r.registeredModel(m)
@@ -633,7 +679,7 @@ func (r *Registry) GetRegisteredModel(_ context.Context, name string) (rm *regis
 // RESOURCE_ALREADY_EXISTS (400), as MLflow answers.
 func (r *Registry) CreateRegisteredModel(_ context.Context, name, description string, tags []registry.Tag) (rm *registry.RegisteredModel, err error) {
 	const path = "registered-models/create"
-	err = r.call("CreateRegisteredModel", name, func() error {
+	err = r.call("CreateRegisteredModel", name, name, func() error {
 		if r.models[name] != nil {
 			return apiError(http.MethodPost, path, http.StatusBadRequest, mlflow.CodeResourceAlreadyExists,
 				"Registered Model (name=%s) already exists.", name)
@@ -655,7 +701,7 @@ func (r *Registry) CreateRegisteredModel(_ context.Context, name, description st
 
 // DeleteRegisteredModel deletes a registered model with its versions.
 func (r *Registry) DeleteRegisteredModel(_ context.Context, name string) error {
-	return r.call("DeleteRegisteredModel", name, func() error {
+	return r.call("DeleteRegisteredModel", name, name, func() error {
 		if _, err := r.model(http.MethodDelete, "registered-models/delete", name); err != nil {
 			return err
 		}
@@ -682,7 +728,7 @@ func (r *Registry) tickPending(mv *registry.ModelVersion) {
 
 // GetModelVersion returns a version with its aliases.
 func (r *Registry) GetModelVersion(_ context.Context, name, version string) (mv *registry.ModelVersion, err error) {
-	err = r.call("GetModelVersion", version, func() error {
+	err = r.call("GetModelVersion", name, version, func() error {
 		m, v, err := r.version(http.MethodGet, "model-versions/get", name, version)
 		if err == nil {
 			r.tickPending(v)
@@ -696,7 +742,7 @@ func (r *Registry) GetModelVersion(_ context.Context, name, version string) (mv 
 // LatestVersion returns the version with the highest number, without
 // aliases (it comes from a search).
 func (r *Registry) LatestVersion(_ context.Context, name string) (mv *registry.ModelVersion, err error) {
-	err = r.call("LatestVersion", name, func() error {
+	err = r.call("LatestVersion", name, name, func() error {
 		var best *registry.ModelVersion
 		if m := r.models[name]; m != nil {
 			for _, v := range m.versions {
@@ -718,7 +764,7 @@ func (r *Registry) LatestVersion(_ context.Context, name string) (mv *registry.M
 // GetModelVersionByAlias returns the version alias points to, or exactly
 // registry.ErrAliasNotFound when the model exists and the alias is unset.
 func (r *Registry) GetModelVersionByAlias(_ context.Context, name, alias string) (mv *registry.ModelVersion, err error) {
-	err = r.call("GetModelVersionByAlias", alias, func() error {
+	err = r.call("GetModelVersionByAlias", name, alias, func() error {
 		m, err := r.model(http.MethodGet, "registered-models/alias", name)
 		if err != nil {
 			return err
@@ -741,7 +787,7 @@ func errNoStages(name string) error {
 // GetLatestVersions returns the highest version in each stage asked for;
 // a registry without stages refuses.
 func (r *Registry) GetLatestVersions(_ context.Context, name string, stages []string) (out []registry.ModelVersion, err error) {
-	err = r.call("GetLatestVersions", strings.Join(stages, ","), func() error {
+	err = r.call("GetLatestVersions", name, strings.Join(stages, ","), func() error {
 		if !r.hasStages() {
 			return errNoStages(name)
 		}
@@ -761,7 +807,7 @@ func (r *Registry) GetLatestVersions(_ context.Context, name string, stages []st
 
 // SetAlias points alias at version, moving it when set elsewhere.
 func (r *Registry) SetAlias(_ context.Context, name, alias, version string) error {
-	return r.call("SetAlias", alias+"="+version, func() error {
+	return r.call("SetAlias", name, alias+"="+version, func() error {
 		const path = "registered-models/alias"
 		if _, err := r.model(http.MethodPost, path, name); err != nil {
 			return err
@@ -778,7 +824,7 @@ func (r *Registry) SetAlias(_ context.Context, name, alias, version string) erro
 // TransitionStage moves version to stage; with archiveExisting the other
 // versions in that stage go to Archived, as MLflow does.
 func (r *Registry) TransitionStage(_ context.Context, name, version, stage string, archiveExisting bool) (out *registry.ModelVersion, err error) {
-	err = r.call("TransitionStage", fmt.Sprintf("%s %s archive=%t", version, stage, archiveExisting), func() error {
+	err = r.call("TransitionStage", name, fmt.Sprintf("%s %s archive=%t", version, stage, archiveExisting), func() error {
 		if !r.hasStages() {
 			return errNoStages(name)
 		}
@@ -800,7 +846,7 @@ func (r *Registry) TransitionStage(_ context.Context, name, version, stage strin
 
 // SetModelVersionTag upserts a version tag.
 func (r *Registry) SetModelVersionTag(_ context.Context, name, version, key, value string) error {
-	return r.call("SetModelVersionTag", version+" "+key, func() error {
+	return r.call("SetModelVersionTag", name, version+" "+key, func() error {
 		const path = "model-versions/set-tag"
 		_, mv, err := r.version(http.MethodPost, path, name, version)
 		if err == nil {
@@ -815,7 +861,7 @@ func (r *Registry) SetModelVersionTag(_ context.Context, name, version, key, val
 
 // SetRegisteredModelTag upserts a registered model tag.
 func (r *Registry) SetRegisteredModelTag(_ context.Context, name, key, value string) error {
-	return r.call("SetRegisteredModelTag", key, func() error {
+	return r.call("SetRegisteredModelTag", name, key, func() error {
 		const path = "registered-models/set-tag"
 		m, err := r.model(http.MethodPost, path, name)
 		if err == nil {
@@ -834,7 +880,7 @@ func runNotFound(path, runID string) error {
 
 // GetRun returns a run.
 func (r *Registry) GetRun(_ context.Context, runID string) (run *registry.Run, err error) {
-	err = r.call("GetRun", runID, func() error {
+	err = r.call("GetRun", "", runID, func() error {
 		stored := r.runs[runID]
 		if stored == nil {
 			return runNotFound("runs/get", runID)
@@ -851,7 +897,7 @@ func (r *Registry) GetRun(_ context.Context, runID string) (run *registry.Run, e
 // paging is exercised.
 func (r *Registry) MetricHistoryPages(_ context.Context, runID, key string, fn func([]registry.Metric) error) error {
 	var series []registry.Metric
-	err := r.call("MetricHistoryPages", runID+" "+key, func() error {
+	err := r.call("MetricHistoryPages", "", runID+" "+key, func() error {
 		run := r.runs[runID]
 		if run == nil {
 			return runNotFound("metrics/get-history", runID)
@@ -880,7 +926,7 @@ func (r *Registry) MetricHistoryPages(_ context.Context, runID, key string, fn f
 
 // GetLoggedModel returns an MLflow 3 logged model.
 func (r *Registry) GetLoggedModel(_ context.Context, modelID string) (lm *registry.LoggedModel, err error) {
-	err = r.call("GetLoggedModel", modelID, func() error {
+	err = r.call("GetLoggedModel", "", modelID, func() error {
 		stored := r.logged[modelID]
 		if stored == nil || r.noLoggedModels {
 			return apiError(http.MethodGet, "logged-models/"+modelID, http.StatusNotFound, mlflow.CodeResourceDoesNotExist,
@@ -898,7 +944,7 @@ func (r *Registry) GetLoggedModel(_ context.Context, modelID string) (lm *regist
 // PENDING_REGISTRATION for the reads SetPending says, then READY (or the
 // status SetPending gave).
 func (r *Registry) CreateModelVersion(_ context.Context, req registry.CreateModelVersionRequest) (out *registry.ModelVersion, err error) {
-	err = r.call("CreateModelVersion", req.Source, func() error {
+	err = r.call("CreateModelVersion", req.Name, req.Source, func() error {
 		m, err := r.model(http.MethodPost, "model-versions/create", req.Name)
 		if err != nil {
 			return err
@@ -931,7 +977,7 @@ func unknownFilter(path, filter string) error {
 // key=<quoted value> joined by AND, on name and run_id. Results carry no
 // aliases, by model, the highest version first.
 func (r *Registry) SearchModelVersions(_ context.Context, filter string, _ []string, maxResults int) (out []registry.ModelVersion, err error) {
-	err = r.call("SearchModelVersions", filter, func() error {
+	err = r.call("SearchModelVersions", "", filter, func() error {
 		want := map[string]string{}
 		for _, clause := range strings.Split(filter, " AND ") {
 			k, v, ok := strings.Cut(clause, "=")
@@ -964,7 +1010,7 @@ func (r *Registry) SearchModelVersions(_ context.Context, filter string, _ []str
 
 // ListArtifacts lists the artifacts SetArtifacts put under path.
 func (r *Registry) ListArtifacts(_ context.Context, runID, path string) (out []registry.FileInfo, err error) {
-	err = r.call("ListArtifacts", runID+" "+path, func() error {
+	err = r.call("ListArtifacts", "", runID+" "+path, func() error {
 		if r.runs[runID] == nil {
 			return runNotFound("artifacts/list", runID)
 		}
@@ -979,7 +1025,7 @@ func (r *Registry) ListArtifacts(_ context.Context, runID, path string) (out []r
 // an experiment matches any); without the logged-models API it answers as
 // MLflow 2.x does (ENDPOINT_NOT_FOUND).
 func (r *Registry) SearchLoggedModels(_ context.Context, experimentIDs []string, filter string) (out []registry.LoggedModel, err error) {
-	err = r.call("SearchLoggedModels", filter, func() error {
+	err = r.call("SearchLoggedModels", "", filter, func() error {
 		const path = "logged-models/search"
 		if r.noLoggedModels {
 			return apiError(http.MethodPost, path, http.StatusNotFound, mlflow.CodeEndpointNotFound, "Not Found")
