@@ -41,14 +41,14 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// runBinary runs the built binary the way the runner runs a container action:
-// INPUT_ variables, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files, the workspace as working directory.
-func runBinary(t *testing.T, workspace string, inputs map[string]string) (int, string, map[string]string) {
-	t.Helper()
-	out := filepath.Join(workspace, "..", "output")
-	summary := filepath.Join(workspace, "..", "summary")
+// binaryCmd is the built binary set up the way the runner runs a container
+// action: INPUT_ variables, GITHUB_OUTPUT and GITHUB_STEP_SUMMARY files (next
+// to the workspace), the workspace as working directory; stdout and stderr
+// go to the buffer returned.
+func binaryCmd(ctx context.Context, workspace string, inputs map[string]string) (*exec.Cmd, *bytes.Buffer) {
 	env := []string{
-		"PATH=" + os.Getenv("PATH"), "GITHUB_ACTIONS=true", "GITHUB_OUTPUT=" + out, "GITHUB_STEP_SUMMARY=" + summary,
+		"PATH=" + os.Getenv("PATH"), "GITHUB_ACTIONS=true", "GITHUB_OUTPUT=" + filepath.Join(workspace, "..", "output"),
+		"GITHUB_STEP_SUMMARY=" + filepath.Join(workspace, "..", "summary"),
 		"GITHUB_ACTOR=octocat", "GITHUB_REPOSITORY=acme/models", "GITHUB_RUN_ID=77", "GITHUB_SERVER_URL=https://github.com",
 		"GITHUB_SHA=0123456789abcdef0123456789abcdef01234567", "GITHUB_WORKSPACE=" + workspace,
 		"MLFLOW_TRACKING_URI=" + srv.URL,
@@ -56,12 +56,22 @@ func runBinary(t *testing.T, workspace string, inputs map[string]string) (int, s
 	for k, v := range inputs {
 		env = append(env, "INPUT_"+strings.ToUpper(k)+"="+v)
 	}
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
 	cmd := exec.CommandContext(ctx, binary)
 	cmd.Env, cmd.Dir = env, workspace
 	var stdout bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stdout
+	return cmd, &stdout
+}
+
+// runBinary runs the built binary (see binaryCmd) and returns its exit
+// status, its log and the outputs and summary files it wrote.
+func runBinary(t *testing.T, workspace string, inputs map[string]string) (int, string, map[string]string) {
+	t.Helper()
+	out := filepath.Join(workspace, "..", "output")
+	summary := filepath.Join(workspace, "..", "summary")
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	cmd, stdout := binaryCmd(ctx, workspace, inputs)
 	err := cmd.Run()
 	code := 0
 	var ee *exec.ExitError

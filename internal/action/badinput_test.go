@@ -711,7 +711,7 @@ type registryCase struct {
 const getVersionPath = "/api/2.0/mlflow/model-versions/get"
 
 func registryCases() []registryCase {
-	const decodeGet = `failed to get version 3 of "fraud-model": failed to get model version "fraud-model" v3: failed to decode response of GET /api/2.0/mlflow/model-versions/get`
+	const decodeGet = `failed to get model version "fraud-model" v3: failed to decode response of GET /api/2.0/mlflow/model-versions/get`
 	return []registryCase{
 		{name: "version is a JSON number", breaks: versionAnswer(`"version": 3, "status": "READY"`),
 			says: []string{decodeGet, "cannot unmarshal number into Go struct field"}},
@@ -742,7 +742,7 @@ func registryCases() []registryCase {
 					return
 				}
 			}
-		}, says: []string{`failed to get version 3 of "fraud-model"`, "response body exceeds"}},
+		}, says: []string{`failed to get model version "fraud-model" v3`, "response body exceeds"}},
 		{name: "HTML page with 200", breaks: func(w http.ResponseWriter, _ *http.Request) {
 			w.Header().Set("Content-Type", "text/html")
 			fmt.Fprint(w, "<!DOCTYPE html><html><head><title>Sign in</title></head><body><form>...</form></body></html>")
@@ -764,10 +764,10 @@ func registryCases() []registryCase {
 			says: []string{"fraud-model v3 is PENDING_REGISTRATION (uploading); only READY versions can be promoted"}},
 		{name: "latest version is not a number", version: "latest", path: "/api/2.0/mlflow/model-versions/search",
 			breaks: answer(http.StatusOK, `{"model_versions": [{"name": "fraud-model", "version": "1.5", "status": "READY"}]}`),
-			says:   []string{`failed to resolve latest version of "fraud-model"`, `version "1.5" is not a version number`}},
+			says:   []string{`failed to find latest version of registered model "fraud-model"`, `version "1.5" is not a version number`}},
 		{name: "champion is a JSON array", path: "/api/2.0/mlflow/registered-models/alias",
 			breaks: answer(http.StatusOK, `[{"model_version": {"version": "2"}}]`),
-			says:   []string{`failed to read alias @champion of "fraud-model"`, "cannot unmarshal array"}},
+			says:   []string{`failed to get alias "champion" of registered model "fraud-model"`, "cannot unmarshal array"}},
 	}
 }
 

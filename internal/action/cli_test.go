@@ -49,11 +49,17 @@ func TestParseArgs(t *testing.T) {
 		{name: "command is not a flag", args: []string{"promote", "--command", "validate"}, wantErr: "unknown flag: --command"},
 		{name: "missing value", args: []string{"promote", "--model-name"}, wantErr: "flag needs an argument: --model-name"},
 		{name: "stray argument", args: []string{"promote", "--dry-run", "false"}, wantErr: `unexpected argument "false"`},
+		{name: "the flags of the command line are no inputs", args: []string{"promote", "-v", "--show-outputs", "--model-name", "m"},
+			want: map[string]string{"command": "promote", "model-name": "m"}},
+		{name: "unknown command", args: []string{"promot"}, wantErr: `unknown command "promot"; did you mean promote?`},
+		{name: "unknown flag, near one", args: []string{"promote", "--verison", "3"}, wantErr: "unknown flag: --verison; did you mean --version?"},
+		{name: "unknown flag, near none", args: []string{"promote", "--xyzzy"}, wantErr: "unknown flag: --xyzzy"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, help, err := parseArgs(tc.args)
+			cl, err := parseArgs(tc.args)
+			got, help := cl.flags, cl.help
 			if help != "" {
 				t.Fatalf("parseArgs(%q) printed help", tc.args)
 			}
@@ -70,6 +76,27 @@ func TestParseArgs(t *testing.T) {
 				t.Errorf("parseArgs(%q) (-want +got):\n%s", tc.args, diff)
 			}
 		})
+	}
+}
+
+// TestDidYouMean: prefixes first, then the nearest names within a distance
+// that grows with the name's length; nothing when nothing is near.
+func TestDidYouMean(t *testing.T) {
+	t.Parallel()
+	names := []string{"validate", "promote", "register", "rollback", "history", "model-name", "target-alias", "target-stage"}
+	for typed, want := range map[string]string{
+		"promot":     "; did you mean promote?",
+		"hist":       "; did you mean history?",
+		"target":     "; did you mean target-alias or target-stage?",
+		"vaildate":   "; did you mean validate?", // a transposition counts one
+		"rolback":    "; did you mean rollback?",
+		"modle-name": "; did you mean model-name?",
+		"xyzzy":      "",
+		"p":          "", // one letter is a prefix of nothing it could mean
+	} {
+		if got := didYouMean(typed, names, ""); got != want {
+			t.Errorf("didYouMean(%q) = %q, want %q", typed, got, want)
+		}
 	}
 }
 
@@ -106,6 +133,9 @@ func TestHelp(t *testing.T) {
 	for _, m := range flagLine.FindAllStringSubmatch(full, -1) {
 		name, typ, desc := m[1], strings.TrimSpace(m[2]), m[3]
 		listed[name]++
+		if isCLIFlag(name) {
+			continue
+		}
 		in, ok := inputByName(name)
 		if !ok {
 			t.Errorf("the help lists --%s, which is no input", name)
@@ -124,6 +154,9 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
+		"  -v, --verbose ",
+		"      --show-outputs ",
+		"Flags of the command line only",
 		"      --model-name string ",
 		"      --timeout duration ",
 		"      --dry-run ",
@@ -138,7 +171,17 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// TestCommandHelp: a command's help lists the flags it reads and no other.
+func isCLIFlag(name string) bool {
+	for _, f := range cliFlags {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// TestCommandHelp: a command's help lists the flags it reads and no other,
+// and the flags of the command line.
 func TestCommandHelp(t *testing.T) {
 	t.Parallel()
 	reads := map[string]map[string]bool{}
@@ -165,7 +208,12 @@ func TestCommandHelp(t *testing.T) {
 		}
 		shown := map[string]bool{}
 		for _, m := range flagLine.FindAllStringSubmatch(got, -1) {
-			shown[m[1]] = true
+			if !isCLIFlag(m[1]) {
+				shown[m[1]] = true
+			}
+		}
+		if !strings.Contains(got, "  -v, --verbose ") || !strings.Contains(got, "      --show-outputs ") {
+			t.Errorf("%s --help does not list the flags of the command line", c)
 		}
 		if diff := cmp.Diff(reads[c], shown); diff != "" {
 			t.Errorf("%s --help (-reads +shown):\n%s", c, diff)
@@ -264,9 +312,9 @@ func TestRetriesAreLoggedAndTheErrorPrintedOnce(t *testing.T) {
 				if !strings.Contains(all, final) {
 					t.Errorf("the error does not say %q:\n%s", final, all)
 				}
-				errorLine := "error: registry error: failed to get version 3 of \"fraud\""
+				errorLine := "error: registry error: failed to get model version \"fraud\" v3"
 				if inActions {
-					errorLine = "::error::registry error: failed to get version 3 of \"fraud\""
+					errorLine = "::error::registry error: failed to get model version \"fraud\" v3"
 				}
 				if n := strings.Count(all, errorLine); n != 1 {
 					t.Errorf("%d lines %q, want 1:\n%s", n, errorLine, all)
@@ -296,7 +344,7 @@ func TestAnnotationSaysItsLabelOnce(t *testing.T) {
 	}
 	for _, tc := range cases {
 		var stderr bytes.Buffer
-		d := &deps{out: newCLIIO(io.Discard, &stderr)}
+		d := &deps{out: newCLIIO(io.Discard, &stderr, false)}
 		d.annotate(tc.err, exitCode(tc.err))
 		if got := stderr.String(); got != tc.want {
 			t.Errorf("annotate(%v) = %q, want %q", tc.err, got, tc.want)

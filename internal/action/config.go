@@ -153,7 +153,8 @@ func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 	switch c.Command {
 	case CmdValidate, CmdPromote, CmdRegister, CmdRollback, CmdHistory:
 	default:
-		errs = append(errs, fmt.Errorf("input command: want validate, promote, register, rollback or history, got %q", c.Command))
+		errs = append(errs, fmt.Errorf("input command: want validate, promote, register, rollback or history, got %q%s",
+			c.Command, didYouMean(c.Command, allCommands, "")))
 	}
 	// The registry's own rules, checked with the functions Plan checks with.
 	reg, regErrs := parseRegistry(c, src.get("registry-uri"), c.TrackingURI, getenv)

@@ -37,7 +37,14 @@ type deps struct {
 	event  github.Event   // the run's trigger, its payload read once
 
 	groupOpen bool // a log group is open
+	verbose   bool // --verbose: see detail
 }
+
+// detail reports whether the log shows what the report repeats (each check,
+// each entry of a manifest) and the notifications skipped: always in a
+// workflow, whose log is read beside the job summary; on a terminal, which
+// prints the report itself, only with --verbose.
+func (d *deps) detail() bool { return !d.out.Terminal() || d.verbose }
 
 // connect builds the clients the configuration asks for. Only the MLflow
 // client is required: a GitHub or Slack client that cannot be built is a

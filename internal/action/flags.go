@@ -102,49 +102,120 @@ func newFlagSet(flags map[string]string) *pflag.FlagSet {
 	return fs
 }
 
+// cmdLine is what the command line says.
+type cmdLine struct {
+	flags map[string]string // a flag for each input given, by input name, as given
+	// verbose (-v, --verbose): on a terminal, the log also shows what the
+	// report repeats (each check, each entry) and the notifications skipped.
+	verbose bool
+	// showOutputs (--show-outputs): on a terminal, every output is listed at
+	// the end, the empty ones too.
+	showOutputs bool
+	help        string // the help asked for, to print
+}
+
+// cliFlag is a flag of the command line alone: no input stands behind it.
+type cliFlag struct {
+	Name, Short, Desc string
+}
+
+var cliFlags = []cliFlag{
+	{"verbose", "v", "On a terminal, also log each check and entry (the report shows them) and the notifications skipped"},
+	{"show-outputs", "", "On a terminal, list every output at the end, the empty ones too (default: those with a value)"},
+}
+
+// builtins are the commands that print something about the binary itself.
+var builtins = []string{"version", "help"}
+
 // parseArgs reads the command line: the command (the first argument, when it
 // is not a flag) and a flag for each input given, by input name, as given.
-// help is the text to print when the user asked for help.
-func parseArgs(args []string) (flags map[string]string, help string, err error) {
-	flags = map[string]string{}
+func parseArgs(args []string) (cmdLine, error) {
+	cl := cmdLine{flags: map[string]string{}}
 	var b strings.Builder
 	if len(args) > 0 {
 		switch args[0] {
 		case "-h", "-help", "--help", "help":
-			if len(args) > 1 && isCommand(args[1]) {
+			switch {
+			case len(args) > 1 && isCommand(args[1]):
 				writeCommandUsage(&b, args[1])
-			} else {
+			case len(args) > 1 && !slices.Contains(builtins, args[1]):
+				return cmdLine{}, unknownCommand(args[1])
+			default:
 				writeUsage(&b)
 			}
-			return nil, b.String(), nil
+			cl.help = b.String()
+			return cl, nil
 		}
 		if !strings.HasPrefix(args[0], "-") {
-			flags["command"] = args[0]
+			if !isCommand(args[0]) {
+				return cmdLine{}, unknownCommand(args[0])
+			}
+			cl.flags["command"] = args[0]
 			args = args[1:]
 		}
 	}
-	fs := newFlagSet(flags)
+	fs := newFlagSet(cl.flags)
+	fs.BoolVarP(&cl.verbose, cliFlags[0].Name, cliFlags[0].Short, false, cliFlags[0].Desc)
+	fs.BoolVar(&cl.showOutputs, cliFlags[1].Name, false, cliFlags[1].Desc)
 	if err := fs.Parse(longFlags(args)); err != nil {
 		if !errors.Is(err, pflag.ErrHelp) {
-			return nil, "", err
+			return cmdLine{}, withFlagSuggestion(err)
 		}
-		if isCommand(flags["command"]) {
-			writeCommandUsage(&b, flags["command"])
+		if isCommand(cl.flags["command"]) {
+			writeCommandUsage(&b, cl.flags["command"])
 		} else {
 			writeUsage(&b)
 		}
-		return nil, b.String(), nil
+		cl.help = b.String()
+		return cl, nil
 	}
 	if fs.NArg() > 0 {
-		return nil, "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return cmdLine{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
-	return flags, "", nil
+	return cl, nil
+}
+
+// unknownCommand is the error of a first argument that is no command: it
+// says which one was probably meant, or else lists them.
+func unknownCommand(name string) error {
+	names := append(slices.Clone(allCommands), builtins...)
+	hint := didYouMean(name, names, "")
+	if hint == "" {
+		hint = "; the commands are " + commandList(names)
+	}
+	return fmt.Errorf("unknown command %q%s", name, hint)
+}
+
+// withFlagSuggestion adds the flags the user probably meant to pflag's
+// "unknown flag" error.
+func withFlagSuggestion(err error) error {
+	nx, ok := errorsAs[*pflag.NotExistError](err)
+	if !ok || nx.GetSpecifiedShortnames() != "" {
+		return err
+	}
+	return fmt.Errorf("%w%s", err, didYouMean(nx.GetSpecifiedName(), flagNames(), "--"))
+}
+
+// flagNames is every flag's name, in the order the help lists them.
+func flagNames() []string {
+	var out []string
+	for _, in := range Inputs {
+		if in.Name != "command" {
+			out = append(out, in.Name)
+		}
+	}
+	for _, f := range cliFlags {
+		out = append(out, f.Name)
+	}
+	return append(out, "help")
 }
 
 // longFlags rewrites -name and -name=value, which Go's flag package (and so
 // earlier releases) accepted, to --name: pflag reads a single dash as
-// shorthand letters. Only the names of inputs are rewritten, and nothing
-// after "--".
+// shorthand letters. A single dash followed by more than one letter is
+// read as a name unless every letter is a shorthand (-vh), so that a
+// mistyped -modle-name is reported by its name. Nothing after "--" is
+// rewritten.
 func longFlags(args []string) []string {
 	out := make([]string, 0, len(args))
 	for i, a := range args {
@@ -153,7 +224,7 @@ func longFlags(args []string) []string {
 		}
 		if len(a) > 2 && a[0] == '-' && a[1] != '-' {
 			name, _, _ := strings.Cut(a[1:], "=")
-			if _, ok := inputByName(name); ok && name != "command" {
+			if strings.Trim(name, "vh") != "" {
 				a = "-" + a
 			}
 		}
@@ -172,7 +243,7 @@ Commands:
 `
 
 const usageFooter = `
-Every flag is also an input of the GitHub Action, of the same name. Unset
+Every other flag is also an input of the GitHub Action, of the same name. Unset
 flags fall back to the INPUT_<NAME> variable, then to MLflow's environment
 variables (MLFLOW_TRACKING_URI, ...), then to the default. MLflow's client
 settings are read as MLflow reads them: MLFLOW_HTTP_REQUEST_MAX_RETRIES,
@@ -180,8 +251,11 @@ MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR, MLFLOW_HTTP_REQUEST_BACKOFF_JITTER,
 MLFLOW_HTTP_REQUEST_TIMEOUT, MLFLOW_TRACKING_INSECURE_TLS,
 MLFLOW_TRACKING_SERVER_CERT_PATH, MLFLOW_TRACKING_CLIENT_CERT_PATH.
 
-Exit status: 0 done or already in place, 1 policy not met, 2 invalid input,
-3 registry error, 4 conflict (the target moved since the plan).
+Exit status: 0 done or already in place, 1 policy not met (or drift with
+fail-on-drift), 2 invalid input (mlreg-action alone, outside a workflow,
+prints this help and exits 2), 3 registry error, 4 conflict (the target moved
+since the plan), 5 a report failed with fail-on-notify-error (the registry
+change stands).
 `
 
 // writeUsage writes the help of every command, its flags grouped by the
@@ -234,7 +308,7 @@ func groupsFor(command string) []renderedGroup {
 			f := fs.Lookup(n)
 			// pflag's own rendering: "--name type", no type for a bool.
 			varname, usage := pflag.UnquoteUsage(f)
-			left := "--" + f.Name
+			left := "    --" + f.Name
 			if varname != "" {
 				left += " " + varname
 			}
@@ -274,10 +348,19 @@ func groupsFor(command string) []renderedGroup {
 	if len(other) > 0 {
 		out = append(out, renderedGroup{"Other flags", render(other)})
 	}
-	return out
+	cli := renderedGroup{title: "Flags of the command line only (no input stands behind them)"}
+	for _, f := range cliFlags {
+		left := "    --" + f.Name
+		if f.Short != "" {
+			left = "-" + f.Short + ", --" + f.Name
+		}
+		cli.lines = append(cli.lines, [2]string{left, f.Desc})
+	}
+	return append(out, cli)
 }
 
-// writeGroups writes groups with one column width for all of them.
+// writeGroups writes groups with one column width for all of them, as pflag
+// does: "  -v, --verbose", "      --model-name string".
 func writeGroups(b *strings.Builder, groups []renderedGroup) {
 	width := 0
 	for _, g := range groups {
@@ -288,7 +371,7 @@ func writeGroups(b *strings.Builder, groups []renderedGroup) {
 	for _, g := range groups {
 		fmt.Fprintf(b, "\n%s:\n", g.title)
 		for _, l := range g.lines {
-			fmt.Fprintf(b, "      %-*s   %s\n", width, l[0], l[1])
+			fmt.Fprintf(b, "  %-*s   %s\n", width, l[0], l[1])
 		}
 	}
 }

@@ -105,16 +105,7 @@ func runAction(t *testing.T, inputs map[string]string, files map[string]string) 
 // when the run has returned.
 func runActionWhile(t *testing.T, ctx context.Context, inputs map[string]string, files map[string]string, while func(done <-chan struct{})) result {
 	t.Helper()
-	dir := t.TempDir()
-	for name, content := range files {
-		p := filepath.Join(dir, name)
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := workspace(t, files)
 	env := map[string]string{
 		"GITHUB_ACTIONS":      "true",
 		"GITHUB_OUTPUT":       filepath.Join(dir, "github_output"),
@@ -175,6 +166,22 @@ func memRegistry(trackingURI string) func(action.RegistryConfig) (registry.Backe
 		}
 		return mem, nil
 	}
+}
+
+// workspace is a new working directory holding files (path: content).
+func workspace(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 func readFile(t *testing.T, p string) string {

@@ -42,7 +42,8 @@ type IO interface {
 	// and each line neutralised, see notify.EscapeLines): what a user or a
 	// later step reads, such as history's format.
 	Print(text string)
-	// Finish flushes anything kept until the end (the CLI's outputs).
+	// Finish flushes anything kept until the end (the CLI's outputs), once;
+	// the error that ends a failed run comes after it.
 	Finish()
 }
 
@@ -205,15 +206,17 @@ func (l *lockedWriter) Write(p []byte) (int, error) {
 }
 
 // cliIO writes plain text for a terminal: the log on stderr, reports and
-// history on stdout, the outputs listed at the end. Every line is
-// neutralised (safeWriter), as in a workflow: a terminal runs escape
-// sequences, and the CLI may run in a workflow step too.
+// history on stdout, the outputs that have a value listed at the end
+// (every output with allOutputs). Every line is neutralised (safeWriter),
+// as in a workflow: a terminal runs escape sequences, and the CLI may run
+// in a workflow step too.
 type cliIO struct {
-	mu      sync.Mutex
-	out     io.Writer
-	err     io.Writer
-	outputs map[string]string
-	masks   masker // secrets replaced by *** in everything printed
+	mu         sync.Mutex
+	out        io.Writer
+	err        io.Writer
+	outputs    map[string]string
+	allOutputs bool
+	masks      masker // secrets replaced by *** in everything printed
 }
 
 func (c *cliIO) Terminal() bool { return true }
@@ -227,8 +230,8 @@ func (c *cliIO) printf(w io.Writer, format string, args ...any) {
 	fmt.Fprint(w, c.redact(fmt.Sprintf(format, args...)))
 }
 
-func newCLIIO(stdout, stderr io.Writer) *cliIO {
-	return &cliIO{out: safeWriter{stdout}, err: safeWriter{stderr}, outputs: map[string]string{}}
+func newCLIIO(stdout, stderr io.Writer, allOutputs bool) *cliIO {
+	return &cliIO{out: safeWriter{stdout}, err: safeWriter{stderr}, outputs: map[string]string{}, allOutputs: allOutputs}
 }
 
 func (c *cliIO) AddMask(s string)            { c.masks.add(s) }
@@ -239,6 +242,7 @@ func (c *cliIO) Warningf(f string, args ...any) {
 	c.printf(c.err, "warning: "+f+"\n", c.masks.inLines(args)...)
 }
 func (c *cliIO) Errorf(file string, line int, f string, args ...any) {
+	msg := fmt.Sprintf(f, c.masks.inLines(args)...)
 	loc := ""
 	if file != "" {
 		loc = file + ": "
@@ -246,7 +250,11 @@ func (c *cliIO) Errorf(file string, line int, f string, args ...any) {
 			loc = fmt.Sprintf("%s:%d: ", file, line)
 		}
 	}
-	c.printf(c.err, "error: %s"+f+"\n", c.masks.inLines(append([]any{loc}, args...))...)
+	// A policy or manifest error names its position itself: say it once.
+	if strings.Contains(msg, strings.TrimSuffix(loc, " ")) {
+		loc = ""
+	}
+	c.printf(c.err, "error: %s%s\n", c.masks.inLine([]any{loc})[0], msg)
 }
 func (c *cliIO) SetOutput(k, v string) error {
 	c.mu.Lock()
@@ -261,16 +269,19 @@ func (c *cliIO) AddStepSummary(md string) error {
 func (c *cliIO) Finish() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.outputs) == 0 {
-		return
-	}
 	keys := make([]string, 0, len(c.outputs))
-	for k := range c.outputs {
-		keys = append(keys, k)
+	for k, v := range c.outputs {
+		if v != "" || c.allOutputs {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return
 	}
 	sort.Strings(keys)
 	fmt.Fprintln(c.err, "==> outputs")
 	for _, k := range keys {
 		fmt.Fprint(c.err, c.redact(fmt.Sprintf("    %s=%s\n", k, c.outputs[k])))
 	}
+	c.outputs = map[string]string{}
 }

@@ -19,7 +19,7 @@ func TestIOFormatsThenEscapesEachArgument(t *testing.T) {
 		t.Errorf("githubIO.Infof wrote %q, want %q", got, want)
 	}
 	var stderr bytes.Buffer
-	newCLIIO(&bytes.Buffer{}, &stderr).Infof("%-7s|%d|%q|%v", "pass", 5, "x\ny", errors.New("e\x1b[31m\n::"))
+	newCLIIO(&bytes.Buffer{}, &stderr, false).Infof("%-7s|%d|%q|%v", "pass", 5, "x\ny", errors.New("e\x1b[31m\n::"))
 	if got := stderr.String(); got != "    "+want {
 		t.Errorf("cliIO.Infof wrote %q, want %q", got, "    "+want)
 	}
@@ -42,7 +42,7 @@ func TestIOMasksBeforeEscaping(t *testing.T) {
 	}
 	var gh, stdout, stderr bytes.Buffer
 	write(newGitHubIO(func(string) string { return "" }, &gh))
-	write(newCLIIO(&stdout, &stderr))
+	write(newCLIIO(&stdout, &stderr, false))
 	for name, out := range map[string]string{"githubIO": gh.String(), "cliIO": stdout.String() + stderr.String()} {
 		for _, line := range strings.Split(out, "\n") {
 			if line == "::add-mask::"+secret {

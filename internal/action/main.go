@@ -77,28 +77,34 @@ func Main(ctx context.Context, env Env) int {
 	if env.Now == nil {
 		env.Now = time.Now
 	}
-	var out IO
-	if env.Getenv("GITHUB_ACTIONS") == "true" {
-		out = newGitHubIO(env.Getenv, env.Stdout)
-	} else {
-		out = newCLIIO(env.Stdout, env.Stderr)
-	}
-	defer out.Finish()
-	d := &deps{env: env, out: out, gh: githubContextFrom(env.Getenv)}
-
+	inActions := env.Getenv("GITHUB_ACTIONS") == "true"
 	if len(env.Args) > 0 && (env.Args[0] == "version" || env.Args[0] == "--version") {
 		fmt.Fprintf(env.Stdout, "mlreg-action %s\n", env.Version)
 		return ExitOK
 	}
-	flags, help, err := parseArgs(env.Args)
+	if len(env.Args) == 0 && !inActions && !anyInput(env.Getenv) {
+		// Someone typed mlreg-action alone: show what it does rather than
+		// run a promotion of nothing.
+		writeUsage(env.Stderr)
+		return ExitInvalid
+	}
+	cl, err := parseArgs(env.Args)
+	var out IO
+	if inActions {
+		out = newGitHubIO(env.Getenv, env.Stdout)
+	} else {
+		out = newCLIIO(env.Stdout, env.Stderr, cl.showOutputs)
+	}
+	defer out.Finish()
+	d := &deps{env: env, out: out, gh: githubContextFrom(env.Getenv), verbose: cl.verbose}
 	switch {
-	case help != "":
-		fmt.Fprint(env.Stdout, help)
+	case cl.help != "":
+		fmt.Fprint(env.Stdout, cl.help)
 		return ExitOK
 	case err != nil:
 		return d.finish(ctx, nil, nil, usageError{err})
 	}
-	src := &source{flags: flags, getenv: env.Getenv}
+	src := &source{flags: cl.flags, getenv: env.Getenv}
 	// Mask every secret before anything else is printed.
 	for _, in := range Inputs {
 		if in.Secret {
@@ -123,6 +129,17 @@ func Main(ctx context.Context, env Env) int {
 	}
 	rep, err := commandFor(cfg)(ctx, d, cfg)
 	return d.finish(ctx, cfg, rep, err)
+}
+
+// anyInput reports whether any input is set as the runner sets it (INPUT_
+// variables), as when the image runs outside a workflow.
+func anyInput(getenv func(string) string) bool {
+	for _, in := range Inputs {
+		if getenv(EnvName(in.Name)) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // usageError is a command line that cannot be parsed (status 2); it is

@@ -125,7 +125,7 @@ func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 			for _, n := range er.Notes {
 				d.out.Infof("%s %s: %s", e.Model, e.Label(), n)
 			}
-			if er.Changed {
+			if er.Changed && d.detail() {
 				d.out.Infof("%s %s: %s → v%s %s", e.Model, e.Label(), verOrNone(e.Holder), e.Desired, er.Outcome)
 			}
 		}
@@ -165,6 +165,14 @@ func checkManifestForRegistry(m *manifest.Manifest, reg RegistryConfig) error {
 // checkFleetPlan is the verdict of validate with manifest: a change that
 // fails the policy is status 1, and so, with fail-on-drift, is any entry
 // where the registry differs from the file.
+//
+// A difference is drift only when the target was moved outside
+// mlreg-action (its holder is not the one its history last recorded; a
+// target it never promoted has no such record), which is a warning; the
+// changes a file proposes are the plan, reported
+// as a single promotion's validate reports it ("would promote"). A
+// scheduled check (fail-on-drift) reads the file as the registry's state,
+// so any difference fails it, each said to be drift or not applied yet.
 func checkFleetPlan(d *deps, cfg *Config, rep *notify.Report, fp *fleet.FleetPlan) error {
 	rep.Outcome = notify.OutcomeWould
 	if fp.ChangeCount() == 0 {
@@ -174,21 +182,30 @@ func checkFleetPlan(d *deps, cfg *Config, rep *notify.Report, fp *fleet.FleetPla
 		rep.Outcome = notify.OutcomeBlocked
 		return err
 	}
-	drift := fp.Drift()
-	if len(drift) == 0 {
+	if drifted := fp.Drifted(); len(drifted) > 0 {
+		names := make([]string, len(drifted))
+		for i, e := range drifted {
+			names[i] = fmt.Sprintf("%s %s is %s, but the last recorded promotion put %s there (%s says v%s)",
+				e.Model, e.Label(), verOrNone(e.Holder), verOrNone(e.Recorded()), fp.Manifest, e.Desired)
+		}
+		d.out.Warningf("drift: %d of %d entries differ from %s, moved outside mlreg-action: %s",
+			len(drifted), len(fp.Entries), fp.Manifest, strings.Join(names, "; "))
+	}
+	differ := fp.Differences()
+	if !cfg.FailOnDrift || len(differ) == 0 {
 		return nil
 	}
-	names := make([]string, len(drift))
-	for i, e := range drift {
-		names[i] = fmt.Sprintf("%s %s is %s, %s says v%s", e.Model, e.Label(), verOrNone(e.Holder), fp.Manifest, e.Desired)
-	}
-	d.out.Warningf("drift: %d of %d entries differ from %s: %s", len(drift), len(fp.Entries), fp.Manifest, strings.Join(names, "; "))
-	if !cfg.FailOnDrift {
-		return nil
+	names := make([]string, len(differ))
+	for i, e := range differ {
+		why := "not applied yet"
+		if e.Drifted() {
+			why = "moved outside mlreg-action"
+		}
+		names[i] = fmt.Sprintf("%s %s is %s, %s says v%s (%s)", e.Model, e.Label(), verOrNone(e.Holder), fp.Manifest, e.Desired, why)
 	}
 	rep.Outcome = notify.OutcomeDrift
 	return fmt.Errorf("%w: drift (fail-on-drift): %d of %d entries differ from %s: %s", promote.ErrPolicyFailed,
-		len(drift), len(fp.Entries), fp.Manifest, strings.Join(names, "; "))
+		len(differ), len(fp.Entries), fp.Manifest, strings.Join(names, "; "))
 }
 
 // fleetOutcome is the outcome of promote with manifest.
@@ -218,6 +235,9 @@ func verOrNone(v string) string {
 
 func (d *deps) logFleetPlan(fp *fleet.FleetPlan) {
 	for _, e := range fp.Entries {
+		if !d.detail() {
+			break // the report's table shows each change
+		}
 		switch e.Status {
 		case fleet.StatusUnchanged:
 			continue
@@ -227,8 +247,9 @@ func (d *deps) logFleetPlan(fp *fleet.FleetPlan) {
 			d.out.Infof("%-7s %s %s: %s → v%s", e.Verdict, e.Model, e.Label(), verOrNone(e.Holder), e.Desired)
 		}
 	}
-	d.out.Infof("plan of %s: %d changes, %d unchanged, %d entries; plan digest %s (%d registry requests)",
-		fp.Manifest, fp.ChangeCount(), fp.Unchanged(), len(fp.Entries), fp.Digest, fp.Requests)
+	d.out.Infof("plan of %s: %d %s, %d unchanged, %d %s; plan digest %s (%d registry requests)",
+		fp.Manifest, fp.ChangeCount(), notify.Plural(fp.ChangeCount(), "change", "changes"), fp.Unchanged(),
+		len(fp.Entries), notify.Plural(len(fp.Entries), "entry", "entries"), fp.Digest, fp.Requests)
 }
 
 // fleetOutputs are the outputs of a manifest run (SPEC "Outputs with

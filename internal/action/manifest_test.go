@@ -182,7 +182,7 @@ func TestManifestValidateCommentsThenPromoteApplies(t *testing.T) {
 		!strings.Contains(comments[0].Body, "20 unchanged") || !strings.Contains(comments[0].Body, "<details><summary>20 unchanged entries</summary>") {
 		t.Fatalf("comments = %+v", comments)
 	}
-	if !strings.Contains(validate.summary, "24 would change, 20 unchanged") {
+	if !strings.Contains(validate.summary, "24 would promote, 20 unchanged") {
 		t.Errorf("summary does not count the entries:\n%s", validate.summary)
 	}
 	// The handover of examples/workflows/registry-as-code.yml reads the digest from the comment.
@@ -372,9 +372,9 @@ func TestManifestDrift(t *testing.T) {
 	}
 	// On a terminal: the table of changes as text, the unchanged entries counted.
 	term := runAction(t, fleetRun("validate", "GITHUB_ACTIONS", ""), files)
-	row := strings.Join(strings.Fields(strings.Join(lines(term.stdout, "  "+fx.models[1]), "")), " ")
+	row := strings.Join(strings.Fields(strings.Join(lines(term.stdout, "  "+fx.models[1]+"  "), "")), " ")
 	if term.code != 0 || !strings.Contains(term.stdout, "MODEL") || !strings.Contains(term.stdout, "3 unchanged entries") ||
-		row != fx.models[1]+" @champion v1 → v2 pass would change -" {
+		row != fx.models[1]+" @champion v1 → v2 pass would promote -" {
 		t.Errorf("terminal: exit %d\n%s", term.code, term.stdout)
 	}
 	quiet := runAction(t, fleetRun("validate"), files)
@@ -510,6 +510,18 @@ func TestManifestPrompts(t *testing.T) {
 	}
 	if !strings.Contains(res.summary, "prompt "+mdName(prompt)) {
 		t.Errorf("the summary does not say prompt:\n%s", res.summary)
+	}
+	// The report file's entries: each with the URIs that load it and its MLflow page.
+	entries := reportEntries(t, reportJSON(t, res))
+	for key, want := range map[string][3]string{
+		prompt + " @production":     {"prompts:/" + prompt + "/3", "prompts:/" + prompt + "@production", mlflow.Rules{UI: s.URL}.VersionURL(prompt, "3", true)},
+		fx.models[0] + " @champion": {"models:/" + fx.models[0] + "/2", "models:/" + fx.models[0] + "@champion", mlflow.Rules{UI: s.URL}.VersionURL(fx.models[0], "2", false)},
+	} {
+		e := entries[key]
+		links, _ := e["links"].(map[string]any)
+		if got := [3]string{fmt.Sprint(e["model_uri"]), fmt.Sprint(e["alias_uri"]), fmt.Sprint(links["version"])}; got != want {
+			t.Errorf("%s: model_uri, alias_uri, links.version = %q, want %q", key, got, want)
+		}
 	}
 	out := mlflowtest.RunPython(t.Context(), t, fmt.Sprintf(loadPromptScript, "prompts:/"+prompt+"@production"), "MLFLOW_TRACKING_URI="+s.URL)
 	var got map[string]string

@@ -106,6 +106,9 @@ func (d *deps) logPlan(p *promote.Plan) {
 	for _, m := range p.Moves() {
 		d.out.Infof("plan: %s", m)
 	}
+	if !d.detail() {
+		return // the report's table shows each check and the verdict
+	}
 	for _, c := range p.Checks {
 		line := fmt.Sprintf("%-7s %s %s: %s %s", c.Status, c.Kind, c.Name, c.Value, c.Bound)
 		if c.Champion != "" {

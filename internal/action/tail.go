@@ -32,6 +32,7 @@ func (d *deps) finish(ctx context.Context, cfg *Config, rep *notify.Report, err 
 		err = d.explain(err, cfg.errModel(err))
 	}
 	code := exitCode(err)
+	notifyErr := ""
 	if rep != nil {
 		if err != nil {
 			if rep.Outcome == "" {
@@ -46,14 +47,18 @@ func (d *deps) finish(ctx context.Context, cfg *Config, rep *notify.Report, err 
 		d.show(cfg, rep)
 		if notify.Notifies(rep.Command) {
 			if failed := d.notify(ctx, cfg, rep); len(failed) > 0 && code == ExitOK && cfg.FailOnNotifyError {
-				d.out.Errorf("", 0, "notification failed (fail-on-notify-error; the registry change stands): %s", strings.Join(failed, "; "))
+				notifyErr = "notification failed (fail-on-notify-error; the registry change stands): " + strings.Join(failed, "; ")
 				code = ExitNotify
 			}
 		}
 		d.endPhase()
 	}
-	if err != nil {
+	d.out.Finish() // the outputs, before the error: the error is the last line
+	switch {
+	case err != nil:
 		d.annotate(err, code)
+	case notifyErr != "":
+		d.out.Errorf("", 0, "%s", notifyErr)
 	}
 	return code
 }
@@ -164,16 +169,7 @@ func outputs(rep *notify.Report) [][2]string {
 	verdict, version, digest, uri, aliasURI := "", "", "", "", ""
 	if p := rep.Plan; p != nil {
 		verdict, version, digest = p.Verdict, p.Candidate.Version, p.Digest
-		// MLflow's URI schemes: prompts:/<name>/<version> loads a prompt version
-		// (mlflow.genai.load_prompt), models:/<name>/<version> a model version.
-		scheme := "models"
-		if p.Prompt {
-			scheme = "prompts"
-		}
-		uri = fmt.Sprintf("%s:/%s/%s", scheme, p.Model, version)
-		if rep.Target.Alias != "" {
-			aliasURI = fmt.Sprintf("%s:/%s@%s", scheme, p.Model, rep.Target.Alias)
-		}
+		uri, aliasURI = notify.URIs(p.Model, version, rep.Target.Alias, p.Prompt)
 	}
 	changed := rep.Applied != nil && rep.Applied.Changed
 	return [][2]string{
@@ -283,7 +279,7 @@ func (d *deps) notify(ctx context.Context, cfg *Config, rep *notify.Report) []st
 		TagKey:      d.reg.TagKey,
 		Secrets:     cfg.Secrets(),
 	})
-	for _, l := range res.Log {
+	for _, l := range res.Lines(d.detail()) {
 		d.out.Infof("%s", l)
 	}
 	for _, w := range res.Warnings {

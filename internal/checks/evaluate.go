@@ -155,7 +155,9 @@ func (e *evaluator) fetch(ctx context.Context, s *Subject, who string, q MetricQ
 	if s.Metrics != nil {
 		v, found, err := s.Metrics.Metric(ctx, q)
 		if err != nil {
-			return 0, false, fmt.Errorf("failed to fetch metric %q of %s: %w", q.Key, subjectName(who, s), err)
+			// The source's error names the metric, or the run or logged model
+			// that holds it; this says whose.
+			return 0, false, fmt.Errorf("failed to fetch the metrics of %s: %w", subjectName(who, s), err)
 		}
 		mv = metricValue{v, found}
 	}

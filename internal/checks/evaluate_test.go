@@ -815,7 +815,7 @@ func TestEvaluateErrors(t *testing.T) {
 			name:    "candidate metric source error",
 			body:    "    metrics:\n      auc: {min: 0.9}\n",
 			mutate:  func(in *Input) { in.Candidate.Metrics = &fakeSource{err: boom} },
-			wantErr: `failed to fetch metric "auc" of candidate v15: boom`,
+			wantErr: `failed to fetch the metrics of candidate v15: boom`,
 			wantIs:  boom,
 		},
 		{
@@ -825,7 +825,7 @@ func TestEvaluateErrors(t *testing.T) {
 				in.Candidate.Metrics = metrics(map[string][]float64{"auc": one(0.95)})
 				in.Champion.Metrics = &fakeSource{err: boom}
 			},
-			wantErr: `failed to fetch metric "auc" of champion v12: boom`,
+			wantErr: `failed to fetch the metrics of champion v12: boom`,
 			wantIs:  boom,
 		},
 		{

@@ -969,7 +969,7 @@ func suggest(s string, candidates []string) string {
 	ns := norm(s)
 	best, bestD := "", 1<<30
 	for _, c := range candidates {
-		d := editDistance(ns, norm(c))
+		d := EditDistance(ns, norm(c))
 		if d < bestD {
 			best, bestD = c, d
 		}
@@ -984,9 +984,9 @@ func suggest(s string, candidates []string) string {
 	return ""
 }
 
-// editDistance is the optimal string alignment distance (Levenshtein with
-// adjacent transpositions).
-func editDistance(a, b string) int {
+// EditDistance is the optimal string alignment distance (Levenshtein with
+// adjacent transpositions): what a typo costs, for "did you mean" hints.
+func EditDistance(a, b string) int {
 	ra, rb := []rune(a), []rune(b)
 	d := make([][]int, len(ra)+1)
 	for i := range d {

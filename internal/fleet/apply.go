@@ -40,6 +40,13 @@ type Result struct {
 	Resumed bool
 	// Requests is the number of registry calls Apply made.
 	Requests int
+	// RecordDigest names the apply across reruns: the plan digest that its
+	// audit records carry. It is the digest this run applied under (the
+	// reviewed one when Resumed) when it changed an entry; when it changed
+	// none, the one of the newest record of this manifest among the entries
+	// in place (the run that put them there), else this plan's. "" when
+	// Apply refused the plan.
+	RecordDigest string
 }
 
 // Changed reports whether any entry changed the registry.
@@ -117,7 +124,27 @@ func Apply(ctx context.Context, svc *promote.Service, fp *FleetPlan, opts ApplyO
 	}
 	wg.Wait()
 	a.total()
+	res.RecordDigest = recordDigest(fp, res, planDigest)
 	return res, res.err()
+}
+
+// recordDigest is Result.RecordDigest.
+func recordDigest(fp *FleetPlan, res *Result, applied string) string {
+	if res.Changed() {
+		return applied
+	}
+	var newest *promote.Record
+	for _, e := range fp.Entries {
+		rec := e.newest
+		if e.Status == StatusUnchanged && rec != nil && rec.Version == e.Desired && rec.Manifest == fp.Manifest &&
+			rec.PlanDigest != "" && (newest == nil || rec.At > newest.At) {
+			newest = rec
+		}
+	}
+	if newest != nil {
+		return newest.PlanDigest
+	}
+	return fp.Digest
 }
 
 // planOutcome is an entry's outcome before anything is applied.
@@ -305,7 +332,7 @@ type Change struct {
 func (fp *FleetPlan) Changes() []Change {
 	out := []Change{}
 	for _, e := range fp.Entries {
-		if e.Drift() {
+		if e.Differs() {
 			out = append(out, changeOf(e, planOutcome(e)))
 		}
 	}
@@ -317,7 +344,7 @@ func (fp *FleetPlan) Changes() []Change {
 func (r *Result) Changes() []Change {
 	out := []Change{}
 	for i, e := range r.Plan.Entries {
-		if e.Drift() {
+		if e.Differs() {
 			out = append(out, changeOf(e, r.Entries[i].Outcome))
 		}
 	}

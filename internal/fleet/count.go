@@ -104,6 +104,11 @@ func (c countingLocker) DeleteRegisteredModel(ctx context.Context, name string) 
 	return c.Locker.DeleteRegisteredModel(ctx, name)
 }
 
+func (c countingLocker) SetRegisteredModelTag(ctx context.Context, name, key, value string) error {
+	c.n.Add(1)
+	return c.Locker.SetRegisteredModelTag(ctx, name, key, value)
+}
+
 // memoApprovals asks GitHub once per query for the whole manifest: every
 // entry of one workflow run sees the same reviews.
 type memoApprovals struct {

@@ -30,7 +30,7 @@
 //
 //	fp, err := fleet.Plan(ctx, svc, m, policy, fleet.Options{Parallelism: n, ...})
 //	// err: bad options (2). fp.Err(): error entries, invalid input (2) or registry (3).
-//	// validate: fp.PolicyErr() (1), fp.Drift() for fail-on-drift, fp.Changes(), fp.Digest.
+//	// validate: fp.PolicyErr() (1), fp.Differences() for fail-on-drift, fp.Drifted(), fp.Changes(), fp.Digest.
 //	res, err := fleet.Apply(ctx, svc, fp, fleet.ApplyOptions{Parallelism: n, ExpectedDigest: d})
 //	// promote: err wraps promote.ErrPolicyFailed (1), a registry error (3) or
 //	// promote.ErrConflict (4); res.Changes() and res.Changed() hold either way.
@@ -115,10 +115,10 @@ type Entry struct {
 // Label renders the target as reports write it: "@champion", "stage Production".
 func (e *Entry) Label() string { return e.Target.Label() }
 
-// Drift reports whether the registry differs from the manifest for this
+// Differs reports whether the registry differs from the manifest for this
 // entry: a change, or an error entry whose holder was read and is not the
-// desired version.
-func (e *Entry) Drift() bool {
+// desired version. A difference is a change the file proposes, or drift.
+func (e *Entry) Differs() bool {
 	switch e.Status {
 	case StatusChange:
 		return true
@@ -126,6 +126,25 @@ func (e *Entry) Drift() bool {
 		return e.holderRead && e.Holder != e.Desired
 	}
 	return false
+}
+
+// Drifted reports whether an entry that differs from the manifest does so
+// because its target was moved outside mlreg-action: its history records a
+// promotion, and the holder is not the version it recorded last. Otherwise
+// the difference is a change the file proposes (or one no run has applied
+// yet); so is that of a target mlreg-action never promoted, whose holder
+// was set before the file governed it.
+func (e *Entry) Drifted() bool {
+	return e.Differs() && e.holderRead && e.newest != nil && e.newest.Version != e.Holder
+}
+
+// Recorded is the version the target's history last recorded, "" when it
+// has no record.
+func (e *Entry) Recorded() string {
+	if e.newest == nil {
+		return ""
+	}
+	return e.newest.Version
 }
 
 // recordGap reports whether an unchanged entry's history does not end with
@@ -166,11 +185,18 @@ func (fp *FleetPlan) count(status string) int {
 	return n
 }
 
-// Drift returns the entries where the registry differs from the manifest.
-func (fp *FleetPlan) Drift() []*Entry {
+// Differences returns the entries where the registry differs from the
+// manifest: the changes it proposes, and drift.
+func (fp *FleetPlan) Differences() []*Entry { return fp.filter((*Entry).Differs) }
+
+// Drifted returns the entries whose target was moved outside mlreg-action
+// (Entry.Drifted).
+func (fp *FleetPlan) Drifted() []*Entry { return fp.filter((*Entry).Drifted) }
+
+func (fp *FleetPlan) filter(keep func(*Entry) bool) []*Entry {
 	var out []*Entry
 	for _, e := range fp.Entries {
-		if e.Drift() {
+		if keep(e) {
 			out = append(out, e)
 		}
 	}
@@ -377,8 +403,6 @@ func (p *planner) planModel(ctx context.Context, wg *sync.WaitGroup, g group, co
 	if err != nil {
 		if registry.IsNotFound(err) {
 			err = fmt.Errorf("registered model %q does not exist: %w", first.Model, err)
-		} else {
-			err = fmt.Errorf("failed to get registered model %q: %w", first.Model, err)
 		}
 		for _, i := range g {
 			fp.fail(fp.Entries[i], err)

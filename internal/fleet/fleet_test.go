@@ -179,9 +179,9 @@ func TestPlanSortsEntriesAndCountsRequests(t *testing.T) {
 	if got := changesJSON(t, fp.Changes()); got != wantChanges {
 		t.Errorf("Changes() =\n%s\nwant\n%s", got, wantChanges)
 	}
-	if fp.Verdict() != checks.VerdictPass || fp.ChangeCount() != 3 || fp.Unchanged() != 3 || len(fp.Drift()) != 3 {
+	if fp.Verdict() != checks.VerdictPass || fp.ChangeCount() != 3 || fp.Unchanged() != 3 || len(fp.Differences()) != 3 {
 		t.Errorf("verdict %s, %d changes, %d unchanged, %d drift; want pass, 3, 3, 3",
-			fp.Verdict(), fp.ChangeCount(), fp.Unchanged(), len(fp.Drift()))
+			fp.Verdict(), fp.ChangeCount(), fp.Unchanged(), len(fp.Differences()))
 	}
 	// A change carries the single promotion's plan: the same checks.
 	p := fp.Entries[3].Plan
@@ -320,7 +320,7 @@ models:
 	}
 	wantErrs := []string{
 		`.github/mlreg-models.yml:6:19: a @challenger (v2): model version not ready: a v2 is PENDING_REGISTRATION`,
-		`.github/mlreg-models.yml:5:17: a @champion (v9): failed to get version 9 of "a"`,
+		`.github/mlreg-models.yml:5:17: a @champion (v9): failed to get model version "a" v9: GET /api/2.0/mlflow/model-versions/get: 404 RESOURCE_DOES_NOT_EXIST`,
 		`.github/mlreg-models.yml:8:25: gone @champion (v1): registered model "gone" does not exist`,
 		`.github/mlreg-models.yml:10:25: "p" is a prompt in the registry (tag mlflow.prompt.is_prompt=true): declare it with kind: prompt`,
 	}

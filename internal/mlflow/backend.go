@@ -21,6 +21,8 @@ const (
 	MaxHistoryChars = 50000
 	// LockPrefix starts the name of a promotion lock (see LockName).
 	LockPrefix = "mlreg-lock."
+	// TakeoverPrefix starts the name of a takeover claim (see Rules.TakeoverName).
+	TakeoverPrefix = "mlreg-takeover."
 )
 
 // Registry is MLflow's registry as a registry.Backend (and a
@@ -72,6 +74,9 @@ func LockName(model string) string {
 	}
 	return name
 }
+
+// TakeoverName is mlreg-takeover.<id>.
+func (Rules) TakeoverName(_, id string) string { return TakeoverPrefix + id }
 
 // FitRecord is rec itself: a record is far under MLflow's tag limit.
 func (Rules) FitRecord(rec registry.Record) registry.Record { return rec }

@@ -22,3 +22,10 @@ func (c *Client) Call(ctx context.Context, method, path string, query url.Values
 	}
 	return c.do(ctx, cl)
 }
+
+// CallOnce is Call for a write that must not run twice: it is retried only
+// when the request cannot have been acted on, as CreateModelVersion is (see
+// the package documentation).
+func (c *Client) CallOnce(ctx context.Context, method, path string, query url.Values, body, out any) error {
+	return c.do(ctx, call{method: method, path: path, query: query, body: body, out: out, policy: retryOnce})
+}

@@ -62,7 +62,9 @@
 //     more version, so it is retried only when the request cannot have been
 //     acted on: 408, 429 and 503 with Retry-After answers, and dial errors
 //     (nothing was sent). A reset connection, a timeout or another 5xx
-//     returns at once.
+//     returns at once. DeleteRegisteredModel likewise: a repeated delete
+//     would remove a model created under the same name since (the next
+//     run's promotion lock). Client.CallOnce does the same for other paths.
 //
 // A failed TLS handshake (a plain-HTTP server behind an https URL, an
 // untrusted or wrong certificate; the error says what to do), a redirect,

@@ -2,6 +2,7 @@ package mlflow
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -94,12 +95,18 @@ func (c *Client) DeleteRegisteredModelTag(ctx context.Context, name, key string)
 	return nil
 }
 
-// DeleteRegisteredModel deletes a registered model with its versions, tags and aliases.
+// DeleteRegisteredModel deletes a registered model with its versions, tags
+// and aliases. Like CreateModelVersion, it is retried only when the request
+// cannot have been acted on: a repeat of a delete that the server executed
+// would delete the model created under the same name since (the promotion
+// lock of the next run). After another failure the caller reads the model
+// before deleting it again.
 func (c *Client) DeleteRegisteredModel(ctx context.Context, name string) error {
 	body := struct {
 		Name string `json:"name"`
 	}{name}
-	if err := c.send(ctx, http.MethodDelete, "/registered-models/delete", body, nil); err != nil {
+	err := c.do(ctx, call{method: http.MethodDelete, path: "/registered-models/delete", body: body, policy: retryOnce})
+	if err != nil {
 		return fmt.Errorf("failed to delete registered model %q: %w", name, err)
 	}
 	return nil
@@ -138,10 +145,10 @@ func (c *Client) CreateModelVersion(ctx context.Context, req CreateModelVersionR
 		policy: retryOnce,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("failed to create model version of %q: %w", req.Name, err)
+		return nil, fmt.Errorf("failed to create model version of %q from %s: %w", req.Name, req.Source, err)
 	}
 	if res.ModelVersion == nil {
-		return nil, fmt.Errorf("failed to create model version of %q: %w", req.Name, errMissing("model_version"))
+		return nil, fmt.Errorf("failed to create model version of %q from %s: %w", req.Name, req.Source, errMissing("model_version"))
 	}
 	return res.ModelVersion, nil
 }
@@ -152,6 +159,16 @@ func (c *Client) CreateModelVersion(ctx context.Context, req CreateModelVersionR
 // server has no more pages or maxResults versions were collected; maxResults
 // <= 0 means all. Search results carry no aliases (an MLflow server quirk).
 func (c *Client) SearchModelVersions(ctx context.Context, filter string, orderBy []string, maxResults int) ([]ModelVersion, error) {
+	vs, err := c.searchModelVersions(ctx, filter, orderBy, maxResults)
+	if err != nil {
+		return nil, fmt.Errorf("failed to search model versions (filter %q): %w", filter, err)
+	}
+	return vs, nil
+}
+
+// searchModelVersions is SearchModelVersions, its error unwrapped, for the
+// callers that say what they searched for.
+func (c *Client) searchModelVersions(ctx context.Context, filter string, orderBy []string, maxResults int) ([]ModelVersion, error) {
 	pageSize := searchPageSize
 	if maxResults > 0 {
 		pageSize = min(maxResults, searchPageSize)
@@ -173,7 +190,7 @@ func (c *Client) SearchModelVersions(ctx context.Context, filter string, orderBy
 		}
 		var res modelVersionsResponse
 		if err := c.get(ctx, "/model-versions/search", q, &res); err != nil {
-			return nil, fmt.Errorf("failed to search model versions (filter %q): %w", filter, err)
+			return nil, err
 		}
 		out = append(out, res.ModelVersions...)
 		if maxResults > 0 && len(out) >= maxResults {
@@ -183,7 +200,7 @@ func (c *Client) SearchModelVersions(ctx context.Context, filter string, orderBy
 			return out, nil
 		}
 		if res.NextPageToken == token || page+1 >= maxPages {
-			return nil, fmt.Errorf("failed to search model versions (filter %q): pagination does not advance", filter)
+			return nil, errors.New("pagination does not advance")
 		}
 		token = res.NextPageToken
 	}
@@ -201,9 +218,9 @@ func (c *Client) LatestVersion(ctx context.Context, name string) (*ModelVersion,
 		return nil, fmt.Errorf("failed to find latest version of registered model %q: %w", name, err)
 	}
 	order := []string{"version_number DESC"}
-	vs, err := c.SearchModelVersions(ctx, "name="+q, order, 1)
+	vs, err := c.searchModelVersions(ctx, "name="+q, order, 1)
 	if err == nil && len(vs) == 0 {
-		vs, err = c.SearchModelVersions(ctx, "name="+q+" AND tags.`"+PromptTagKey+"` = 'true'", order, 1)
+		vs, err = c.searchModelVersions(ctx, "name="+q+" AND tags.`"+PromptTagKey+"` = 'true'", order, 1)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("failed to find latest version of registered model %q: %w", name, err)
@@ -214,7 +231,7 @@ func (c *Client) LatestVersion(ctx context.Context, name string) (*ModelVersion,
 			Path:       c.basePath + apiPrefix + "/model-versions/search",
 			StatusCode: http.StatusNotFound,
 			Code:       CodeResourceDoesNotExist,
-			Message:    fmt.Sprintf("no versions of registered model %q found", name),
+			Message:    "the registered model has no versions, or does not exist",
 		})
 	}
 	return &vs[0], nil
@@ -301,6 +318,9 @@ func (c *Client) GetLatestVersions(ctx context.Context, name string, stages []st
 		policy: retryRead,
 	})
 	if err != nil {
+		if len(stages) > 0 {
+			return nil, fmt.Errorf("failed to get latest versions of registered model %q in stages %v: %w", name, stages, err)
+		}
 		return nil, fmt.Errorf("failed to get latest versions of registered model %q: %w", name, err)
 	}
 	return res.ModelVersions, nil

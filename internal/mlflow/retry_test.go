@@ -61,6 +61,7 @@ var (
 		_, err := c.CreateRegisteredModel(ctx, "m", "", nil)
 		return err
 	}
+	callDeleteRM   = func(ctx context.Context, c *Client) error { return c.DeleteRegisteredModel(ctx, "m") }
 	callTransition = func(ctx context.Context, c *Client) error {
 		_, err := c.TransitionStage(ctx, "m", "1", StageNone, true)
 		return err
@@ -121,6 +122,10 @@ func TestRetryPolicy(t *testing.T) {
 		{name: "create version 503 with Retry-After retried", call: callCreateMV, script: []answer{{status: 503, retryAfter: "3"}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{3 * time.Second}},
 		{name: "create version 429 retried", call: callCreateMV, script: []answer{{status: 429}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{0}},
 		{name: "create version 408 retried", call: callCreateMV, script: []answer{{status: 408}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{0}},
+		// A repeated delete could remove the model created under the name since (the next run's lock).
+		{name: "delete registered model 502 not retried", call: callDeleteRM, script: []answer{{status: 502}, ok}, wantAttempts: 1, wantStatus: 502},
+		{name: "delete registered model 503 without Retry-After not retried", call: callDeleteRM, script: []answer{{status: 503}, ok}, wantAttempts: 1, wantStatus: 503},
+		{name: "delete registered model 503 with Retry-After retried", call: callDeleteRM, script: []answer{{status: 503, retryAfter: "3"}, ok}, wantAttempts: 2, wantSleeps: []time.Duration{3 * time.Second}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,11 +2,9 @@ package notify
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
@@ -62,7 +60,7 @@ func (f *Fleet) rows() []fleetRow {
 // planned), and unchanged the rest.
 func (f *Fleet) split() (changes, unchanged []fleetRow) {
 	for _, r := range f.rows() {
-		if r.e.Drift() || r.e.Status == fleet.StatusError || r.outcome != fleet.OutcomeUnchanged {
+		if r.e.Differs() || r.e.Status == fleet.StatusError || r.outcome != fleet.OutcomeUnchanged {
 			changes = append(changes, r)
 		} else {
 			unchanged = append(unchanged, r)
@@ -75,7 +73,7 @@ func (f *Fleet) split() (changes, unchanged []fleetRow) {
 func outcomeText(o string) string {
 	switch o {
 	case fleet.OutcomeWouldChange:
-		return "would change"
+		return OutcomeWould // a single promotion's validate says so
 	case fleet.OutcomeBlocked:
 		return "blocked"
 	case fleet.OutcomeFailed:
@@ -115,8 +113,10 @@ func (r *Report) fleetHeadline() string {
 		dry = " (dry run)"
 	}
 	switch r.Outcome {
-	case OutcomePromoted, OutcomeInPlace:
+	case OutcomePromoted:
 		return fmt.Sprintf("✅ %s: %s%s", name, counts, dry)
+	case OutcomeInPlace:
+		return fmt.Sprintf("✅ %s: already in place: %s%s", name, counts, dry)
 	case OutcomeWould:
 		return fmt.Sprintf("✅ %s: every change passes the policy: %s%s", name, counts, dry)
 	case OutcomeBlocked:
@@ -272,7 +272,7 @@ func (r *Report) fleetMarkdown() string {
 		}
 	}
 	if len(unchanged) > 0 {
-		fmt.Fprintf(&b, "<details><summary>%d unchanged %s</summary>\n\n", len(unchanged), plural(len(unchanged), "entry", "entries"))
+		fmt.Fprintf(&b, "<details><summary>%d unchanged %s</summary>\n\n", len(unchanged), Plural(len(unchanged), "entry", "entries"))
 		b.WriteString("| Model | Target | Version |\n|---|---|---|\n")
 		for i, row := range unchanged {
 			if b.Len() > maxMarkdown-2000 {
@@ -287,7 +287,8 @@ func (r *Report) fleetMarkdown() string {
 	return b.String()
 }
 
-func plural(n int, one, many string) string {
+// Plural is one or many, by n.
+func Plural(n int, one, many string) string {
 	if n == 1 {
 		return one
 	}
@@ -299,30 +300,43 @@ func (r *Report) fleetText() string {
 	var b strings.Builder
 	f := r.Fleet
 	r.textHead(&b)
-	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "  manifest\t%s\n", Plain(f.Manifest))
+	kv := &textTable{indent: "  "}
+	kv.add("manifest", Plain(f.Manifest))
 	if p := f.Plan; p != nil {
 		if p.PolicyFile != "" {
-			fmt.Fprintf(tw, "  policy\t%s (%s)\n", Plain(p.PolicyFile), short(p.PolicyDigest))
+			kv.add("policy", fmt.Sprintf("%s (%s)", Plain(p.PolicyFile), short(p.PolicyDigest)))
 		}
-		fmt.Fprintf(tw, "  verdict\t%s\n", p.Verdict())
-		fmt.Fprintf(tw, "  digest\t%s\n", p.Digest)
+		kv.add("verdict", p.Verdict())
+		kv.add("digest", p.Digest)
 	}
-	_ = tw.Flush() // into a strings.Builder, which cannot fail
+	kv.write(&b)
 	changes, unchanged := f.split()
 	if len(changes) > 0 {
 		b.WriteString("\n")
-		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  MODEL\tTARGET\tCHANGE\tVERDICT\tOUTCOME\tDETAIL")
+		t := &textTable{indent: "  ", header: []string{"MODEL", "TARGET", "CHANGE", "VERDICT", "OUTCOME", "DETAIL"},
+			value: map[int]bool{2: true, 3: true, 4: true}}
 		for _, row := range changes {
 			e := row.e
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", Plain(rowModel(e)), Plain(e.Label()), Plain(rowChange(e)),
-				rowVerdict(e), outcomeText(row.outcome), dash(Plain(rowDetail(row))))
+			t.add(Plain(rowModel(e)), Plain(e.Label()), Plain(rowChange(e)), rowVerdict(e), outcomeText(row.outcome),
+				dash(plainN(rowDetail(row), maxWrapped)))
 		}
-		_ = tw.Flush() // into a strings.Builder, which cannot fail
+		t.write(&b)
+		// Each change's checks, as a single promotion's report shows them.
+		for _, row := range changes {
+			e := row.e
+			if e.Plan == nil || len(e.Plan.Checks) == 0 {
+				continue
+			}
+			head := fmt.Sprintf("%s %s: %s, %s", Plain(rowModel(e)), Plain(e.Label()), Plain(rowChange(e)), e.Verdict)
+			if rule, ok := oneRule(e.Plan.Checks); ok {
+				head += " (" + Plain(rule) + ")"
+			}
+			fmt.Fprintf(&b, "\n  %s\n", head)
+			checksText(&b, "    ", e.Plan.Checks)
+		}
 	}
 	if len(unchanged) > 0 {
-		fmt.Fprintf(&b, "\n  %d unchanged %s\n", len(unchanged), plural(len(unchanged), "entry", "entries"))
+		fmt.Fprintf(&b, "\n  %d unchanged %s\n", len(unchanged), Plural(len(unchanged), "entry", "entries"))
 	}
 	b.WriteString(r.textLinks())
 	return b.String()
@@ -370,7 +384,7 @@ func (r *Report) fleetBlocks() []slack.Block {
 		notes = append(notes, fmt.Sprintf("%d more changes: see the job summary of the workflow run.", omitted))
 	}
 	if len(unchanged) > 0 {
-		notes = append(notes, fmt.Sprintf("%d unchanged %s.", len(unchanged), plural(len(unchanged), "entry", "entries")))
+		notes = append(notes, fmt.Sprintf("%d unchanged %s.", len(unchanged), Plural(len(unchanged), "entry", "entries")))
 	}
 	if len(notes) > 0 {
 		blocks = append(blocks, slack.NewContextBlock("", mrkdwn(strings.Join(notes, " "))))
@@ -415,7 +429,7 @@ func (r *Report) entryReport(row fleetRow, applied *fleet.EntryResult) *Report {
 func sendFleetDeployments(ctx context.Context, r *Report, s Settings, res *Result) error {
 	f := r.Fleet
 	if f.Result == nil {
-		res.logf("deployment: none (%s)", r.Outcome)
+		res.skipf("deployment: none (%s)", r.Outcome)
 		return nil
 	}
 	s.Environment = "" // each entry's own: <model>@<alias> or <model>/<Stage>
@@ -443,22 +457,32 @@ type fleetJSON struct {
 }
 
 type entryJSON struct {
-	Model   string         `json:"model"`
-	Kind    string         `json:"kind"`
-	Target  string         `json:"target"`
-	From    string         `json:"from"`
-	To      string         `json:"to"`
-	Status  string         `json:"status"`
-	Verdict string         `json:"verdict,omitempty"`
-	Outcome string         `json:"outcome"`
-	Error   string         `json:"error,omitempty"`
-	Line    int            `json:"line"`
-	Checks  []checks.Check `json:"checks,omitempty"`
+	Model   string `json:"model"`
+	Kind    string `json:"kind"`
+	Target  string `json:"target"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	Status  string `json:"status"`
+	Verdict string `json:"verdict,omitempty"`
+	Outcome string `json:"outcome"`
+	// Drift: the target was moved outside mlreg-action (its holder is not
+	// the last recorded one), rather than changed by the file.
+	Drift bool   `json:"drift,omitempty"`
+	Error string `json:"error,omitempty"`
+	Line  int    `json:"line"`
+	// ModelURI and AliasURI load the desired version and the target's
+	// alias, as a single promotion's model-uri and alias-uri outputs do.
+	ModelURI string         `json:"model_uri"`
+	AliasURI string         `json:"alias_uri,omitempty"`
+	Links    Links          `json:"links"`
+	Checks   []checks.Check `json:"checks,omitempty"`
 }
 
-// MarshalJSON writes the plan of every entry and its outcome.
-func (f *Fleet) MarshalJSON() ([]byte, error) {
-	v := fleetJSON{Manifest: f.Manifest, Entries: []entryJSON{}}
+// fleetJSON is the plan of every entry and its outcome, for the report
+// file (Report.MarshalJSON).
+func (r *Report) fleetJSON() *fleetJSON {
+	f := r.Fleet
+	v := &fleetJSON{Manifest: f.Manifest, Entries: []entryJSON{}}
 	if p := f.Plan; p != nil {
 		v.Verdict, v.PlanDigest, v.Unchanged, v.Requests = p.Verdict(), p.Digest, p.Unchanged(), p.Requests
 	}
@@ -468,7 +492,9 @@ func (f *Fleet) MarshalJSON() ([]byte, error) {
 	for _, row := range f.rows() {
 		e := row.e
 		ej := entryJSON{Model: e.Model, Kind: e.Kind, Target: e.Label(), From: e.Holder, To: e.Desired,
-			Status: e.Status, Verdict: e.Verdict, Outcome: row.outcome, Line: e.Pos.Line}
+			Status: e.Status, Verdict: e.Verdict, Outcome: row.outcome, Drift: e.Drifted(), Line: e.Pos.Line}
+		ej.ModelURI, ej.AliasURI = URIs(e.Model, e.Desired, e.Target.Alias, e.Kind == "prompt")
+		ej.Links.Version, ej.Links.Run = r.rowLinks(e)
 		if row.err != nil {
 			ej.Error = row.err.Error()
 		}
@@ -477,9 +503,5 @@ func (f *Fleet) MarshalJSON() ([]byte, error) {
 		}
 		v.Entries = append(v.Entries, ej)
 	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return nil, fmt.Errorf("failed to encode the manifest report: %w", err)
-	}
-	return b, nil
+	return v
 }

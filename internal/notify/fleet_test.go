@@ -148,7 +148,7 @@ func TestFleetMarkdownOrder(t *testing.T) {
 	}
 	for _, want := range []string{
 		"| fraud-model | stage Production | `v14 → v16` | ❌ fail | blocked | val\\_auc 0.871 \\(&gt;= 0.9\\) |",
-		"| prompt support-prompt | &#64;production | `none → v4` | ✅ pass | would change |  |",
+		"| prompt support-prompt | &#64;production | `none → v4` | ✅ pass | would promote |  |",
 		"| churn | &#64;champion | `none → v9` | ⚠️ error | failed | .github/mlreg-models.yml:18:17: churn v9 does not exist",
 	} {
 		if !strings.Contains(md, want) {

@@ -220,8 +220,8 @@ func TestCommentOnTheRunsPullRequest(t *testing.T) {
 			if got != tc.wantPR {
 				t.Errorf("commented on #%d, want #%d", got, tc.wantPR)
 			}
-			if log := strings.Join(res.Log, "\n"); !strings.Contains(log, tc.wantLog) {
-				t.Errorf("log %q lacks %q", res.Log, tc.wantLog)
+			if log := strings.Join(res.Lines(true), "\n"); !strings.Contains(log, tc.wantLog) {
+				t.Errorf("log %q lacks %q", res.Lines(true), tc.wantLog)
 			}
 		})
 	}

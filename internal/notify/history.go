@@ -5,7 +5,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"text/tabwriter"
 )
 
 // The report of history: for each single target, who holds it now, every
@@ -31,13 +30,13 @@ func (r *Report) historyText() string {
 			b.WriteString("  no promotions recorded by mlreg-action\n\n")
 			continue
 		}
-		tw := tabwriter.NewWriter(&b, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  AT\tACTION\tVERSION\tPREVIOUS\tBY\tRUN")
+		t := &textTable{indent: "  ", header: []string{"AT", "ACTION", "VERSION", "PREVIOUS", "BY", "RUN"},
+			value: map[int]bool{0: true, 1: true, 2: true, 3: true}}
 		for _, e := range h.Entries {
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", Plain(e.At), Plain(e.Action), Plain(verOrNone(e.Version)),
-				Plain(verOrNone(e.PreviousVersion)), dash(Plain(e.By)), dash(Plain(e.RunURL)))
+			t.add(Plain(e.At), Plain(e.Action), Plain(verOrNone(e.Version)), Plain(verOrNone(e.PreviousVersion)),
+				dash(Plain(e.By)), dash(Plain(e.RunURL)))
 		}
-		_ = tw.Flush() // into a strings.Builder, which cannot fail
+		t.write(&b)
 		b.WriteString("\n")
 	}
 	return b.String()

@@ -13,6 +13,8 @@ package notify
 import (
 	"cmp"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,12 +80,36 @@ type Result struct {
 	Errors []string
 	// Warnings are known limits that are not failures (a fork's read-only token).
 	Warnings []string
-	// Log tells what was done, for the step log.
-	Log []string
+	// Log tells what was done, and what was not and why, for the step log.
+	Log []LogLine
+}
+
+// LogLine is a line of the step log about the reports.
+type LogLine struct {
+	Text string
+	// Skip marks a report not sent for want of what it needs (no token, no
+	// pull request, nothing to deploy): a terminal shows these only when
+	// asked (--verbose).
+	Skip bool
+}
+
+// Lines is the log's text; without skips, the lines marked Skip are left out.
+func (res *Result) Lines(skips bool) []string {
+	var out []string
+	for _, l := range res.Log {
+		if skips || !l.Skip {
+			out = append(out, l.Text)
+		}
+	}
+	return out
 }
 
 func (res *Result) logf(format string, args ...any) {
-	res.Log = append(res.Log, fmt.Sprintf(format, args...))
+	res.Log = append(res.Log, LogLine{Text: fmt.Sprintf(format, args...)})
+}
+
+func (res *Result) skipf(format string, args ...any) {
+	res.Log = append(res.Log, LogLine{Text: fmt.Sprintf(format, args...), Skip: true})
 }
 
 // Outputs are the action outputs Send fills: deployment-id, comment-id,
@@ -176,7 +202,7 @@ func sendComment(ctx context.Context, r *Report, s Settings, res *Result) error 
 		if mode == ModeAlways {
 			return errors.New("pr-comment is always, but there is no github-token or no repository (GITHUB_REPOSITORY)")
 		}
-		res.logf("pr-comment: skipped, no github-token")
+		res.skipf("pr-comment: skipped, no github-token")
 		return nil
 	}
 	pr, err := s.GitHub.FindPullRequest(ctx, s.Event)
@@ -188,7 +214,7 @@ func sendComment(ctx context.Context, r *Report, s Settings, res *Result) error 
 			return fmt.Errorf("pr-comment is always, but no pull request was found for this run (event %s, commit %s)",
 				cmp.Or(s.Event.Name, "none"), cmp.Or(github.ShortSHA(s.Event.SHA), "none"))
 		}
-		res.logf("pr-comment: no pull request for this run (event %s, commit %s)", cmp.Or(s.Event.Name, "none"), cmp.Or(github.ShortSHA(s.Event.SHA), "none"))
+		res.skipf("pr-comment: no pull request for this run (event %s, commit %s)", cmp.Or(s.Event.Name, "none"), cmp.Or(github.ShortSHA(s.Event.SHA), "none"))
 		return nil
 	}
 	res.PullRequest = pr
@@ -228,11 +254,11 @@ func sendDeployment(ctx context.Context, r *Report, s Settings, res *Result) err
 func deployReport(ctx context.Context, r *Report, s Settings, res *Result) error {
 	state, ok := r.DeploymentState()
 	if !ok || r.Plan == nil {
-		res.logf("deployment: none (%s)", cmp.Or(r.Outcome, "nothing resolved"))
+		res.skipf("deployment: none (%s)", cmp.Or(r.Outcome, "nothing resolved"))
 		return nil
 	}
 	if s.GitHub == nil || s.Event.SHA == "" {
-		res.logf("deployment: skipped, no github-token, repository or commit")
+		res.skipf("deployment: skipped, no github-token, repository or commit")
 		return nil
 	}
 	env := cmp.Or(s.Environment, r.Target.Environment(r.Model))
@@ -287,13 +313,29 @@ func deployReport(ctx context.Context, r *Report, s Settings, res *Result) error
 // registration, so that a rerun that reuses the version edits it.
 const SlackRegisterTag = SlackTagPrefix + "register"
 
+// SlackManifestTag is the version tag that keeps the Slack message of an
+// apply of the manifest at path: mlreg.slack.manifest.<8 hex digits of the
+// path's SHA-256>, on the first entry's desired version.
+func SlackManifestTag(path string) string {
+	sum := sha256.Sum256([]byte(path))
+	return SlackTagPrefix + "manifest." + hex.EncodeToString(sum[:4])
+}
+
 // slackKey is the version tag that keeps the report's Slack message, and
 // the version that holds it: a promotion that applied or found itself in
-// place, or a registration. It is "" for every other report.
+// place, an apply of a manifest (on its first entry's desired version), or
+// a registration. It is "" for every other report.
 func slackKey(r *Report) (tag, model, version string) {
 	switch {
 	case r.DryRun:
 		return "", "", ""
+	case r.Fleet != nil:
+		f := r.Fleet
+		if r.Command != "promote" || f.Result == nil || f.Result.RecordDigest == "" || len(f.Plan.Entries) == 0 {
+			return "", "", ""
+		}
+		first := f.Plan.Entries[0]
+		return SlackManifestTag(f.Manifest), first.Model, first.Desired
 	case r.Command == "register" && r.Registered != nil:
 		return SlackRegisterTag, r.Model, r.Registered.Version
 	case (r.Command == "promote" || r.Command == "rollback") && r.Plan != nil:
@@ -328,10 +370,14 @@ func sendSlack(ctx context.Context, r *Report, s Settings, res *Result) error {
 		}
 		// The same promotion is the one the audit record names: its plan
 		// digest is the promoting run's, and stays so on no-op reruns. A
-		// registration is its version's: the tag lives on it.
+		// registration is its version's: the tag lives on it. The same
+		// apply of a manifest is the one its entries' records name.
 		digest = r.PlanDigest
 		var rec promote.Record
-		if v := tags[stored(promote.PromotionTagKey(r.Target))]; r.Plan != nil && v != "" && json.Unmarshal([]byte(v), &rec) == nil && rec.PlanDigest != "" {
+		switch v := tags[stored(promote.PromotionTagKey(r.Target))]; {
+		case r.Fleet != nil:
+			digest = r.Fleet.Result.RecordDigest
+		case r.Plan != nil && v != "" && json.Unmarshal([]byte(v), &rec) == nil && rec.PlanDigest != "":
 			digest = rec.PlanDigest
 		}
 		var ref SlackRef

@@ -3,7 +3,6 @@ package notify
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/slack-go/slack"
 )
@@ -44,11 +43,11 @@ func (r *Report) registerText() string {
 	if r.Error != "" {
 		fmt.Fprintf(&b, "  error: %s\n", Plain(r.Error))
 	}
-	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	kv := &textTable{indent: "  "}
 	for _, row := range r.registerRows() {
-		fmt.Fprintf(tw, "  %s\t%s\n", strings.ToLower(row[0]), Plain(row[1]))
+		kv.add(strings.ToLower(row[0]), Plain(row[1]))
 	}
-	_ = tw.Flush() // into a strings.Builder, which cannot fail
+	kv.write(&b)
 	b.WriteString(r.textLinks())
 	return b.String()
 }

@@ -1,6 +1,7 @@
 package notify
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/url"
 
@@ -45,8 +46,9 @@ type Report struct {
 	// joined by " + ".
 	Target   checks.Target `json:"target"`
 	NoPolicy bool          `json:"no_policy,omitempty"`
-	// Fleet is set for validate and promote with manifest (fleet.go).
-	Fleet       *Fleet `json:"manifest,omitempty"`
+	// Fleet is set for validate and promote with manifest (fleet.go); the
+	// report file holds its fleetJSON (MarshalJSON).
+	Fleet       *Fleet `json:"-"`
 	TrackingURI string `json:"-"`
 }
 
@@ -97,6 +99,40 @@ type Links struct {
 	Version     string `json:"version,omitempty"`      // MLflow model version page
 	Run         string `json:"run,omitempty"`          // MLflow run page of the candidate
 	WorkflowRun string `json:"workflow_run,omitempty"` // GitHub Actions run
+}
+
+// URIs are the URIs MLflow loads a version and an alias by:
+// models:/<name>/<version> and models:/<name>@<alias> (mlflow.pyfunc), or
+// prompts:/ for a prompt (mlflow.genai.load_prompt); aliasURI is "" without
+// an alias, and modelURI without a version.
+func URIs(name, version, alias string, prompt bool) (modelURI, aliasURI string) {
+	scheme := "models"
+	if prompt {
+		scheme = "prompts"
+	}
+	if version != "" {
+		modelURI = fmt.Sprintf("%s:/%s/%s", scheme, name, version)
+	}
+	if alias != "" {
+		aliasURI = fmt.Sprintf("%s:/%s@%s", scheme, name, alias)
+	}
+	return modelURI, aliasURI
+}
+
+// MarshalJSON writes the report file. With a manifest the report is about
+// many models and targets, each in its entry: the top-level model and
+// target, which would be empty, are left out.
+func (r *Report) MarshalJSON() ([]byte, error) {
+	type plain Report // without this method
+	if r.Fleet == nil {
+		return json.Marshal((*plain)(r))
+	}
+	return json.Marshal(struct {
+		*plain
+		Model  string     `json:"model,omitempty"`
+		Target string     `json:"target,omitempty"`
+		Fleet  *fleetJSON `json:"manifest"`
+	}{plain: (*plain)(r), Fleet: r.fleetJSON()})
 }
 
 // RunURL is MLflow's UI page of a run (the experiment id is not needed by the UI's redirect).

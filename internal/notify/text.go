@@ -3,13 +3,21 @@ package notify
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
+
+	"github.com/mlreg/mlreg-action/internal/checks"
 )
 
 // Plain makes registry text safe for a terminal as the other formats make
 // it (clean): no control characters (so no escape sequences), no
 // bidirectional controls, one line, bounded length.
-func Plain(s string) string { return truncate(clean(s), maxCell) }
+func Plain(s string) string { return plainN(s, maxCell) }
+
+// plainN is Plain, bounded to n runes: for a cell that wraps rather than
+// being cut (an error, a reason), a table's last column.
+func plainN(s string, n int) string { return truncate(clean(s), n) }
+
+// maxWrapped bounds the text of a cell that wraps.
+const maxWrapped = 1000
 
 // Text renders the report for a terminal.
 func (r *Report) Text() string {
@@ -23,38 +31,65 @@ func (r *Report) Text() string {
 	}
 	var b strings.Builder
 	r.textHead(&b)
-	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	kv := &textTable{indent: "  "}
 	if p := r.Plan; p != nil {
 		for _, m := range p.Moves() {
-			fmt.Fprintf(tw, "  plan\t%s\n", Plain(m))
+			kv.add("plan", Plain(m))
 		}
 		if r.Applied != nil {
 			for _, n := range r.Applied.Notes {
-				fmt.Fprintf(tw, "  note\t%s\n", Plain(n))
+				kv.add("note", Plain(n))
 			}
 		}
 		if p.PolicyFile != "" {
-			fmt.Fprintf(tw, "  policy\t%s (%s)\n", Plain(p.PolicyFile), short(p.PolicyDigest))
+			kv.add("policy", fmt.Sprintf("%s (%s)", Plain(p.PolicyFile), short(p.PolicyDigest)))
+		}
+		if rule, ok := oneRule(p.Checks); ok {
+			kv.add("rule", Plain(rule))
 		}
 		pass, fail, skip := r.counts()
-		fmt.Fprintf(tw, "  verdict\t%s: %d passed, %d failed, %d skipped\n", p.Verdict, pass, fail, skip)
+		kv.add("verdict", fmt.Sprintf("%s: %d passed, %d failed, %d skipped", p.Verdict, pass, fail, skip))
 		if r.PlanDigest != "" {
-			fmt.Fprintf(tw, "  digest\t%s\n", r.PlanDigest)
+			kv.add("digest", r.PlanDigest)
 		}
 	}
-	_ = tw.Flush() // into a strings.Builder, which cannot fail
+	kv.write(&b)
 	if p := r.Plan; p != nil && len(p.Checks) > 0 {
 		b.WriteString("\n")
-		tw = tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  RESULT\tRULE\tCHECK\tVALUE\tBOUND\tCHAMPION\tDELTA\tREASON")
-		for _, c := range p.Checks {
-			fmt.Fprintf(tw, "  %s\t%s\t%s (%s)\t%s\t%s\t%s\t%s\t%s\n", c.Status, Plain(c.Rule), Plain(c.Name), c.Kind,
-				Plain(c.Value), Plain(c.Bound), dash(Plain(c.Champion)), dash(Plain(c.Delta)), Plain(c.Reason))
-		}
-		_ = tw.Flush() // into a strings.Builder, which cannot fail
+		checksText(&b, "  ", p.Checks)
 	}
 	b.WriteString(r.textLinks())
 	return b.String()
+}
+
+// oneRule is the rule of every check, when they all come from one.
+func oneRule(cs []checks.Check) (string, bool) {
+	if len(cs) == 0 {
+		return "", false
+	}
+	for _, c := range cs[1:] {
+		if c.Rule != cs[0].Rule {
+			return "", false
+		}
+	}
+	return cs[0].Rule, true
+}
+
+// checksText is the table of checks, each with its evidence. The rule is a
+// column when the checks come from several rules; from one, the caller
+// names it above the table (oneRule), which leaves room for the rest.
+func checksText(b *strings.Builder, indent string, cs []checks.Check) {
+	_, one := oneRule(cs)
+	t := &textTable{indent: indent, header: []string{"RESULT", "RULE", "CHECK", "VALUE", "BOUND", "CHAMPION", "DELTA", "REASON"},
+		value: map[int]bool{0: true, 3: true, 4: true, 5: true, 6: true}}
+	for _, c := range cs {
+		t.add(c.Status, Plain(c.Rule), fmt.Sprintf("%s (%s)", Plain(c.Name), c.Kind),
+			Plain(c.Value), Plain(c.Bound), dash(Plain(c.Champion)), dash(Plain(c.Delta)), plainN(c.Reason, maxWrapped))
+	}
+	if one {
+		t.drop(1)
+	}
+	t.write(b)
 }
 
 // textHead is the headline, and the warning and the error under it.

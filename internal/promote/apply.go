@@ -31,21 +31,32 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 	if plan.Verdict == "fail" {
 		return nil, fmt.Errorf("%w: refusing to apply a failing plan", ErrPolicyFailed)
 	}
-	req := plan.req
 	s.phase("apply")
 	out := &Outcome{Previous: map[string]string{}}
-	release, err := s.acquire(ctx, plan.Model, out)
+	work, lock, err := s.acquire(ctx, plan.Model, out)
 	if err != nil {
 		return nil, fmt.Errorf("%w; nothing was changed", err)
 	}
-	defer release()
+	defer lock.release(ctx, out)
+	if err := s.applyLocked(work, plan, out); err != nil {
+		if lost := lock.lostErr(); lost != nil {
+			// The work's context was cancelled: say why.
+			return nil, fmt.Errorf("%w; the promotion stopped because it %w", err, lost)
+		}
+		return nil, err
+	}
+	return out, nil
+}
 
+// applyLocked is Apply under the lock: ctx ends if the lock is lost.
+func (s *Service) applyLocked(ctx context.Context, plan *Plan, out *Outcome) error {
+	req := plan.req
 	// Compare-and-set: re-read every target before moving any.
 	holders := make([]string, len(plan.Targets))
 	for i, t := range plan.Targets {
 		cur, err := s.currentHolder(ctx, plan.Model, t)
 		if err != nil {
-			return nil, fmt.Errorf("%w; nothing was changed", err)
+			return fmt.Errorf("%w; nothing was changed", err)
 		}
 		holders[i] = cur
 		want := t.Current
@@ -53,13 +64,13 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 			want = req.Expected.Version
 		}
 		if cur != want && cur != plan.Candidate.Version {
-			return nil, fmt.Errorf("%w: %s of %q is held by %s, the plan expected %s; nothing was changed",
+			return fmt.Errorf("%w: %s of %q is held by %s, the plan expected %s; nothing was changed",
 				ErrConflict, t.Label(), plan.Model, verLabel(cur), verLabel(want))
 		}
 		out.Previous[t.Label()] = cur
 	}
 	if err := s.checkTagRoom(ctx, plan, holders); err != nil {
-		return nil, fmt.Errorf("%w; nothing was changed", err)
+		return fmt.Errorf("%w; nothing was changed", err)
 	}
 
 	// The version's promotion tag is written before the move: should the run
@@ -72,13 +83,13 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 		}
 		rec := s.Reg.FitRecord(s.record(plan, holders[i], now))
 		if err := s.Reg.SetModelVersionTag(ctx, plan.Model, plan.Candidate.Version, PromotionKey(s.Reg, t.Target), rec.JSON()); err != nil {
-			return nil, s.partial(moved, "write the promotion tag of "+t.Label(), err)
+			return s.partial(moved, "write the promotion tag of "+t.Label(), err)
 		}
 		if err := s.move(ctx, plan, t); err != nil {
 			if len(moved) > 0 {
-				return nil, &PartialError{Moved: moved, Step: "move " + t.Label(), Err: err}
+				return &PartialError{Moved: moved, Step: "move " + t.Label(), Err: err}
 			}
-			return nil, moveError(t.Target, plan.Candidate.Version, err)
+			return moveError(t.Target, plan.Candidate.Version, err)
 		}
 		moved = append(moved, fmt.Sprintf("%s: %s → v%s", t.Label(), verLabel(holders[i]), plan.Candidate.Version))
 	}
@@ -89,14 +100,14 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 	s.phase("record")
 	rm, err := s.Reg.GetRegisteredModel(ctx, plan.Model)
 	if err != nil {
-		return nil, s.partial(moved, "read back the registered model", err)
+		return s.partial(moved, "read back the registered model", err)
 	}
 	for _, t := range plan.Targets {
 		if t.Alias == "" {
 			continue
 		}
 		if got := rm.AliasVersion(t.Alias); got != plan.Candidate.Version {
-			return nil, fmt.Errorf("%w: lost a concurrent promotion: %s of %q now points to %s, not v%s",
+			return fmt.Errorf("%w: lost a concurrent promotion: %s of %q now points to %s, not v%s",
 				ErrConflict, t.Label(), plan.Model, verLabel(got), plan.Candidate.Version)
 		}
 	}
@@ -107,7 +118,7 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 			// Already in place: complete a record a failed earlier run left out.
 			done, err := s.completeRecord(ctx, plan, t, rm, now)
 			if err != nil {
-				return nil, s.partial(moved, "complete the audit record of "+t.Label(), err)
+				return s.partial(moved, "complete the audit record of "+t.Label(), err)
 			}
 			if done {
 				out.Notes = append(out.Notes, "completed the audit record of "+t.Label()+" left unfinished by an earlier run")
@@ -115,10 +126,10 @@ func (s *Service) Apply(ctx context.Context, plan *Plan) (*Outcome, error) {
 			continue
 		}
 		if err := s.recordMove(ctx, plan, t, rm, prev, now); err != nil {
-			return nil, s.partial(moved, err.step, err.err)
+			return s.partial(moved, err.step, err.err)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // stepError is a failed step of the record and the words that name it.
@@ -177,10 +188,7 @@ func (s *Service) currentHolder(ctx context.Context, model string, t TargetPlan)
 func (s *Service) move(ctx context.Context, plan *Plan, t TargetPlan) error {
 	v := plan.Candidate.Version
 	if t.Alias != "" {
-		if err := s.Reg.SetAlias(ctx, plan.Model, t.Alias, v); err != nil {
-			return fmt.Errorf("failed to set alias @%s of %q to v%s: %w", t.Alias, plan.Model, v, err)
-		}
-		return nil
+		return s.Reg.SetAlias(ctx, plan.Model, t.Alias, v) // its error names the alias, the model and the version
 	}
 	// MLflow archives existing versions only for active stages; asking for it
 	// on None or Archived is a server error. A rollback always archives them:
@@ -190,7 +198,7 @@ func (s *Service) move(ctx context.Context, plan *Plan, t TargetPlan) error {
 		(t.Stage == registry.StageStaging || t.Stage == registry.StageProduction)
 	mv, err := s.Reg.TransitionStage(ctx, plan.Model, v, t.Stage, archive)
 	if err != nil {
-		return fmt.Errorf("failed to transition %q v%s to %s: %w", plan.Model, v, t.Stage, err)
+		return err // it names the model, the version and the stage
 	}
 	if mv.CurrentStage != t.Stage {
 		return fmt.Errorf("%w: %q v%s is in stage %q after the transition to %s",
@@ -256,7 +264,7 @@ func (s *Service) checkTagRoom(ctx context.Context, plan *Plan, holders []string
 	}
 	rm, err := s.Reg.GetRegisteredModel(ctx, plan.Model)
 	if err != nil {
-		return fmt.Errorf("failed to get registered model %q: %w", plan.Model, err)
+		return err // it names the model
 	}
 	var modelKeys, versionKeys []string
 	for i, t := range plan.Targets {

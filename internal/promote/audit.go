@@ -56,11 +56,8 @@ func (s *Service) appendHistory(ctx context.Context, model string, t checks.Targ
 		h = nil
 	}
 	h = append([]Record{rec}, h...)
-	key := HistoryKey(s.Reg, t)
-	if err := s.Reg.SetRegisteredModelTag(ctx, model, key, s.Reg.EncodeHistory(h)); err != nil {
-		return fmt.Errorf("failed to write history tag %s of %q: %w", key, model, err)
-	}
-	return nil
+	// Its error names the tag and the model; the caller says what it was for.
+	return s.Reg.SetRegisteredModelTag(ctx, model, HistoryKey(s.Reg, t), s.Reg.EncodeHistory(h))
 }
 
 // isUnfinished reports whether rec, the promotion record on a version that
@@ -163,8 +160,6 @@ func (s *Service) markReplaced(ctx context.Context, plan *Plan, t TargetPlan, pr
 	if err != nil {
 		return fmt.Errorf("failed to marshal replaced tag: %w", err)
 	}
-	if err := s.Reg.SetModelVersionTag(ctx, plan.Model, prev, ReplacedKey(s.Reg, t.Target), string(v)); err != nil {
-		return fmt.Errorf("failed to tag %q v%s as replaced: %w", plan.Model, prev, err)
-	}
-	return nil
+	// Its error names the tag and the version; the caller says what it was for.
+	return s.Reg.SetModelVersionTag(ctx, plan.Model, prev, ReplacedKey(s.Reg, t.Target), string(v))
 }

@@ -54,12 +54,16 @@ func moveError(t checks.Target, version string, err error) error {
 	if errors.Is(err, ErrConflict) {
 		return err // the move ran and left another stage; the error says which
 	}
-	if errors.Is(err, registry.ErrRefused) {
+	if refused(err) {
 		return fmt.Errorf("%w; nothing was moved", err)
 	}
 	return fmt.Errorf("%w; %s may or may not have moved to v%s (a request was sent and no answer came back): "+
 		"rerun the same command, it completes the promotion either way", err, t.Label(), version)
 }
+
+// refused reports whether err is a refusal: a 4xx answer that retrying does
+// not change (not 408 or 429), which says the server did nothing.
+func refused(err error) bool { return errors.Is(err, registry.ErrRefused) }
 
 // createMayHaveRun reports whether a failed CreateModelVersion may have
 // registered a version. The client repeats a create only after failures that

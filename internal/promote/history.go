@@ -91,7 +91,7 @@ func (s *Service) History(ctx context.Context, model string, t checks.Target) (*
 	}
 	rm, err := s.Reg.GetRegisteredModel(ctx, model)
 	if err != nil {
-		return nil, fmt.Errorf("failed to get registered model %q: %w", model, err)
+		return nil, err // it names the model
 	}
 	entries, err := RecordedHistory(s.Reg, rm, t)
 	if err != nil {

@@ -164,18 +164,18 @@ func TestHistoryErrors(t *testing.T) {
 		want   string
 	}{
 		{"registry unreachable", champ, func(reg *memRegistry) { reg.fail("GetRegisteredModel", "", 0, errUnavailable) },
-			`failed to get registered model "m": `},
+			"503"},
 		{"corrupted history tag", champ, func(reg *memRegistry) { reg.SetModelTagDirect(reg.model, HistoryTagKey(champ), "[{") },
 			`failed to read mlreg.history.alias.champion of "m": failed to parse history tag: `},
 		{"stage unreadable", checks.StageTarget("Staging"), func(reg *memRegistry) { reg.fail("GetLatestVersions", "", 0, errUnavailable) },
-			`failed to read stage Staging of "m": `},
+			"503"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			reg := threeVersions()
 			tc.setup(reg)
-			if _, err := (&Service{Reg: reg}).History(t.Context(), "m", tc.target); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			if _, err := (&Service{Reg: reg}).History(t.Context(), "m", tc.target); err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("err = %v, want %q...", err, tc.want)
 			}
 		})

@@ -125,9 +125,32 @@ func TestApplyLockFaults(t *testing.T) {
 			lockOut: true,
 		},
 		{
+			// The server deleted the lock; the answer was lost. The client does
+			// not repeat the delete (it could remove the next run's lock): the
+			// lock is read, found gone, and that is the release.
+			name:  "release: the delete's answer is lost",
+			setup: func(m *memRegistry) { m.loseAnswer("DeleteRegisteredModel", "mlreg-lock.", 1, errReset) },
+		},
+		{
+			name: "release: the delete fails twice, then goes through",
+			setup: func(m *memRegistry) {
+				m.fail("DeleteRegisteredModel", "mlreg-lock.", 1, errUnavailable)
+				m.fail("DeleteRegisteredModel", "mlreg-lock.", 2, errReset)
+			},
+		},
+		{
+			// ... and meanwhile another run took the free name: its lock stays.
+			name: "release: the delete's answer is lost and the next run holds the lock",
+			setup: func(m *memRegistry) {
+				m.loseAnswer("DeleteRegisteredModel", "mlreg-lock.", 1, errReset)
+				m.before("GetRegisteredModel", "mlreg-lock.", 1, heldBy("run-9", t0.Add(time.Minute)))
+			},
+			lockOut: true,
+		},
+		{
 			name:    "release fails",
 			setup:   func(m *memRegistry) { m.fail("DeleteRegisteredModel", "", 0, errDenied) },
-			notes:   []string{"failed to release the lock mlreg-lock.m (it expires by itself): POST : 403 PERMISSION_DENIED: Permission denied"},
+			notes:   []string{"failed to release the lock mlreg-lock.m (it expires by itself): failed to delete registered model \"mlreg-lock.m\": POST : 403 PERMISSION_DENIED: Permission denied"},
 			lockOut: true,
 		},
 	}

@@ -2,6 +2,7 @@ package promote
 
 import (
 	"net"
+	"strings"
 	"syscall"
 
 	"github.com/mlreg/mlreg-action/internal/mlflow"
@@ -82,8 +83,43 @@ func (m *memRegistry) before(method, match string, call int, hook func(m *memReg
 	m.Before(method, match, call, func() { hook(m) })
 }
 
-func (m *memRegistry) callsOf(prefix string) []string { return m.CallsOf(prefix) }
-func (m *memRegistry) writes() []string               { return m.Writes() }
+// calls are the calls made so far as "Method detail", a tag of another
+// model than m.model (the lock) as "SetRegisteredModelTag <name> <key>".
+func (m *memRegistry) calls() []string {
+	var out []string
+	for _, c := range m.CallLog() {
+		if c.Method == "SetRegisteredModelTag" && c.Model != m.model {
+			c.Detail = c.Model + " " + c.Detail
+		}
+		out = append(out, c.String())
+	}
+	return out
+}
+
+// callsOf returns the calls (as calls writes them) that start with prefix.
+func (m *memRegistry) callsOf(prefix string) []string {
+	var out []string
+	for _, c := range m.calls() {
+		if strings.HasPrefix(c, prefix) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// writes returns the calls (as calls writes them) that change the registry.
+func (m *memRegistry) writes() []string {
+	var out []string
+	for _, c := range m.calls() {
+		for _, w := range []string{"Set", "Create", "Delete", "Transition"} {
+			if strings.HasPrefix(c, w) {
+				out = append(out, c)
+				break
+			}
+		}
+	}
+	return out
+}
 
 // updateVersion changes a version of the model with fn.
 func (m *memRegistry) updateVersion(v string, fn func(mv *mlflow.ModelVersion)) {
@@ -104,4 +140,12 @@ func (m *memRegistry) updateRun(id string, fn func(r *mlflow.Run)) {
 	r.Info.RunID = id
 	fn(&r)
 	m.AddRun(r)
+}
+
+func tagMap(tags []mlflow.Tag) map[string]string {
+	out := map[string]string{}
+	for _, t := range tags {
+		out[t.Key] = t.Value
+	}
+	return out
 }

@@ -93,11 +93,11 @@ func TestPlanMetricErrors(t *testing.T) {
 		want   string
 	}{
 		{"logged model unreadable", "models:/m-2", func(m *memRegistry) { m.fail("GetLoggedModel", "", 0, errUnavailable) },
-			"failed to get logged model m-2 of m v2: "},
+			"failed to fetch the metrics of candidate v2: "},
 		{"metric history unreadable", "", func(m *memRegistry) { m.fail("MetricHistoryPages", "", 0, errUnavailable) },
-			`failed to get history of metric "latency" of run r2: `},
+			"failed to fetch the metrics of candidate v2: "},
 		{"run unreadable", "", func(m *memRegistry) { m.fail("GetRun", "", 0, errUnavailable) },
-			"failed to get run r2 of m v2: "},
+			`failed to read "m" v2: `},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

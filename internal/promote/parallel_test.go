@@ -135,7 +135,7 @@ func TestPlanReportsTheCandidateErrorFirst(t *testing.T) {
 	reg := &barrierRegistry{resolve: newBarrier(2), subjects: newBarrier(4), versionErr: notFound, aliasErr: denied}
 	svc := &promote.Service{Reg: reg}
 	_, err := svc.Plan(t.Context(), promote.Request{Model: "m", Version: promote.Version("2"), Target: checks.Target{Alias: "champion"}})
-	if !mlflow.IsNotFound(err) || !strings.Contains(err.Error(), `failed to get version 2 of "m"`) {
+	if !mlflow.IsNotFound(err) || !strings.Contains(err.Error(), "no v2") {
 		t.Errorf("error = %v, want the candidate's not found", err)
 	}
 	var apiErr *mlflow.Error

@@ -173,9 +173,14 @@ type Service struct {
 	OnPhase func(phase string)
 	// Lock, when set, serializes apply and record across runs (see
 	// registry.Locker); the lock is named by Reg's rules.
-	Lock      registry.Locker
+	Lock registry.Locker
+	// LockTTL is how long the lock outlives its holder's last renewal;
+	// 0 = DefaultLockTTL.
 	LockTTL   time.Duration
 	LockOwner string // recorded on the lock, e.g. the workflow run URL
+	// After paces the lock's heartbeat as time.After does (nil = time.After);
+	// with Now, it is the clock of the lock.
+	After func(time.Duration) <-chan time.Time
 }
 
 func (s *Service) phase(name string) {
@@ -403,24 +408,19 @@ func metricNeeds(rules []*checks.Rule) (cand, champ bool) {
 // resolveVersion turns a version selector into a model version.
 func (s *Service) resolveVersion(ctx context.Context, model string, v VersionSpec) (*registry.ModelVersion, error) {
 	switch {
+	// The registry's errors name the model and the version or alias asked
+	// for: they are returned as they are, and only the bare "alias not
+	// found" gets its context here.
 	case v.Alias != "":
 		mv, err := s.Reg.GetModelVersionByAlias(ctx, model, v.Alias)
-		if err != nil {
+		if errors.Is(err, registry.ErrAliasNotFound) {
 			return nil, fmt.Errorf("failed to resolve version %s of %q: %w", v, model, err)
 		}
-		return mv, nil
+		return mv, err
 	case v.Number != "":
-		mv, err := s.Reg.GetModelVersion(ctx, model, v.Number)
-		if err != nil {
-			return nil, fmt.Errorf("failed to get version %s of %q: %w", v, model, err)
-		}
-		return mv, nil
+		return s.Reg.GetModelVersion(ctx, model, v.Number)
 	}
-	mv, err := s.Reg.LatestVersion(ctx, model)
-	if err != nil {
-		return nil, fmt.Errorf("failed to resolve latest version of %q: %w", model, err)
-	}
-	return mv, nil
+	return s.Reg.LatestVersion(ctx, model)
 }
 
 func (s *Service) aliasHolder(ctx context.Context, model, alias string) (*registry.ModelVersion, error) {
@@ -429,7 +429,7 @@ func (s *Service) aliasHolder(ctx context.Context, model, alias string) (*regist
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("failed to read alias @%s of %q: %w", alias, model, err)
+		return nil, err // it names the alias and the model
 	}
 	return mv, nil
 }
@@ -450,11 +450,7 @@ func (s *Service) stageHolder(ctx context.Context, model, stage string, cand *re
 
 // stageVersions reads the latest version in the stage (get-latest-versions).
 func (s *Service) stageVersions(ctx context.Context, model, stage string) ([]registry.ModelVersion, error) {
-	mvs, err := s.Reg.GetLatestVersions(ctx, model, []string{stage})
-	if err != nil {
-		return nil, fmt.Errorf("failed to read stage %s of %q: %w", stage, model, err)
-	}
-	return mvs, nil
+	return s.Reg.GetLatestVersions(ctx, model, []string{stage}) // its error names the model and the stage
 }
 
 // pickStageHolder is stageHolder's choice among the versions read.

@@ -126,7 +126,7 @@ func (s *Service) Register(ctx context.Context, reg registry.Registrar, req Regi
 	if modelID != "" {
 		lm, err := reg.GetLoggedModel(ctx, modelID)
 		if err != nil {
-			return nil, fmt.Errorf("failed to get logged model %s: %w", modelID, err)
+			return nil, err // it names the logged model
 		}
 		if runID == "" {
 			runID = lm.Info.SourceRunID
@@ -147,7 +147,7 @@ func (s *Service) Register(ctx context.Context, reg registry.Registrar, req Regi
 	if runID != "" {
 		run, err := reg.GetRun(ctx, runID)
 		if err != nil {
-			return nil, fmt.Errorf("failed to get run %s: %w", runID, err)
+			return nil, err // it names the run
 		}
 		if st := run.Info.Status; st != registry.RunFinished && !req.AllowUnfinishedRun {
 			return nil, invalidf("run %s is %s, not FINISHED; set input allow-unfinished-run: true to register it anyway", runID, st)
@@ -182,7 +182,7 @@ func (s *Service) Register(ctx context.Context, reg registry.Registrar, req Regi
 		return s.awaitReady(ctx, reg, mv, req, true, requested, resolution)
 	}
 	if _, err := reg.CreateRegisteredModel(ctx, req.Model, "", nil); err != nil && !registry.IsAlreadyExists(err) {
-		return nil, fmt.Errorf("failed to create registered model %q: %w", req.Model, err)
+		return nil, err // it names the model
 	}
 	mv, err := reg.CreateModelVersion(ctx, registry.CreateModelVersionRequest{
 		Name:        req.Model,
@@ -194,7 +194,7 @@ func (s *Service) Register(ctx context.Context, reg registry.Registrar, req Regi
 		ModelID:     modelID,
 	})
 	if err != nil {
-		err = fmt.Errorf("failed to create a version of %q from %s: %w", req.Model, source, err)
+		// The error names the model and the source.
 		switch {
 		case !createMayHaveRun(err):
 		case req.Lineage.WorkflowRunURL != "" && runID != "":
@@ -228,7 +228,7 @@ func (s *Service) findRegistered(ctx context.Context, reg registry.Registrar, mo
 		if registry.IsNotFound(err) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("failed to search versions of %q: %w", model, err)
+		return nil, err // it names the search
 	}
 	for i := range mvs {
 		mv := &mvs[i]

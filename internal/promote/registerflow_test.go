@@ -155,7 +155,7 @@ func TestRegisterCreateFails(t *testing.T) {
 		{
 			name:     "refused",
 			inject:   func(m *memRegistry) { m.fail("CreateModelVersion", "", 1, errDenied) },
-			says:     []string{`failed to create a version of "m" from models:/m-abc: `, "403 PERMISSION_DENIED"},
+			says:     []string{"403 PERMISSION_DENIED"},
 			notSays:  maybe,
 			versions: 0,
 		},
@@ -247,22 +247,22 @@ func TestRegisterRefusals(t *testing.T) {
 		{
 			name: "run not found",
 			req:  func(r *RegisterRequest) { r.RunID = "r9" },
-			want: "failed to get run r9: ",
+			want: "RESOURCE_DOES_NOT_EXIST",
 		},
 		{
 			name: "logged model not found",
 			req:  func(r *RegisterRequest) { r.RunID, r.ArtifactPath, r.Source = "", "", "models:/m-zzz" },
-			want: "failed to get logged model m-zzz: ",
+			want: "RESOURCE_DOES_NOT_EXIST",
 		},
 		{
 			name:   "search for an earlier registration fails",
 			inject: func(m *memRegistry) { m.fail("SearchModelVersions", "", 0, errUnavailable) },
-			want:   `failed to search versions of "m": `,
+			want:   "503",
 		},
 		{
 			name:   "registered model cannot be created",
 			inject: func(m *memRegistry) { m.fail("CreateRegisteredModel", "", 0, errDenied) },
-			want:   `failed to create registered model "m": `,
+			want:   "403 PERMISSION_DENIED",
 		},
 		{
 			name: "model name that cannot be quoted in a filter",
@@ -315,7 +315,7 @@ func TestRegisterRefusals(t *testing.T) {
 				tc.req(&req)
 			}
 			_, err := (&Service{}).Register(t.Context(), reg, req)
-			if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v\nwant %s...", err, tc.want)
 			}
 			if tc.is != nil && !errors.Is(err, tc.is) {

@@ -34,7 +34,7 @@ func (s *Service) subject(ctx context.Context, mv *registry.ModelVersion, prefet
 		r, err := s.Reg.GetRun(ctx, mv.RunID)
 		if err != nil {
 			wg.Wait()
-			return nil, fmt.Errorf("failed to get run %s of %s v%s: %w", mv.RunID, mv.Name, mv.Version, err)
+			return nil, fmt.Errorf("failed to read %q v%s: %w", mv.Name, mv.Version, err)
 		}
 		ms.run = r
 		subj.HasRun = true
@@ -81,7 +81,8 @@ func (m *metricSource) loggedMetrics(ctx context.Context) ([]registry.Metric, er
 	m.once.Do(func() {
 		lm, err := m.reg.GetLoggedModel(ctx, id)
 		if err != nil {
-			m.lmErr = fmt.Errorf("failed to get logged model %s of %s v%s: %w", id, m.mv.Name, m.mv.Version, err)
+			m.lmErr = err // it names the logged model; the check that reads it says whose
+
 			return
 		}
 		m.logged = lm.Data.Metrics
@@ -118,7 +119,7 @@ func (m *metricSource) Metric(ctx context.Context, q checks.MetricQuery) (float6
 		return nil
 	})
 	if err != nil {
-		return 0, false, fmt.Errorf("failed to get history of metric %q of run %s: %w", q.Key, m.run.Info.RunID, err)
+		return 0, false, err // it names the metric and the run
 	}
 	return aggregate(sel, q)
 }

@@ -51,6 +51,8 @@ type Locker interface {
 	CreateRegisteredModel(ctx context.Context, name, description string, tags []Tag) (*RegisteredModel, error)
 	GetRegisteredModel(ctx context.Context, name string) (*RegisteredModel, error)
 	DeleteRegisteredModel(ctx context.Context, name string) error
+	// SetRegisteredModelTag renews the lock's expiry while its holder works.
+	SetRegisteredModelTag(ctx context.Context, name, key, value string) error
 }
 
 // Registrar is a backend that registers new versions (register): MLflow's.
@@ -87,6 +89,10 @@ type Rules interface {
 	MaxTagsPerObject() int
 	// LockName is the registered model that serializes promotions of model.
 	LockName(model string) string
+	// TakeoverName is the takeover claim, next to model's lock, of the
+	// expired lock (or claim) whose id is id: creating it entitles a run to
+	// delete that lock.
+	TakeoverName(model, id string) string
 	// FitRecord returns an audit record cut to fit one tag value, the same
 	// way every time.
 	FitRecord(rec Record) Record

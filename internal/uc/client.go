@@ -230,7 +230,9 @@ func (c *Client) CreateRegisteredModel(ctx context.Context, name, description st
 	return rm, nil
 }
 
-// DeleteRegisteredModel deletes a registered model with its versions.
+// DeleteRegisteredModel deletes a registered model with its versions. As
+// mlflow.Client.DeleteRegisteredModel, it is retried only when the request
+// cannot have been acted on.
 func (c *Client) DeleteRegisteredModel(ctx context.Context, name string) error {
 	if err := ValidateName(name); err != nil {
 		return fmt.Errorf("failed to delete registered model %q: %w", name, err)
@@ -238,7 +240,7 @@ func (c *Client) DeleteRegisteredModel(ctx context.Context, name string) error {
 	body := struct {
 		Name string `json:"name"`
 	}{name}
-	if err := c.c.Call(ctx, http.MethodDelete, pathDeleteRegisteredModel, nil, body, nil); err != nil {
+	if err := c.c.CallOnce(ctx, http.MethodDelete, pathDeleteRegisteredModel, nil, body, nil); err != nil {
 		return fmt.Errorf("failed to delete registered model %q: %w", name, err)
 	}
 	return nil
@@ -319,9 +321,16 @@ func (c *Client) GetModelVersionByAlias(ctx context.Context, name, alias string)
 // maxResults versions were collected; maxResults <= 0 means all. As with
 // MLflow's client, search results are not relied on for aliases or tags.
 func (c *Client) SearchModelVersions(ctx context.Context, filter string, maxResults int) ([]mlflow.ModelVersion, error) {
-	fail := func(err error) error {
-		return fmt.Errorf("failed to search model versions (filter %q): %w", filter, err)
+	vs, err := c.searchModelVersions(ctx, filter, maxResults)
+	if err != nil {
+		return nil, fmt.Errorf("failed to search model versions (filter %q): %w", filter, err)
 	}
+	return vs, nil
+}
+
+// searchModelVersions is SearchModelVersions, its error unwrapped, for the
+// callers that say what they searched for.
+func (c *Client) searchModelVersions(ctx context.Context, filter string, maxResults int) ([]mlflow.ModelVersion, error) {
 	pageSize := searchPageSize
 	if maxResults > 0 {
 		pageSize = min(maxResults, searchPageSize)
@@ -343,12 +352,12 @@ func (c *Client) SearchModelVersions(ctx context.Context, filter string, maxResu
 			NextPageToken string           `json:"next_page_token"`
 		}
 		if err := c.c.Call(ctx, http.MethodGet, pathSearchModelVersions, q, nil, &res); err != nil {
-			return nil, fail(err)
+			return nil, err
 		}
 		for i := range res.ModelVersions {
 			mv, err := res.ModelVersions[i].toMLflow()
 			if err != nil {
-				return nil, fail(err)
+				return nil, err
 			}
 			mv.Aliases, mv.Tags = nil, nil
 			out = append(out, *mv)
@@ -360,7 +369,7 @@ func (c *Client) SearchModelVersions(ctx context.Context, filter string, maxResu
 			return out, nil
 		}
 		if res.NextPageToken == token || page+1 >= maxPages {
-			return nil, fail(errors.New("pagination does not advance"))
+			return nil, errors.New("pagination does not advance")
 		}
 		token = res.NextPageToken
 	}
@@ -381,7 +390,7 @@ func (c *Client) LatestVersion(ctx context.Context, name string) (*mlflow.ModelV
 	if err != nil {
 		return nil, fail(err)
 	}
-	vs, err := c.SearchModelVersions(ctx, "name="+q, 0)
+	vs, err := c.searchModelVersions(ctx, "name="+q, 0)
 	if err != nil {
 		return nil, fail(err)
 	}
@@ -397,7 +406,7 @@ func (c *Client) LatestVersion(ctx context.Context, name string) (*mlflow.ModelV
 		return nil, fail(&mlflow.Error{
 			Method: http.MethodGet, Path: "/api/2.0/mlflow" + pathSearchModelVersions,
 			StatusCode: http.StatusNotFound, Code: mlflow.CodeResourceDoesNotExist,
-			Message: fmt.Sprintf("no versions of registered model %q found", name),
+			Message: "the registered model has no versions, or does not exist",
 		})
 	}
 	return best, nil

@@ -144,3 +144,18 @@ func LockName(model string) string {
 	}
 	return parts[0] + "." + parts[1] + "." + name
 }
+
+// TakeoverPrefix starts the model part of a takeover claim's name (see TakeoverName).
+const TakeoverPrefix = "mlreg_takeover_"
+
+// TakeoverName is the registered model that a run creates, in model's
+// schema as the lock is, before it deletes the expired lock (or claim)
+// whose id is id: catalog.schema.mlreg_takeover_<id>. id is hexadecimal
+// (promote derives it from the lock's token), so the name is a UC name.
+func TakeoverName(model, id string) string {
+	parts := strings.SplitN(model, ".", 3)
+	if len(parts) != 3 {
+		return TakeoverPrefix + id
+	}
+	return parts[0] + "." + parts[1] + "." + TakeoverPrefix + id
+}

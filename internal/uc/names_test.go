@@ -121,4 +121,8 @@ func TestLockName(t *testing.T) {
 	if got == uc.LockName(long+"x") {
 		t.Error("two long names share a lock")
 	}
+	// The takeover claim of a lock lives in the lock's schema, whatever the model's length.
+	if got := uc.TakeoverName(long, "0123456789abcdef"); got != "main.ml.mlreg_takeover_0123456789abcdef" || uc.ValidateName(got) != nil {
+		t.Errorf("TakeoverName = %q (%v)", got, uc.ValidateName(got))
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -498,7 +499,7 @@ func TestPromoteOnUnityCatalogRerunCompletesTheRecord(t *testing.T) {
 	req.ArchiveExisting = true
 	_, _, err := w.promote(t, req)
 	var pe *promote.PartialError
-	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "failed to write history tag mlreg_history_alias_champion") {
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), `failed to set tag "mlreg_history_alias_champion"`) {
 		t.Fatalf("err = %v, want a partial error naming the UC history tag", err)
 	}
 	if w.holder(t) != v2 || len(w.compactHistory(t)) != 1 {
@@ -684,6 +685,48 @@ rules:
 		if to, _ := w.rollback(t); to != want || w.holder(t) != want {
 			t.Fatalf("rollback %d went to v%s, @champion v%s; want v%s", step+1, to, w.holder(t), want)
 		}
+	}
+	w.checkLimits(t)
+}
+
+// The lock of a run that died is taken over on UC as on OSS: under a
+// takeover claim in the model's schema (main.ml.mlreg_takeover_<id>, with
+// UC-safe tags), deleted with the expired lock once the lock is removed.
+func TestPromoteOnUnityCatalogTakesOverADeadLock(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	v1 := w.version(w.trained(t, 0.95, nil))
+	dead := []mlflow.Tag{{Key: w.reg.TagKey(promote.TagLockOwner), Value: "dead-run"},
+		{Key: w.reg.TagKey(promote.TagLockExpires), Value: "2026-03-01T08:59:00Z"},
+		{Key: w.reg.TagKey(promote.TagLockToken), Value: "0123456789abcdef"}}
+	if _, err := w.reg.CreateRegisteredModel(t.Context(), uc.LockName(w.model), "", dead); err != nil {
+		t.Fatal(err)
+	}
+	_, out, err := w.promote(t, w.request(t, v1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w.holder(t) != v1 || !slices.Contains(out.Notes, "removed the expired lock of dead-run (expired 2026-03-01T08:59:00Z)") {
+		t.Errorf("@champion v%s, notes %q; want v%s and the dead run's lock removed", w.holder(t), out.Notes, v1)
+	}
+	var claims []string
+	for _, c := range w.f.Calls() {
+		var body struct {
+			Name string       `json:"name"`
+			Tags []mlflow.Tag `json:"tags"`
+		}
+		if c.RPC == "CreateRegisteredModel" && json.Unmarshal(c.Body, &body) == nil && strings.HasPrefix(body.Name, "main.ml."+uc.TakeoverPrefix) {
+			claims = append(claims, body.Name)
+			if len(body.Tags) != 3 || body.Tags[2].Key != "mlreg_lock_token" {
+				t.Errorf("claim %s created with tags %v, want UC-safe owner, expiry and token", body.Name, body.Tags)
+			}
+		}
+	}
+	if len(claims) != 1 {
+		t.Fatalf("claims created: %v, want one in main.ml", claims)
+	}
+	if w.f.HasModel(claims[0]) {
+		t.Errorf("the claim %s is left behind", claims[0])
 	}
 	w.checkLimits(t)
 }

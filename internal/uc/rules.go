@@ -53,6 +53,10 @@ func (Rules) MaxTagsPerObject() int { return MaxTagsPerObject }
 // LockName is catalog.schema.mlreg_lock_<model> (see the package function).
 func (Rules) LockName(model string) string { return LockName(model) }
 
+// TakeoverName is catalog.schema.mlreg_takeover_<id>, next to the lock
+// (see the package function).
+func (Rules) TakeoverName(model, id string) string { return TakeoverName(model, id) }
+
 // FitRecord cuts the record to fit one tag value (see the package function).
 func (Rules) FitRecord(rec registry.Record) registry.Record { return FitRecord(rec, MaxTagValueChars) }
 

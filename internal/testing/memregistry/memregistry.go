@@ -27,6 +27,7 @@ package memregistry
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -614,7 +615,7 @@ func highestIn(m *model, stage string) *registry.ModelVersion {
 // not in the registry's form), or one past the registry's limit of tags.
 func (r *Registry) checkTag(method, path string, tags []registry.Tag, key, value string) error {
 	if r.TagKey(key) != key || r.TagValue(value) != value {
-		return fmt.Errorf("failed to set tag %q: %w: not in the registry's form (%q)", key, registry.ErrTagLimit, r.TagKey(key))
+		return fmt.Errorf("%w: tag %q is not in the registry's form (%q)", registry.ErrTagLimit, key, r.TagKey(key))
 	}
 	limit := r.MaxTagsPerObject()
 	if limit > 0 && len(tags) >= limit && !slices.ContainsFunc(tags, func(t registry.Tag) bool { return t.Key == key }) {
@@ -627,9 +628,18 @@ func (r *Registry) checkTag(method, path string, tags []registry.Tag, key, value
 // call runs one call: it records it, runs the hooks planned for it, returns
 // a planned refusal without acting, and otherwise runs fn holding the
 // registry's lock and returns fn's error or, when fn succeeded, a planned
-// lost answer.
-func (r *Registry) call(method, model, detail string, fn func() error) error {
-	o, err := r.begin(Call{Method: method, Model: model, Detail: detail})
+// lost answer. Every error but the bare registry.ErrAliasNotFound reads as
+// internal/mlflow's client says it: "failed to <what>: <answer>".
+func (r *Registry) call(method, model, detail, what string, fn func() error) error {
+	err := r.serve(Call{Method: method, Model: model, Detail: detail}, fn)
+	if err == nil || err == registry.ErrAliasNotFound { //nolint:errorlint // the contract is the bare sentinel
+		return err
+	}
+	return fmt.Errorf("failed to %s: %w", what, err)
+}
+
+func (r *Registry) serve(c Call, fn func() error) error {
+	o, err := r.begin(c)
 	if err != nil {
 		return err
 	}
@@ -665,7 +675,7 @@ func (r *Registry) version(method, path, name, version string) (*model, *registr
 // GetRegisteredModel returns a registered model with its aliases, tags and
 // latest versions per stage.
 func (r *Registry) GetRegisteredModel(_ context.Context, name string) (rm *registry.RegisteredModel, err error) {
-	err = r.call("GetRegisteredModel", name, name, func() error {
+	err = r.call("GetRegisteredModel", name, name, fmt.Sprintf("get registered model %q", name), func() error {
 		m, err := r.model(http.MethodGet, "registered-models/get", name)
 		if err == nil {
 			rm = r.registeredModel(m)
@@ -679,7 +689,7 @@ func (r *Registry) GetRegisteredModel(_ context.Context, name string) (rm *regis
 // RESOURCE_ALREADY_EXISTS (400), as MLflow answers.
 func (r *Registry) CreateRegisteredModel(_ context.Context, name, description string, tags []registry.Tag) (rm *registry.RegisteredModel, err error) {
 	const path = "registered-models/create"
-	err = r.call("CreateRegisteredModel", name, name, func() error {
+	err = r.call("CreateRegisteredModel", name, name, fmt.Sprintf("create registered model %q", name), func() error {
 		if r.models[name] != nil {
 			return apiError(http.MethodPost, path, http.StatusBadRequest, mlflow.CodeResourceAlreadyExists,
 				"Registered Model (name=%s) already exists.", name)
@@ -701,7 +711,7 @@ func (r *Registry) CreateRegisteredModel(_ context.Context, name, description st
 
 // DeleteRegisteredModel deletes a registered model with its versions.
 func (r *Registry) DeleteRegisteredModel(_ context.Context, name string) error {
-	return r.call("DeleteRegisteredModel", name, name, func() error {
+	return r.call("DeleteRegisteredModel", name, name, fmt.Sprintf("delete registered model %q", name), func() error {
 		if _, err := r.model(http.MethodDelete, "registered-models/delete", name); err != nil {
 			return err
 		}
@@ -728,7 +738,7 @@ func (r *Registry) tickPending(mv *registry.ModelVersion) {
 
 // GetModelVersion returns a version with its aliases.
 func (r *Registry) GetModelVersion(_ context.Context, name, version string) (mv *registry.ModelVersion, err error) {
-	err = r.call("GetModelVersion", name, version, func() error {
+	err = r.call("GetModelVersion", name, version, fmt.Sprintf("get model version %q v%s", name, version), func() error {
 		m, v, err := r.version(http.MethodGet, "model-versions/get", name, version)
 		if err == nil {
 			r.tickPending(v)
@@ -742,7 +752,7 @@ func (r *Registry) GetModelVersion(_ context.Context, name, version string) (mv 
 // LatestVersion returns the version with the highest number, without
 // aliases (it comes from a search).
 func (r *Registry) LatestVersion(_ context.Context, name string) (mv *registry.ModelVersion, err error) {
-	err = r.call("LatestVersion", name, name, func() error {
+	err = r.call("LatestVersion", name, name, fmt.Sprintf("find latest version of registered model %q", name), func() error {
 		var best *registry.ModelVersion
 		if m := r.models[name]; m != nil {
 			for _, v := range m.versions {
@@ -752,8 +762,8 @@ func (r *Registry) LatestVersion(_ context.Context, name string) (mv *registry.M
 			}
 		}
 		if best == nil {
-			return fmt.Errorf("failed to find latest version of registered model %q: %w", name, apiError(http.MethodGet,
-				"model-versions/search", http.StatusNotFound, mlflow.CodeResourceDoesNotExist, "no versions of registered model %q found", name))
+			return apiError(http.MethodGet, "model-versions/search", http.StatusNotFound, mlflow.CodeResourceDoesNotExist,
+				"no versions of registered model %q found", name)
 		}
 		mv = bare(best)
 		return nil
@@ -764,7 +774,7 @@ func (r *Registry) LatestVersion(_ context.Context, name string) (mv *registry.M
 // GetModelVersionByAlias returns the version alias points to, or exactly
 // registry.ErrAliasNotFound when the model exists and the alias is unset.
 func (r *Registry) GetModelVersionByAlias(_ context.Context, name, alias string) (mv *registry.ModelVersion, err error) {
-	err = r.call("GetModelVersionByAlias", name, alias, func() error {
+	err = r.call("GetModelVersionByAlias", name, alias, fmt.Sprintf("get alias %q of registered model %q", alias, name), func() error {
 		m, err := r.model(http.MethodGet, "registered-models/alias", name)
 		if err != nil {
 			return err
@@ -780,16 +790,14 @@ func (r *Registry) GetModelVersionByAlias(_ context.Context, name, alias string)
 }
 
 // errNoStages refuses a stage call on a registry without stages.
-func errNoStages(name string) error {
-	return fmt.Errorf("failed to read or move a stage of %q: the registry has no stages", name)
-}
+func errNoStages() error { return errors.New("the registry has no stages") }
 
 // GetLatestVersions returns the highest version in each stage asked for;
 // a registry without stages refuses.
 func (r *Registry) GetLatestVersions(_ context.Context, name string, stages []string) (out []registry.ModelVersion, err error) {
-	err = r.call("GetLatestVersions", name, strings.Join(stages, ","), func() error {
+	err = r.call("GetLatestVersions", name, strings.Join(stages, ","), fmt.Sprintf("get latest versions of registered model %q in stages %v", name, stages), func() error {
 		if !r.hasStages() {
-			return errNoStages(name)
+			return errNoStages()
 		}
 		m, err := r.model(http.MethodPost, "registered-models/get-latest-versions", name)
 		if err != nil {
@@ -807,7 +815,7 @@ func (r *Registry) GetLatestVersions(_ context.Context, name string, stages []st
 
 // SetAlias points alias at version, moving it when set elsewhere.
 func (r *Registry) SetAlias(_ context.Context, name, alias, version string) error {
-	return r.call("SetAlias", name, alias+"="+version, func() error {
+	return r.call("SetAlias", name, alias+"="+version, fmt.Sprintf("set alias %q of registered model %q to v%s", alias, name, version), func() error {
 		const path = "registered-models/alias"
 		if _, err := r.model(http.MethodPost, path, name); err != nil {
 			return err
@@ -824,29 +832,30 @@ func (r *Registry) SetAlias(_ context.Context, name, alias, version string) erro
 // TransitionStage moves version to stage; with archiveExisting the other
 // versions in that stage go to Archived, as MLflow does.
 func (r *Registry) TransitionStage(_ context.Context, name, version, stage string, archiveExisting bool) (out *registry.ModelVersion, err error) {
-	err = r.call("TransitionStage", name, fmt.Sprintf("%s %s archive=%t", version, stage, archiveExisting), func() error {
-		if !r.hasStages() {
-			return errNoStages(name)
-		}
-		m, mv, err := r.version(http.MethodPost, "model-versions/transition-stage", name, version)
-		if err != nil {
-			return err
-		}
-		for _, other := range m.versions {
-			if archiveExisting && other != mv && other.CurrentStage == stage {
-				other.CurrentStage = registry.StageArchived
+	err = r.call("TransitionStage", name, fmt.Sprintf("%s %s archive=%t", version, stage, archiveExisting),
+		fmt.Sprintf("transition model version %q v%s to stage %q", name, version, stage), func() error {
+			if !r.hasStages() {
+				return errNoStages()
 			}
-		}
-		mv.CurrentStage, mv.LastUpdatedTimestamp = stage, r.tick()
-		out = withAliases(m, mv)
-		return nil
-	})
+			m, mv, err := r.version(http.MethodPost, "model-versions/transition-stage", name, version)
+			if err != nil {
+				return err
+			}
+			for _, other := range m.versions {
+				if archiveExisting && other != mv && other.CurrentStage == stage {
+					other.CurrentStage = registry.StageArchived
+				}
+			}
+			mv.CurrentStage, mv.LastUpdatedTimestamp = stage, r.tick()
+			out = withAliases(m, mv)
+			return nil
+		})
 	return out, err
 }
 
 // SetModelVersionTag upserts a version tag.
 func (r *Registry) SetModelVersionTag(_ context.Context, name, version, key, value string) error {
-	return r.call("SetModelVersionTag", name, version+" "+key, func() error {
+	return r.call("SetModelVersionTag", name, version+" "+key, fmt.Sprintf("set tag %q on model version %q v%s", key, name, version), func() error {
 		const path = "model-versions/set-tag"
 		_, mv, err := r.version(http.MethodPost, path, name, version)
 		if err == nil {
@@ -861,7 +870,7 @@ func (r *Registry) SetModelVersionTag(_ context.Context, name, version, key, val
 
 // SetRegisteredModelTag upserts a registered model tag.
 func (r *Registry) SetRegisteredModelTag(_ context.Context, name, key, value string) error {
-	return r.call("SetRegisteredModelTag", name, key, func() error {
+	return r.call("SetRegisteredModelTag", name, key, fmt.Sprintf("set tag %q on registered model %q", key, name), func() error {
 		const path = "registered-models/set-tag"
 		m, err := r.model(http.MethodPost, path, name)
 		if err == nil {
@@ -880,7 +889,7 @@ func runNotFound(path, runID string) error {
 
 // GetRun returns a run.
 func (r *Registry) GetRun(_ context.Context, runID string) (run *registry.Run, err error) {
-	err = r.call("GetRun", "", runID, func() error {
+	err = r.call("GetRun", "", runID, fmt.Sprintf("get run %q", runID), func() error {
 		stored := r.runs[runID]
 		if stored == nil {
 			return runNotFound("runs/get", runID)
@@ -897,7 +906,7 @@ func (r *Registry) GetRun(_ context.Context, runID string) (run *registry.Run, e
 // paging is exercised.
 func (r *Registry) MetricHistoryPages(_ context.Context, runID, key string, fn func([]registry.Metric) error) error {
 	var series []registry.Metric
-	err := r.call("MetricHistoryPages", "", runID+" "+key, func() error {
+	err := r.call("MetricHistoryPages", "", runID+" "+key, fmt.Sprintf("get history of metric %q of run %q", key, runID), func() error {
 		run := r.runs[runID]
 		if run == nil {
 			return runNotFound("metrics/get-history", runID)
@@ -926,7 +935,7 @@ func (r *Registry) MetricHistoryPages(_ context.Context, runID, key string, fn f
 
 // GetLoggedModel returns an MLflow 3 logged model.
 func (r *Registry) GetLoggedModel(_ context.Context, modelID string) (lm *registry.LoggedModel, err error) {
-	err = r.call("GetLoggedModel", "", modelID, func() error {
+	err = r.call("GetLoggedModel", "", modelID, fmt.Sprintf("get logged model %q", modelID), func() error {
 		stored := r.logged[modelID]
 		if stored == nil || r.noLoggedModels {
 			return apiError(http.MethodGet, "logged-models/"+modelID, http.StatusNotFound, mlflow.CodeResourceDoesNotExist,
@@ -944,7 +953,7 @@ func (r *Registry) GetLoggedModel(_ context.Context, modelID string) (lm *regist
 // PENDING_REGISTRATION for the reads SetPending says, then READY (or the
 // status SetPending gave).
 func (r *Registry) CreateModelVersion(_ context.Context, req registry.CreateModelVersionRequest) (out *registry.ModelVersion, err error) {
-	err = r.call("CreateModelVersion", req.Name, req.Source, func() error {
+	err = r.call("CreateModelVersion", req.Name, req.Source, fmt.Sprintf("create model version of %q from %s", req.Name, req.Source), func() error {
 		m, err := r.model(http.MethodPost, "model-versions/create", req.Name)
 		if err != nil {
 			return err
@@ -977,7 +986,7 @@ func unknownFilter(path, filter string) error {
 // key=<quoted value> joined by AND, on name and run_id. Results carry no
 // aliases, by model, the highest version first.
 func (r *Registry) SearchModelVersions(_ context.Context, filter string, _ []string, maxResults int) (out []registry.ModelVersion, err error) {
-	err = r.call("SearchModelVersions", "", filter, func() error {
+	err = r.call("SearchModelVersions", "", filter, fmt.Sprintf("search model versions (filter %q)", filter), func() error {
 		want := map[string]string{}
 		for _, clause := range strings.Split(filter, " AND ") {
 			k, v, ok := strings.Cut(clause, "=")
@@ -1010,7 +1019,7 @@ func (r *Registry) SearchModelVersions(_ context.Context, filter string, _ []str
 
 // ListArtifacts lists the artifacts SetArtifacts put under path.
 func (r *Registry) ListArtifacts(_ context.Context, runID, path string) (out []registry.FileInfo, err error) {
-	err = r.call("ListArtifacts", "", runID+" "+path, func() error {
+	err = r.call("ListArtifacts", "", runID+" "+path, fmt.Sprintf("list artifacts of run %q at %q", runID, path), func() error {
 		if r.runs[runID] == nil {
 			return runNotFound("artifacts/list", runID)
 		}
@@ -1025,7 +1034,7 @@ func (r *Registry) ListArtifacts(_ context.Context, runID, path string) (out []r
 // an experiment matches any); without the logged-models API it answers as
 // MLflow 2.x does (ENDPOINT_NOT_FOUND).
 func (r *Registry) SearchLoggedModels(_ context.Context, experimentIDs []string, filter string) (out []registry.LoggedModel, err error) {
-	err = r.call("SearchLoggedModels", "", filter, func() error {
+	err = r.call("SearchLoggedModels", "", filter, fmt.Sprintf("search logged models (filter %q)", filter), func() error {
 		const path = "logged-models/search"
 		if r.noLoggedModels {
 			return apiError(http.MethodPost, path, http.StatusNotFound, mlflow.CodeEndpointNotFound, "Not Found")

@@ -517,6 +517,29 @@ func (f *Fixtures) CreateRunVersion(ctx context.Context, model, runID string, ta
 	return f.CreateVersion(ctx, model, src, runID, tags)
 }
 
+// CreateModelWithVersions creates an experiment and a registered model,
+// both named name, and n versions of it (1 to n), each from a run of its own
+// that logged metrics.
+func (f *Fixtures) CreateModelWithVersions(ctx context.Context, name string, n int, metrics map[string]float64) error {
+	exp, err := f.CreateExperiment(ctx, name)
+	if err != nil {
+		return err
+	}
+	if err := f.CreateRegisteredModel(ctx, name); err != nil {
+		return err
+	}
+	for range n {
+		run, err := f.CreateRun(ctx, exp, RunSpec{Metrics: metrics})
+		if err != nil {
+			return err
+		}
+		if _, err := f.CreateRunVersion(ctx, name, run, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // SetAlias points alias at version (moving it if it is set).
 func (f *Fixtures) SetAlias(ctx context.Context, model, alias, version string) error {
 	body := map[string]any{"name": model, "alias": alias, "version": version}
