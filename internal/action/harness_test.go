@@ -117,7 +117,12 @@ func runActionWhile(t *testing.T, ctx context.Context, inputs map[string]string,
 		"GITHUB_SERVER_URL":   "https://github.com",
 	}
 	env["INPUT_TRACKING-URI"] = trackingURI()
+	var args []string
 	for k, v := range inputs {
+		if k == argsKey {
+			args = strings.Fields(v)
+			continue
+		}
 		if strings.Contains(k, "_") && strings.ToUpper(k) == k {
 			env[k] = v // a raw environment variable
 			continue
@@ -130,6 +135,7 @@ func runActionWhile(t *testing.T, ctx context.Context, inputs map[string]string,
 	go func() {
 		defer close(done)
 		code = action.Main(ctx, action.Env{
+			Args:       args,
 			Getenv:     func(k string) string { return env[k] },
 			Stdout:     &stdout,
 			Stderr:     &stderr,
@@ -167,6 +173,10 @@ func memRegistry(trackingURI string) func(action.RegistryConfig) (registry.Backe
 		return mem, nil
 	}
 }
+
+// argsKey, in runAction's inputs, holds command-line arguments (split on
+// spaces) that go with the inputs: the terminal's -v, for one.
+const argsKey = "<args>"
 
 // workspace is a new working directory holding files (path: content).
 func workspace(t *testing.T, files map[string]string) string {
