@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/mlreg/mlreg-action/internal/mlflow"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 // srv is one MLflow server for the package, serving artifacts through its

@@ -76,13 +76,11 @@ func (es Errors) Unwrap() []error {
 	return out
 }
 
-// LoadFile reads and parses the policy file at path. A file that cannot be
-// read is an *Error too (without a position): like a bad policy, it is a
-// problem of the configuration, not of the registry.
-func LoadFile(path string) (*Policy, error) { return LoadFileAs(path, path) }
-
-// LoadFileAs is LoadFile naming the file name in errors and in the policy:
-// the path as the user wrote it, when path was resolved against a workspace.
+// LoadFileAs reads and parses the policy file at path, naming it name in
+// errors and in the policy: the path as the user wrote it, when path was
+// resolved against a workspace. A file that cannot be read is an *Error too
+// (without a position): like a bad policy, it is a problem of the
+// configuration, not of the registry.
 func LoadFileAs(path, name string) (*Policy, error) {
 	f, err := os.Open(path)
 	if err != nil {

@@ -262,23 +262,6 @@ func (a AppliesTo) matchesModel(model string) bool {
 	return false
 }
 
-// MetricQueries lists the distinct metric queries of rules, in order, so a
-// caller can prefetch them.
-func MetricQueries(rules []*Rule) []MetricQuery {
-	var out []MetricQuery
-	seen := map[MetricQuery]bool{}
-	for _, r := range rules {
-		for _, m := range r.Metrics {
-			q := m.Query()
-			if !seen[q] {
-				seen[q] = true
-				out = append(out, q)
-			}
-		}
-	}
-	return out
-}
-
 var stages = []string{"None", "Staging", "Production", "Archived"}
 
 // CanonicalStage returns the canonical spelling of an MLflow stage name

@@ -26,8 +26,8 @@ type Fleet struct {
 	// plan digest, so that a rerun reads it from the comment again whatever
 	// this run did (examples/workflows/registry-as-code.yml).
 	Reviewed string
-	// VersionURL links a version to its registry's page (Unity Catalog's
-	// differ from MLflow's); nil: MLflow's pages under the tracking URI.
+	// VersionURL links a version to its registry's page
+	// (registry.Rules.VersionURL); nil: no links to versions.
 	VersionURL func(model, version string, prompt bool) string
 }
 
@@ -174,13 +174,8 @@ func rowDetail(row fleetRow) string {
 }
 
 func (r *Report) rowLinks(e *fleet.Entry) (version, run string) {
-	switch {
-	case r.Fleet.VersionURL != nil:
+	if r.Fleet.VersionURL != nil {
 		version = r.Fleet.VersionURL(e.Model, e.Desired, e.Kind == "prompt")
-	case e.Kind == "prompt":
-		version = PromptURL(r.TrackingURI, e.Model, e.Desired)
-	default:
-		version = VersionURL(r.TrackingURI, e.Model, e.Desired)
 	}
 	if e.Plan != nil {
 		run = RunURL(r.TrackingURI, e.Plan.Candidate.RunID)

@@ -9,6 +9,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/fleet"
 	"github.com/mlreg/mlreg-action/internal/manifest"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/promote"
 )
@@ -66,7 +67,7 @@ func fleetPlan(hostileName bool) *fleet.FleetPlan {
 
 func fleetReport(command, outcome string, fp *fleet.FleetPlan, res *fleet.Result) *notify.Report {
 	return &notify.Report{Command: command, Outcome: outcome, PlanDigest: fp.Digest, TrackingURI: tracking,
-		Links: notify.Links{WorkflowRun: runURL}, Fleet: &notify.Fleet{Manifest: fp.Manifest, Plan: fp, Result: res}}
+		Links: notify.Links{WorkflowRun: runURL}, Fleet: &notify.Fleet{Manifest: fp.Manifest, Plan: fp, Result: res, VersionURL: mlflow.Rules{UI: tracking}.VersionURL}}
 }
 
 // fleetReports are the manifest reports every rendering is checked on.

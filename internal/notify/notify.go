@@ -61,9 +61,10 @@ type Settings struct {
 	Environment string // deployment-environment; "" = the target's default (checks.Target.Environment)
 	Slack       *Slack // nil when Slack is not configured
 	Store       TagStore
-	// Dialect is the registry's: Store's tags are read and written under
-	// its keys (Unity Catalog's take no dots).
-	Dialect promote.Dialect
+	// TagKey is the registry's form of a tag key (registry.Rules.TagKey):
+	// Store's tags are read and written under it (Unity Catalog's take no
+	// dots). nil keeps keys as written.
+	TagKey func(key string) string
 	// Secrets never leave in a report, a message or an error.
 	Secrets []string
 }
@@ -353,7 +354,11 @@ func sendSlack(ctx context.Context, r *Report, s Settings, res *Result) error {
 	var prev *SlackRef
 	var digest string
 	tagKey, model, version := slackKey(r)
-	tagKey = s.Dialect.TagKey(tagKey) // "" stays ""
+	stored := func(key string) string { return key }
+	if s.TagKey != nil {
+		stored = s.TagKey
+	}
+	tagKey = stored(tagKey) // "" stays ""
 	if s.Store == nil {
 		tagKey = ""
 	}
@@ -369,7 +374,7 @@ func sendSlack(ctx context.Context, r *Report, s Settings, res *Result) error {
 		// apply of a manifest is the one its entries' records name.
 		digest = r.PlanDigest
 		var rec promote.Record
-		switch v := tags[s.Dialect.PromotionTagKey(r.Target)]; {
+		switch v := tags[stored(promote.PromotionTagKey(r.Target))]; {
 		case r.Fleet != nil:
 			digest = r.Fleet.Result.RecordDigest
 		case r.Plan != nil && v != "" && json.Unmarshal([]byte(v), &rec) == nil && rec.PlanDigest != "":

@@ -39,8 +39,8 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/artifact"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
 	"github.com/mlreg/mlreg-action/internal/modeldigest"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 func main() {
