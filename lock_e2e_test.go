@@ -13,9 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mlreg/mlreg-action/internal/faultproxy"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/testing/faultproxy"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 // lockRecord is what the registry holds of a lock: its tags, and when the
@@ -80,7 +81,7 @@ func TestKilledPromotionsLockClears(t *testing.T) {
 	if err := f.SetAlias(ctx, model, "champion", "1"); err != nil {
 		t.Fatal(err)
 	}
-	lock := promote.LockName(model)
+	lock := mlflow.LockName(model)
 	p := faultproxy.New(t, srv.URL)
 	p.Add(
 		faultproxy.Rule{Method: "GET", Path: "/registered-models/alias", Nth: 2, Fault: faultproxy.Stall(0)},

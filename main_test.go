@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
-	"github.com/mlreg/mlreg-action/internal/testutil"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/e2e")

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # make test-container: prove the action's image without a Docker engine or a
-# registry (shared/notes/container-without-docker.md has the recipe).
+# registry (README, "How CI proves the image").
 #
 #  1. Build ./Dockerfile with buildah, for linux/amd64 and linux/arm64, against a
 #     local stand-in for the pinned golang builder (busybox + this machine's Go

@@ -6,7 +6,7 @@ databricks_uc_registry_messages_pb2.py). This loads them with the protobuf runti
 MLflow itself uses and writes, for every rpc, its HTTP method and path (the
 `databricks.rpc` option, with the "/api/2.0" prefix MLflow's client puts in front:
 mlflow/utils/rest_utils.py _REST_API_PATH_PREFIX) and its request and response
-messages, and for every message its fields. internal/ucfake/gen trims the result to
+messages, and for every message its fields. internal/testing/ucfake/gen trims the result to
 the rpcs the fake serves.
 
     python scripts/dump_uc_protos.py EXPECTED_MLFLOW_VERSION > full.json

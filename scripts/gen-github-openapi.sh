@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate testdata/github/api.github.com.subset.json: the operations that
-# mlreg-action calls (internal/githubfake.Operations), with every schema they
+# mlreg-action calls (internal/testing/githubfake.Operations), with every schema they
 # reference, taken from GitHub's official OpenAPI description, the npm package
 # @octokit/openapi (file generated/api.github.com.json).
 #
@@ -28,7 +28,7 @@ fi
 tar -xzf "$tgz" -C "$tmp" package/generated/api.github.com.json
 
 cd "$root"
-go run ./internal/githubfake/gen \
+go run ./internal/testing/githubfake/gen \
   -in "$tmp/package/generated/api.github.com.json" \
   -source "@octokit/openapi@${VERSION} generated/api.github.com.json (tgz sha256 ${SHA256})" \
   -out testdata/github/api.github.com.subset.json

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Regenerate testdata/uc/uc_registry.subset.json: the rpcs of MLflow's Unity
-# Catalog model registry service that mlreg-action calls (internal/ucfake.RPCs),
+# Catalog model registry service that mlreg-action calls (internal/testing/ucfake.RPCs),
 # with their HTTP bindings and every message and enum they reach, taken from
 # the pinned MLflow wheel's own proto definitions.
 #
@@ -22,4 +22,4 @@ trap 'rm -rf "$tmp"' EXIT
 
 "$py" "$root/scripts/dump_uc_protos.py" "$version" >"$tmp/full.json"
 cd "$root"
-go run ./internal/ucfake/gen -in "$tmp/full.json" -out testdata/uc/uc_registry.subset.json
+go run ./internal/testing/ucfake/gen -in "$tmp/full.json" -out testdata/uc/uc_registry.subset.json

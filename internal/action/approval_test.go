@@ -7,7 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mlreg/mlreg-action/internal/githubfake"
+	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
 )
 
 // approvalPolicy gates @champion on a required reviewer of the job's

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 // basicAuth adds the admin's credentials to fixture requests.

@@ -34,7 +34,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -47,9 +46,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mlreg/mlreg-action/internal/githubfake"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
-	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
+	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
 )
 
 const policyPath = ".github/mlreg-policy.yml"
@@ -277,7 +275,7 @@ type versionState struct {
 	Tags   map[string]string
 }
 
-func takeSnapshot(ctx context.Context, t *testing.T, f *mlflowtest.Fixtures, model string) snapshot {
+func takeSnapshot(ctx context.Context, t *testing.T, f fixtures, model string) snapshot {
 	t.Helper()
 	aliases, err := f.Aliases(ctx, model)
 	if err != nil {
@@ -287,30 +285,24 @@ func takeSnapshot(ctx context.Context, t *testing.T, f *mlflowtest.Fixtures, mod
 	if err != nil {
 		t.Fatal(err)
 	}
-	var res struct {
-		ModelVersions []struct {
-			Version      string `json:"version"`
-			CurrentStage string `json:"current_stage"`
-			Status       string `json:"status"`
-			Tags         []struct {
-				Key   string `json:"key"`
-				Value string `json:"value"`
-			} `json:"tags"`
-		} `json:"model_versions"`
-	}
-	q := url.Values{"filter": {"name='" + model + "'"}, "max_results": {"1000"}}
-	if err := f.Do(ctx, http.MethodGet, "model-versions/search", q, nil, &res); err != nil {
-		t.Fatal(err)
-	}
 	s := snapshot{Aliases: aliases, Tags: tags, Versions: map[string]versionState{}}
-	for _, v := range res.ModelVersions {
-		vs := versionState{Stage: v.CurrentStage, Status: v.Status, Tags: map[string]string{}}
-		for _, tg := range v.Tags {
-			vs.Tags[tg.Key] = tg.Value
+	// Versions are numbered from 1 without gaps: reading up to the first
+	// missing one sees a version a bad input would have registered.
+	for n := 1; ; n++ {
+		v := fmt.Sprint(n)
+		mv, err := f.GetVersion(ctx, model, v)
+		if err != nil {
+			break
 		}
-		s.Versions[v.Version] = vs
+		vt, err := f.VersionTags(ctx, model, v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stage, _ := mv["current_stage"].(string)
+		status, _ := mv["status"].(string)
+		s.Versions[v] = versionState{Stage: stage, Status: status, Tags: vt}
 	}
-	_, lockErr := f.Aliases(ctx, promote.LockName(model))
+	_, lockErr := f.Aliases(ctx, mlflow.LockName(model))
 	s.Locked = lockErr == nil
 	return s
 }

@@ -6,8 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mlreg/mlreg-action/internal/faultproxy"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/faultproxy"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 // Errors wrap each layer once: every layer adds what it knows, and none

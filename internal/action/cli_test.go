@@ -17,7 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mlreg/mlreg-action/internal/promote"
-	"github.com/mlreg/mlreg-action/internal/testutil"
+	"github.com/mlreg/mlreg-action/internal/testing/testutil"
 )
 
 // TestParseArgs: every input is a flag of the same name, given as

@@ -12,9 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mlreg/mlreg-action/internal/faultproxy"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/testing/faultproxy"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 // startServer starts an extra MLflow server for one test. A missing server
@@ -196,7 +197,7 @@ func raceAgainstStaleLock(t *testing.T, f *mlflowtest.Fixtures, uri string) {
 	}
 	// The dead run's lock, as it left it: expired a minute ago on the
 	// harness's clock.
-	lock, token := promote.LockName(model), "0123456789abcdef"
+	lock, token := mlflow.LockName(model), "0123456789abcdef"
 	if err := f.CreateRegisteredModel(ctx, lock); err != nil {
 		t.Fatal(err)
 	}
@@ -254,7 +255,7 @@ func raceAgainstStaleLock(t *testing.T, f *mlflowtest.Fixtures, uri string) {
 	if len(hist) != 9 || len(seen) != 9 {
 		t.Errorf("history has %d entries of %d versions, want the seed and all 8 promotions once each: %v", len(hist), len(seen), hist)
 	}
-	for _, name := range []string{lock, promote.Dialect{}.TakeoverName(model, "dead-run", token)} {
+	for _, name := range []string{lock, promote.TakeoverName(mlflow.Rules{}, model, "dead-run", token)} {
 		if _, err := f.ModelTags(ctx, name); !mlflowtest.IsErrorCode(err, "RESOURCE_DOES_NOT_EXIST") {
 			t.Errorf("%s is left behind (%v)", name, err)
 		}

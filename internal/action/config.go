@@ -12,6 +12,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // Config is every input, parsed and checked once, here, into the values
@@ -156,14 +157,14 @@ func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 	// The registry's own rules, checked with the functions Plan checks with.
 	reg, regErrs := parseRegistry(c, src.get("registry-uri"), c.TrackingURI, getenv)
 	c.Registry, errs = reg, append(errs, regErrs...)
-	dialect := reg.Dialect
+	rules := reg.Rules
 	errs = append(errs, manifestInputs(c, src)...)
 	switch {
 	case c.Manifest != "": // the file names the models
 	case strings.TrimSpace(c.ModelName) == "":
 		errs = append(errs, errors.New("input model-name is needed (or manifest, for a desired-state file)"))
 	default:
-		if err := dialect.ValidateModelName(c.ModelName); err != nil {
+		if err := registry.CheckModelName(rules, c.ModelName); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -232,7 +233,7 @@ func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 			}
 			c.Target.Stage = st
 		}
-		if err := dialect.ValidateTarget(c.Target); err != nil {
+		if err := registry.CheckTarget(rules, c.Target); err != nil {
 			errs = append(errs, err)
 		}
 		if c.Version, err = promote.ParseVersion(version); err != nil {

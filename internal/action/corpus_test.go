@@ -10,10 +10,10 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
-// The tests in this file run the commands over the corpus that internal/mlflowtest builds with MLflow's Python
+// The tests in this file run the commands over the corpus that internal/testing/mlflowtest builds with MLflow's Python
 // API (pyfixtures/corpus.py), the way users make their models. After every promotion and rollback the model
 // the alias points at is loaded with mlflow.pyfunc.load_model and predicts one row: it must be the version's
 // own logged model and predict what the trained model predicted.

@@ -14,6 +14,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // EnvSlackAPIURL replaces Slack's Web API base URL (https://slack.com/api/),
@@ -28,10 +29,8 @@ type deps struct {
 	out IO
 	gh  githubRun
 
-	reg          registry        // the model registry (registry.go)
-	dialect      promote.Dialect // the registry's: tag keys, history layout, input rules
-	tracking     *mlflow.Client  // the tracking server: runs, metrics, links
-	registryBase string          // Unity Catalog: the workspace URL, for links
+	reg      registry.Backend // the model registry, its calls and rules (registry.go)
+	tracking *mlflow.Client   // the tracking server: runs, links
 
 	github *github.Client // nil without a token and a repository (a laptop), or when it cannot be built
 	slack  *notify.Slack  // nil when Slack is not configured
@@ -160,7 +159,7 @@ func (d *deps) service() *promote.Service {
 	if owner == "" {
 		owner = d.actor() + " (local)"
 	}
-	return &promote.Service{Reg: d.reg, Dialect: d.dialect, Now: d.env.Now, OnPhase: d.phase, Lock: d.reg, LockOwner: owner}
+	return &promote.Service{Reg: d.reg, Now: d.env.Now, OnPhase: d.phase, Lock: d.reg, LockOwner: owner}
 }
 
 // newReport starts the report of cfg's command, whose body is of its kind.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -13,10 +12,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mlreg/mlreg-action/internal/faultproxy"
-	"github.com/mlreg/mlreg-action/internal/githubfake"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/testing/faultproxy"
+	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 // The fault matrix: a promotion of v2 over v1 to @champion runs through a
@@ -429,7 +429,7 @@ func runFaultCell(t *testing.T, s *mlflowtest.Server, r faultRow, c faultColumn)
 		}
 	}
 
-	lock := promote.LockName(fr.model)
+	lock := mlflow.LockName(fr.model)
 	lockTags, err := fr.f.ModelTags(t.Context(), lock)
 	switch {
 	case mlflowtest.IsErrorCode(err, "RESOURCE_DOES_NOT_EXIST"):
@@ -670,6 +670,7 @@ func TestFaultRegisterCreate(t *testing.T) {
 			t.Fatal(err)
 		}
 		model := mlflowtest.UniqueName(t, "reg")
+		mlflowtest.RequireServer(t, srv) // a fault proxy in front of the real server
 		p := faultproxy.New(t, srv.URL)
 		p.Add(faultproxy.Rule{Method: "POST", Path: "/model-versions/create", Fault: tc.fault})
 		in := map[string]string{"command": "register", "model-name": model, "run-id": run, "artifact-path": "model", "tracking-uri": p.URL}
@@ -713,16 +714,16 @@ func TestFaultRegisterCreate(t *testing.T) {
 	})
 }
 
-func countVersions(t *testing.T, f *mlflowtest.Fixtures, model string) int {
+// countVersions counts the versions of model, numbered from 1 without gaps.
+func countVersions(t *testing.T, f fixtures, model string) int {
 	t.Helper()
-	var out struct {
-		ModelVersions []json.RawMessage `json:"model_versions"`
+	n := 0
+	for {
+		if _, err := f.GetVersion(t.Context(), model, fmt.Sprint(n+1)); err != nil {
+			return n
+		}
+		n++
 	}
-	q := url.Values{"filter": {"name='" + model + "'"}, "max_results": {"100"}}
-	if err := f.Do(t.Context(), http.MethodGet, "model-versions/search", q, nil, &out); err != nil {
-		t.Fatal(err)
-	}
-	return len(out.ModelVersions)
 }
 
 // TestFaultServerDiesAndComesBack kills a real MLflow server (SIGKILL, as an
@@ -825,7 +826,7 @@ func TestFaultServerDiesAndComesBack(t *testing.T) {
 			t.Errorf("the error does not name the deadline (%q):\n%s", deadlineNamed, a)
 		}
 		// The dead server could not take the lock back; the rerun comes after its TTL.
-		if err := fr.f.SetModelTag(t.Context(), promote.LockName(fr.model), promote.TagLockExpires, fixedNow.Add(-time.Second).Format(time.RFC3339)); err != nil {
+		if err := fr.f.SetModelTag(t.Context(), mlflow.LockName(fr.model), promote.TagLockExpires, fixedNow.Add(-time.Second).Format(time.RFC3339)); err != nil {
 			t.Fatal(err)
 		}
 		fr.ml.Clear()

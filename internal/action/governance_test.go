@@ -10,14 +10,14 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mlreg/mlreg-action/internal/githubfake"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 // newRun creates an experiment and one run, returning the run id.
-func newRun(t *testing.T, spec mlflowtest.RunSpec) (string, string, *mlflowtest.Fixtures) {
+func newRun(t *testing.T, spec mlflowtest.RunSpec) (string, string, fixtures) {
 	t.Helper()
-	f := mlflowtest.RequireServer(t, srv).Fixtures()
+	f := newFixtures()
 	exp, err := f.CreateExperiment(t.Context(), mlflowtest.UniqueName(t, "exp"))
 	if err != nil {
 		t.Fatal(err)

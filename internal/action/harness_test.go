@@ -15,12 +15,70 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/action"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/registry"
+	"github.com/mlreg/mlreg-action/internal/testing/memregistry"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
-var srv *mlflowtest.Server
+var (
+	srv *mlflowtest.Server
+	// mem is the registry of every run when there is no MLflow server (go
+	// test -short, or no Python): the in-memory registry that the parity
+	// suite (internal/testing/registrytest) holds to the real server.
+	mem = memregistry.New(mlflow.Rules{UI: memTrackingURI})
+)
+
+// memTrackingURI is the tracking-uri of the runs on mem: no request goes there.
+const memTrackingURI = "http://mlflow.test"
 
 func TestMain(m *testing.M) { os.Exit(mlflowtest.Main(m, &srv)) }
+
+// trackingURI is the tracking server of the runs: the real one, or mem's stand-in.
+func trackingURI() string {
+	if srv != nil {
+		return srv.URL
+	}
+	return memTrackingURI
+}
+
+// fixtures makes a test's runs, logged models, models and versions, on the
+// real server (mlflowtest.Fixtures) or on mem (memregistry.Fixtures).
+type fixtures interface {
+	CreateExperiment(ctx context.Context, name string) (string, error)
+	CreateRun(ctx context.Context, experimentID string, r mlflowtest.RunSpec) (string, error)
+	CreateLoggedModel(ctx context.Context, experimentID, sourceRunID string, metrics []mlflowtest.LoggedMetric) (string, error)
+	CreateNamedLoggedModel(ctx context.Context, experimentID, sourceRunID, name string) (string, error)
+	CreateRegisteredModel(ctx context.Context, name string) error
+	CreateVersion(ctx context.Context, model, source, runID string, tags map[string]string) (string, error)
+	CreateRunVersion(ctx context.Context, model, runID string, tags map[string]string) (string, error)
+	RunArtifactSource(ctx context.Context, runID, subpath string) (string, error)
+	HasModel(ctx context.Context, name string) (bool, error)
+	SetAlias(ctx context.Context, model, alias, version string) error
+	DeleteAlias(ctx context.Context, model, alias string) error
+	Transition(ctx context.Context, model, version, stage string) error
+	TransitionArchiving(ctx context.Context, model, version, stage string) error
+	GetVersion(ctx context.Context, model, version string) (map[string]any, error)
+	AliasVersion(ctx context.Context, model, alias string) (string, error)
+	Aliases(ctx context.Context, model string) (map[string]string, error)
+	ModelTags(ctx context.Context, model string) (map[string]string, error)
+	VersionTags(ctx context.Context, model, version string) (map[string]string, error)
+	SetModelTag(ctx context.Context, model, key, value string) error
+	SetVersionTag(ctx context.Context, model, version, key, value string) error
+}
+
+var (
+	_ fixtures = (*mlflowtest.Fixtures)(nil)
+	_ fixtures = (*memregistry.Fixtures)(nil)
+)
+
+// newFixtures makes fixtures where the runs go: the real server when there
+// is one, mem otherwise.
+func newFixtures() fixtures {
+	if srv != nil {
+		return srv.Fixtures()
+	}
+	return mem.Fixtures()
+}
 
 // fixedNow keeps reports and audit records reproducible.
 var fixedNow = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
@@ -58,10 +116,13 @@ func runActionWhile(t *testing.T, ctx context.Context, inputs map[string]string,
 		"GITHUB_SHA":          "0123456789abcdef0123456789abcdef01234567",
 		"GITHUB_SERVER_URL":   "https://github.com",
 	}
-	if srv != nil {
-		env["INPUT_TRACKING-URI"] = srv.URL
-	}
+	env["INPUT_TRACKING-URI"] = trackingURI()
+	var args []string
 	for k, v := range inputs {
+		if k == argsKey {
+			args = strings.Fields(v)
+			continue
+		}
 		if strings.Contains(k, "_") && strings.ToUpper(k) == k {
 			env[k] = v // a raw environment variable
 			continue
@@ -74,6 +135,7 @@ func runActionWhile(t *testing.T, ctx context.Context, inputs map[string]string,
 	go func() {
 		defer close(done)
 		code = action.Main(ctx, action.Env{
+			Args:       args,
 			Getenv:     func(k string) string { return env[k] },
 			Stdout:     &stdout,
 			Stderr:     &stderr,
@@ -81,6 +143,7 @@ func runActionWhile(t *testing.T, ctx context.Context, inputs map[string]string,
 			Now:        func() time.Time { return fixedNow },
 			WorkDir:    dir,
 			Version:    "test",
+			Registry:   memRegistry(env["INPUT_TRACKING-URI"]),
 		})
 	}()
 	if while != nil {
@@ -96,6 +159,24 @@ func runActionWhile(t *testing.T, ctx context.Context, inputs map[string]string,
 		dir:     dir,
 	}
 }
+
+// memRegistry opens mem for a run on memTrackingURI (nil, for any other
+// tracking-uri: the registry the inputs name).
+func memRegistry(trackingURI string) func(action.RegistryConfig) (registry.Backend, error) {
+	if trackingURI != memTrackingURI {
+		return nil
+	}
+	return func(rc action.RegistryConfig) (registry.Backend, error) {
+		if rc.URI != "" {
+			return nil, fmt.Errorf("the tests' in-memory registry is MLflow's, not %s", rc.URI)
+		}
+		return mem, nil
+	}
+}
+
+// argsKey, in runAction's inputs, holds command-line arguments (split on
+// spaces) that go with the inputs: the terminal's -v, for one.
+const argsKey = "<args>"
 
 // workspace is a new working directory holding files (path: content).
 func workspace(t *testing.T, files map[string]string) string {
@@ -157,10 +238,9 @@ type versionSpec struct {
 }
 
 // newModel creates a registered model with one version per spec, each from its own run.
-func newModel(t *testing.T, specs ...versionSpec) (string, *mlflowtest.Fixtures) {
+func newModel(t *testing.T, specs ...versionSpec) (string, fixtures) {
 	t.Helper()
-	s := mlflowtest.RequireServer(t, srv)
-	f := s.Fixtures()
+	f := newFixtures()
 	ctx := t.Context()
 	name := mlflowtest.UniqueName(t, "m")
 	exp, err := f.CreateExperiment(ctx, name)
@@ -201,7 +281,7 @@ func newModel(t *testing.T, specs ...versionSpec) (string, *mlflowtest.Fixtures)
 	return name, f
 }
 
-func aliasOf(t *testing.T, f *mlflowtest.Fixtures, model, alias string) string {
+func aliasOf(t *testing.T, f fixtures, model, alias string) string {
 	t.Helper()
 	v, err := f.AliasVersion(context.Background(), model, alias)
 	if err != nil {

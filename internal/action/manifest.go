@@ -16,7 +16,6 @@ import (
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
-	"github.com/mlreg/mlreg-action/internal/uc"
 )
 
 // digestRE is a plan digest as the plan-digest output writes it.
@@ -78,14 +77,14 @@ func commandFor(cfg *Config) command {
 // promote applies it (fleet.Apply: all or nothing at the policy level, then
 // entry by entry, up to parallelism at once).
 func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, error) {
-	f := &notify.Fleet{Manifest: cfg.Manifest, VersionURL: d.versionURL, Moves: cfg.moves()}
+	f := &notify.Fleet{Manifest: cfg.Manifest, VersionURL: d.reg.VersionURL, Moves: cfg.moves()}
 	rep := d.newReport(cfg, f)
 	d.phase("resolve")
 	m, err := manifest.LoadFile(d.path(cfg.Manifest), cfg.Manifest)
 	if err != nil {
 		return rep, err
 	}
-	if err := checkManifestForRegistry(m, cfg.Registry.Dialect); err != nil {
+	if err := checkManifestForRegistry(m, cfg.Registry); err != nil {
 		return rep, err
 	}
 	policy, err := d.loadPolicy(cfg)
@@ -140,25 +139,21 @@ func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 }
 
 // checkManifestForRegistry refuses, before any request, the entries the
-// registry cannot hold: on Unity Catalog a name that is not three-level
-// (catalog.schema.model) and any stage, each at its line in the file.
-func checkManifestForRegistry(m *manifest.Manifest, dialect promote.Dialect) error {
-	if !dialect.IsUnityCatalog() {
-		return nil
-	}
+// registry's rules refuse (on Unity Catalog a name that is not three-level,
+// catalog.schema.model, and any stage), each at its line in the file.
+func checkManifestForRegistry(m *manifest.Manifest, reg RegistryConfig) error {
 	var errs checks.Errors
 	named := map[string]bool{}
 	for _, e := range m.Entries() {
 		at := func(format string, args ...any) *checks.Error {
 			return &checks.Error{File: m.File, Line: e.Pos.Line, Column: e.Pos.Column, Msg: fmt.Sprintf(format, args...)}
 		}
-		if err := uc.ValidateName(e.Model); err != nil && !named[e.Model] {
+		if err := reg.Rules.ValidateModelName(e.Model); err != nil && !named[e.Model] {
 			named[e.Model] = true
-			errs = append(errs, at("%v (registry-uri: %s)", err, RegistryUC))
+			errs = append(errs, at("%v (registry-uri: %s)", err, reg.URI))
 		}
-		if e.Target.Stage != "" {
-			errs = append(errs, at("%s: stage %s: Unity Catalog has no model stages; declare the version under aliases:",
-				e.Model, e.Target.Stage))
+		if err := reg.Rules.ValidateTarget(e.Target); err != nil {
+			errs = append(errs, at("%s: stage %s: %v; declare the version under aliases:", e.Model, e.Target.Stage, err))
 		}
 	}
 	if len(errs) == 0 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/notify"
 )
 
@@ -76,7 +77,7 @@ func TestManifestReportEntries(t *testing.T) {
 			want := map[string]any{
 				"model_uri": "models:/" + m + "/2",
 				"alias_uri": "models:/" + m + "@" + alias,
-				"version":   notify.VersionURL(srv.URL, m, "2"),
+				"version":   mlflow.Rules{UI: trackingURI()}.VersionURL(m, "2", false),
 			}
 			if diff := cmp.Diff(want, got); diff != "" {
 				t.Errorf("%s @%s (-want +got):\n%s", m, alias, diff)
@@ -84,7 +85,7 @@ func TestManifestReportEntries(t *testing.T) {
 		}
 		// A change links its candidate's run too.
 		links, _ := entries[m+" @champion"]["links"].(map[string]any)
-		if run, _ := links["run"].(string); !strings.HasPrefix(run, srv.URL+"/#/runs/") {
+		if run, _ := links["run"].(string); !strings.HasPrefix(run, trackingURI()+"/#/runs/") {
 			t.Errorf("%s @champion: run link %q", m, run)
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -13,11 +12,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mlreg/mlreg-action/internal/faultproxy"
-	"github.com/mlreg/mlreg-action/internal/githubfake"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
-	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/testing/faultproxy"
+	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 // fleetPolicy is the policy of the fleet fixture (mlflowtest.FleetPolicy).
@@ -28,14 +27,15 @@ const manifestPath = ".github/mlreg-models.yml"
 // fleetModels is the registry of a manifest test (mlflowtest.Fleet).
 type fleetModels struct {
 	*mlflowtest.Fleet
-	f      *mlflowtest.Fixtures
+	f      fixtures
 	models []string
 }
 
 func newFleetModels(t *testing.T, n, stages int) *fleetModels {
 	t.Helper()
-	fx := mlflowtest.NewFleet(t, mlflowtest.RequireServer(t, srv), n, stages)
-	return &fleetModels{Fleet: fx, f: fx.F, models: fx.Models}
+	f := newFixtures()
+	fx := mlflowtest.NewFleetWith(t, f, n, stages)
+	return &fleetModels{Fleet: fx, f: f, models: fx.Models}
 }
 
 // each runs fn for every model, workers at once, and fails the test on an error.
@@ -79,13 +79,12 @@ func (fx *fleetModels) state(t *testing.T) map[string]string {
 			}
 			fmt.Fprintf(&b, "v%s %v %v\n", v, mv["current_stage"], vt)
 		}
-		var lock struct{}
-		err = fx.f.Do(ctx, http.MethodGet, "registered-models/get", url.Values{"name": {promote.LockName(m)}}, nil, &lock)
-		switch {
-		case err == nil:
-			b.WriteString("LOCK LEFT\n")
-		case !mlflowtest.IsErrorCode(err, "RESOURCE_DOES_NOT_EXIST"):
+		locked, err := fx.f.HasModel(ctx, mlflow.LockName(m))
+		if err != nil {
 			return err
+		}
+		if locked {
+			b.WriteString("LOCK LEFT\n")
 		}
 		mu.Lock()
 		out[m] = b.String()
@@ -102,7 +101,7 @@ func (fx *fleetModels) history(t *testing.T, model, target string) []promote.Rec
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := promote.ParseHistory(tags["mlreg.history."+target])
+	h, err := mlflow.Rules{}.ParseHistory(tags["mlreg.history."+target])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -415,6 +414,7 @@ func TestManifestErrorEntryAppliesNothing(t *testing.T) {
 // applied, and a rerun with the reviewed digest completes both.
 func TestManifestRerunCompletesAPartialApply(t *testing.T) {
 	t.Parallel()
+	mlflowtest.RequireServer(t, srv) // a fault proxy in front of the real server
 	fx := newFleetModels(t, 5, 0)
 	files := fleetFiles(fx.Manifest())
 	validate := runAction(t, fleetRun("validate"), files)
@@ -514,8 +514,8 @@ func TestManifestPrompts(t *testing.T) {
 	// The report file's entries: each with the URIs that load it and its MLflow page.
 	entries := reportEntries(t, reportJSON(t, res))
 	for key, want := range map[string][3]string{
-		prompt + " @production":     {"prompts:/" + prompt + "/3", "prompts:/" + prompt + "@production", notify.PromptURL(s.URL, prompt, "3")},
-		fx.models[0] + " @champion": {"models:/" + fx.models[0] + "/2", "models:/" + fx.models[0] + "@champion", notify.VersionURL(s.URL, fx.models[0], "2")},
+		prompt + " @production":     {"prompts:/" + prompt + "/3", "prompts:/" + prompt + "@production", mlflow.Rules{UI: s.URL}.VersionURL(prompt, "3", true)},
+		fx.models[0] + " @champion": {"models:/" + fx.models[0] + "/2", "models:/" + fx.models[0] + "@champion", mlflow.Rules{UI: s.URL}.VersionURL(fx.models[0], "2", false)},
 	} {
 		e := entries[key]
 		links, _ := e["links"].(map[string]any)
@@ -605,6 +605,7 @@ rules:
 // run completes as if nothing had happened.
 func TestManifestRetriesWhileParallel(t *testing.T) {
 	t.Parallel()
+	mlflowtest.RequireServer(t, srv) // a fault proxy in front of the real server
 	fx := newFleetModels(t, 6, 0)
 	proxy := faultproxy.New(t, srv.URL)
 	proxy.Add(
@@ -644,11 +645,12 @@ func TestManifestRetriesWhileParallel(t *testing.T) {
 // completes the file.
 func TestManifestConflictDoesNotStopTheOthers(t *testing.T) {
 	t.Parallel()
+	mlflowtest.RequireServer(t, srv) // a fault proxy in front of the real server
 	fx := newFleetModels(t, 4, 0)
 	files := fleetFiles(fx.Manifest())
 	moved := fx.models[1]
 	proxy := faultproxy.New(t, srv.URL)
-	proxy.Add(faultproxy.Rule{Method: http.MethodPost, Path: "/registered-models/create", Contains: `"` + promote.LockName(moved) + `"`,
+	proxy.Add(faultproxy.Rule{Method: http.MethodPost, Path: "/registered-models/create", Contains: `"` + mlflow.LockName(moved) + `"`,
 		Fault: faultproxy.Call(func() {
 			// Someone removes @champion by hand just as the run takes the lock.
 			if err := fx.f.DeleteAlias(context.Background(), moved, "champion"); err != nil {

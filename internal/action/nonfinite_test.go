@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 // NaN and infinite metrics, logged by MLflow's own Python client, as a

@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/slack-go/slack/slacktest"
 
-	"github.com/mlreg/mlreg-action/internal/githubfake"
+	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
 )
 
 const (
@@ -159,7 +159,7 @@ func TestNotifyPromoteAndRerun(t *testing.T) {
 	for _, s := range d.Statuses {
 		states = append(states, s.State)
 	}
-	wantEnvURL := srv.URL + "/#/models/" + model + "/versions/2"
+	wantEnvURL := trackingURI() + "/#/models/" + model + "/versions/2"
 	if d.Ref != harnessSHA || d.Environment != model+"@champion" || !d.ProductionEnvironment || fmt.Sprint(d.ID) != first.outputs["deployment-id"] ||
 		!cmp.Equal(states, []string{"in_progress", "success"}) || d.Statuses[1].EnvironmentURL != wantEnvURL ||
 		d.Statuses[1].LogURL != "https://github.com/acme/models/actions/runs/4242" {

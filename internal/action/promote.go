@@ -47,7 +47,7 @@ func planAndApply(ctx context.Context, d *deps, cfg *Config, rep *notify.Report,
 		return rep, fmt.Errorf("%w; nothing was changed", err) // planning only reads
 	}
 	pm.Plan, rep.PlanDigest = plan, plan.Digest
-	rep.Links.Version = d.versionURL(plan.Model, plan.Candidate.Version, plan.Prompt)
+	rep.Links.Version = d.reg.VersionURL(plan.Model, plan.Candidate.Version, plan.Prompt)
 	rep.Links.Run = notify.RunURL(rep.TrackingURI, plan.Candidate.RunID)
 	d.logPlan(plan)
 

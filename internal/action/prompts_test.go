@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 // promptPolicy governs models and prompts at @production with different rules.

@@ -8,6 +8,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // runRegister creates a model version from a run or a logged model, with
@@ -18,7 +19,7 @@ func runRegister(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 	rep := d.newReport(cfg, body)
 	rep.Target = checks.Target{} // a registration moves no target
 	base := d.tracking.BaseURL()
-	reg, ok := d.reg.(promote.RegisterRegistry)
+	reg, ok := d.reg.(registry.Registrar)
 	if !ok { // loadConfig refuses register on such a registry (Unity Catalog)
 		return rep, fmt.Errorf("%w: %w", promote.ErrInvalid, errRegisterOnUC)
 	}
@@ -56,7 +57,7 @@ func runRegister(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 	if res.Reused {
 		rep.Outcome = outcome.Reused
 	}
-	rep.Links.Version = d.versionURL(mv.Name, mv.Version, false)
+	rep.Links.Version = d.reg.VersionURL(mv.Name, mv.Version, false)
 	rep.Links.Run = notify.RunURL(base, mv.RunID)
 	return rep, nil
 }

@@ -8,8 +8,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mlreg/mlreg-action/internal/faultproxy"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/faultproxy"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 // logModelsScript logs, with MLflow's own Python API, one run per way a user
@@ -160,6 +160,7 @@ func TestRegisterFromRunLoads(t *testing.T) {
 // route with a plain 404) keeps the runs:/ URI as the source, as before.
 func TestRegisterFromRunWithoutLoggedModelsAPI(t *testing.T) {
 	t.Parallel()
+	mlflowtest.RequireServer(t, srv) // a fault proxy in front of the real server
 	_, run, f := newRun(t, mlflowtest.RunSpec{})
 	p := faultproxy.New(t, srv.URL)
 	p.Add(faultproxy.Rule{Path: "/logged-models/search", Fault: faultproxy.Status(404), Times: 100})

@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/registry"
 	"github.com/mlreg/mlreg-action/internal/uc"
 )
 
@@ -20,10 +20,12 @@ const RegistryUC = "databricks-uc"
 // RegistryConfig is the registry-uri input resolved: which registry the
 // commands work on, and how to reach it when it is not the tracking server.
 type RegistryConfig struct {
-	URI     string          // "" (the tracking server) or RegistryUC
-	Dialect promote.Dialect // promote.UnityCatalog for RegistryUC
-	Host    string          // Unity Catalog: the workspace URL (DATABRICKS_HOST)
-	Token   string          // Unity Catalog: its bearer token
+	URI string // "" (the tracking server) or RegistryUC
+	// Rules are the registry's (mlflow.Rules, or uc.Rules for RegistryUC):
+	// the inputs are checked with them before any client is built.
+	Rules registry.Rules
+	Host  string // Unity Catalog: the workspace URL (DATABRICKS_HOST)
+	Token string // Unity Catalog: its bearer token
 }
 
 // parseRegistry reads registry-uri (MLFLOW_REGISTRY_URI) before the
@@ -45,18 +47,19 @@ func parseRegistry(c *Config, raw, tracking string, getenv func(string) string) 
 	v := strings.TrimRight(strings.TrimSpace(raw), "/")
 	lower := strings.ToLower(v)
 	databricksTracking := tracking == "databricks" || strings.HasPrefix(tracking, "databricks://")
+	oss := RegistryConfig{Rules: mlflow.Rules{}}
 	switch {
 	case v == "" || v == tracking || (lower == "databricks" && databricksTracking):
-		return RegistryConfig{}, nil
+		return oss, nil
 	case strings.HasPrefix(lower, RegistryUC+"://"):
-		return RegistryConfig{}, []error{fmt.Errorf("input registry-uri: %q names a Databricks CLI profile, which mlreg-action "+
+		return oss, []error{fmt.Errorf("input registry-uri: %q names a Databricks CLI profile, which mlreg-action "+
 			"cannot resolve (it reads no ~/.databrickscfg); set registry-uri: %s and the workspace in DATABRICKS_HOST and "+
 			"DATABRICKS_TOKEN", mlflow.RedactURL(v), RegistryUC)}
 	case lower != RegistryUC:
-		return RegistryConfig{}, []error{fmt.Errorf("input registry-uri: want %s (Databricks Unity Catalog), or leave it unset "+
+		return oss, []error{fmt.Errorf("input registry-uri: want %s (Databricks Unity Catalog), or leave it unset "+
 			"to use the tracking server's registry; got %q", RegistryUC, mlflow.RedactURL(v))}
 	}
-	r := RegistryConfig{URI: RegistryUC, Dialect: promote.UnityCatalog, Host: databricksHost(getenv), Token: getenv("DATABRICKS_TOKEN")}
+	r := RegistryConfig{URI: RegistryUC, Rules: uc.Rules{}, Host: databricksHost(getenv), Token: getenv("DATABRICKS_TOKEN")}
 	if databricksTracking {
 		r.Token = c.MLflowToken // the token tracking-uri: databricks uses
 	}
@@ -88,61 +91,36 @@ func databricksHost(getenv func(string) string) string {
 	return host
 }
 
-// registry is the model registry the commands work on, behind promote's
-// interfaces: the tracking server's (*mlflow.Client) or Unity Catalog's
-// (*uc.Registry, whose runs and metrics come from the tracking server).
-type registry interface {
-	promote.Registry
-	promote.Locker
-}
-
-var (
-	_ registry = (*mlflow.Client)(nil)
-	_ registry = (*uc.Registry)(nil)
-)
-
-// openRegistry sets the registry and its dialect from cfg.Registry: the
-// tracking client itself, or Unity Catalog on the workspace with the
-// tracking client's settings (retries, TLS, HTTP client) and the
-// workspace's token.
+// openRegistry builds the one registry.Backend the commands work through,
+// from cfg.Registry: the tracking server's own registry, or Unity Catalog
+// on the workspace with the tracking client's settings (retries, TLS, HTTP
+// client) and the workspace's token, whose runs and metrics come from the
+// tracking server. Nothing else asks which registry it is.
 func (d *deps) openRegistry(cfg *Config, opts mlflow.Options, tracking *mlflow.Client) error {
-	d.tracking, d.reg, d.dialect = tracking, tracking, cfg.Registry.Dialect
+	d.tracking = tracking
 	if cfg.Registry.URI != RegistryUC {
-		return nil
+		d.reg = mlflow.NewRegistry(tracking)
+	} else {
+		opts.TrackingURI, opts.Token, opts.Username, opts.Password, opts.Workspace = cfg.Registry.Host, cfg.Registry.Token, "", "", ""
+		c, err := mlflow.New(opts)
+		if err != nil {
+			return fmt.Errorf("%w: invalid Unity Catalog configuration (input registry-uri): %w", promote.ErrInvalid, err)
+		}
+		d.reg = uc.NewRegistry(uc.New(c), tracking, c.BaseURL())
 	}
-	opts.TrackingURI, opts.Token, opts.Username, opts.Password, opts.Workspace = cfg.Registry.Host, cfg.Registry.Token, "", "", ""
-	c, err := mlflow.New(opts)
-	if err != nil {
-		return fmt.Errorf("%w: invalid Unity Catalog configuration (input registry-uri): %w", promote.ErrInvalid, err)
+	if d.env.Registry != nil { // built all the same: its configuration is checked
+		reg, err := d.env.Registry(cfg.Registry)
+		if err != nil {
+			return fmt.Errorf("failed to open the registry: %w", err)
+		}
+		d.reg = reg
 	}
-	d.reg = uc.NewRegistry(uc.New(c), tracking)
-	d.registryBase = c.BaseURL()
 	return nil
-}
-
-// versionURL is the page of a model version: MLflow's UI, or on Unity
-// Catalog the workspace's Catalog Explorer (as MLflow's client prints it
-// after registering: <host>/explore/data/models/<catalog>/<schema>/<model>/version/<n>).
-func (d *deps) versionURL(model, version string, prompt bool) string {
-	switch {
-	case d.dialect.IsUnityCatalog():
-		if version == "" {
-			return ""
-		}
-		parts := strings.Split(model, ".")
-		for i, p := range parts {
-			parts[i] = url.PathEscape(p)
-		}
-		return fmt.Sprintf("%s/explore/data/models/%s/version/%s", d.registryBase, strings.Join(parts, "/"), url.PathEscape(version))
-	case prompt:
-		return notify.PromptURL(d.tracking.BaseURL(), model, version)
-	}
-	return notify.VersionURL(d.tracking.BaseURL(), model, version)
 }
 
 // registryTags backs notify.TagStore with the registry: Slack message keys
 // live in version tags next to the audit record, under the dialect's keys.
-type registryTags struct{ reg registry }
+type registryTags struct{ reg registry.Backend }
 
 var _ notify.TagStore = registryTags{}
 
@@ -163,22 +141,4 @@ func (m registryTags) SetVersionTag(ctx context.Context, model, version, key, va
 		return fmt.Errorf("failed to set tag %s of %q v%s: %w", key, model, version, err)
 	}
 	return nil
-}
-
-// explainUC adds what to do about an authorization failure of a Unity
-// Catalog call (a tracking call's is explained as on MLflow). A refused alias move already says who may move aliases
-// (*uc.AliasPermissionError).
-func explainUC(err error, model string) error {
-	if _, ok := errorsAs[*uc.AliasPermissionError](err); ok {
-		return err
-	}
-	switch {
-	case mlflow.IsPermissionDenied(err):
-		return fmt.Errorf("%w; in Unity Catalog the workspace identity needs USE CATALOG and USE SCHEMA on the catalog "+
-			"and schema of %q and EXECUTE on the model to read it, and must own it (or be a metastore admin) to move "+
-			"its aliases", err, model)
-	case mlflow.IsUnauthenticated(err):
-		return fmt.Errorf("%w; check DATABRICKS_HOST and DATABRICKS_TOKEN (or mlflow-token with tracking-uri: databricks)", err)
-	}
-	return err
 }

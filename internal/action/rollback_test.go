@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/mlreg/mlreg-action/internal/faultproxy"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/faultproxy"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 // rollbackPolicy is met by every version of these tests: they are about
@@ -86,7 +86,7 @@ func partialStep(holder string) shapeStep {
 // shapeWorld is one model with four versions, and the target the shape moves.
 type shapeWorld struct {
 	model string
-	f     *mlflowtest.Fixtures
+	f     fixtures
 	stage bool
 }
 
@@ -127,8 +127,11 @@ func (w *shapeWorld) inProduction(t *testing.T) []string {
 
 func (w *shapeWorld) transition(t *testing.T, v, stage string, archive bool) {
 	t.Helper()
-	body := map[string]any{"name": w.model, "version": v, "stage": stage, "archive_existing_versions": archive}
-	if err := w.f.Do(t.Context(), http.MethodPost, "model-versions/transition-stage", nil, body, nil); err != nil {
+	move := w.f.Transition
+	if archive {
+		move = w.f.TransitionArchiving
+	}
+	if err := move(t.Context(), w.model, v, stage); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -180,6 +183,7 @@ func (w *shapeWorld) do(t *testing.T, s shapeStep, files map[string]string) *res
 	case "rerun":
 		in = w.inputs("command", "rollback", "GITHUB_RUN_ATTEMPT", "2")
 	case "partial":
+		mlflowtest.RequireServer(t, srv) // a fault proxy in front of the real server
 		p := faultproxy.New(t, srv.URL)
 		p.Add(faultproxy.Rule{Method: http.MethodPost, Path: "/registered-models/set-tag", Contains: "mlreg.history.",
 			Times: -1, Fault: faultproxy.Status(http.StatusBadRequest)})

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mlreg/mlreg-action/internal/githubfake"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 // Known secret values, one per secret input. MLflow without authentication
@@ -108,10 +108,10 @@ type secretWorld struct {
 	gh    *githubfake.Server
 	slack *slackSink
 	event string // the event payload file
-	f     *mlflowtest.Fixtures
+	f     fixtures
 }
 
-func newSecretWorld(t *testing.T, f *mlflowtest.Fixtures) *secretWorld {
+func newSecretWorld(t *testing.T, f fixtures) *secretWorld {
 	t.Helper()
 	w := &secretWorld{gh: githubfake.New(t, githubfake.Options{Token: secretGitHub}), slack: newSlackSink(t), f: f}
 	w.gh.AddPullRequest(githubfake.PullRequest{Number: 7, HeadSHA: harnessSHA})

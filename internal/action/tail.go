@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
-	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
@@ -31,7 +30,7 @@ const ExitNotify = 5
 // else, or 5 when only a notification failed under fail-on-notify-error.
 func (d *deps) finish(ctx context.Context, cfg *Config, rep *notify.Report, err error) int {
 	if err != nil && cfg != nil {
-		err = explain(err, cfg.errModel(err))
+		err = d.explain(err, cfg.errModel(err))
 	}
 	code := exitCode(err)
 	notifyErr := ""
@@ -97,20 +96,13 @@ func outcomeOf(code int, err error) outcome.Outcome {
 	return outcome.Failed
 }
 
-// explain adds what to do about an authorization failure.
-func explain(err error, model string) error {
-	if e, ok := errorsAs[*mlflow.Error](err); ok && strings.Contains(e.Path, "/unity-catalog/") {
-		return explainUC(err, model)
+// explain adds what to do about an authorization failure, as the
+// registry explains it (registry.Rules.ExplainError).
+func (d *deps) explain(err error, model string) error {
+	if d.reg == nil { // the run stopped before the registry was built
+		return err
 	}
-	switch {
-	case mlflow.IsPermissionDenied(err):
-		return fmt.Errorf("%w; the MLflow user needs EDIT permission on registered model %q to promote, register "+
-			"or roll back (READ is enough for validate and history)", err, model)
-	case mlflow.IsUnauthenticated(err):
-		return fmt.Errorf("%w; check mlflow-username and mlflow-password, or mlflow-token "+
-			"(MLFLOW_TRACKING_USERNAME, MLFLOW_TRACKING_PASSWORD, MLFLOW_TRACKING_TOKEN)", err)
-	}
-	return err
+	return d.reg.ExplainError(err, model)
 }
 
 // annotate writes the one ::error annotation of a failed run; a policy problem
@@ -229,7 +221,7 @@ func (d *deps) notify(ctx context.Context, cfg *Config, rep *notify.Report) []st
 		Environment: cfg.DeploymentEnvironment,
 		Slack:       d.slack,
 		Store:       registryTags{reg: d.reg},
-		Dialect:     d.dialect,
+		TagKey:      d.reg.TagKey,
 		Secrets:     cfg.Secrets(),
 	})
 	for _, l := range res.Lines(d.detail()) {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/action"
 	"github.com/mlreg/mlreg-action/internal/notify"
-	"github.com/mlreg/mlreg-action/internal/testutil"
+	"github.com/mlreg/mlreg-action/internal/testing/testutil"
 )
 
 // What a person at a terminal sees of a run: the log and the error on
@@ -68,8 +68,23 @@ func runTerminal(t *testing.T, args []string, env, files map[string]string) cliR
 		Now:        func() time.Time { return fixedNow },
 		WorkDir:    dir,
 		Version:    "test",
+		Registry:   memRegistry(cliTrackingURI(args, env)),
 	})
 	return cliResult{code: code, stdout: s.out.String(), stderr: s.errOut.String(), all: s.all.String(), dir: dir}
+}
+
+// cliTrackingURI is the tracking-uri a command line names (its flag, else
+// MLFLOW_TRACKING_URI).
+func cliTrackingURI(args []string, env map[string]string) string {
+	for i, a := range args {
+		if a == "--tracking-uri" && i+1 < len(args) {
+			return args[i+1]
+		}
+		if v, ok := strings.CutPrefix(a, "--tracking-uri="); ok {
+			return v
+		}
+	}
+	return env["MLFLOW_TRACKING_URI"]
 }
 
 const terminalPolicy = `version: 1
@@ -100,7 +115,7 @@ var (
 
 // normalize replaces what differs from run to run by a name.
 func normalize(s, model string) string {
-	s = strings.ReplaceAll(s, srv.URL, "MLFLOW")
+	s = strings.ReplaceAll(s, trackingURI(), "MLFLOW")
 	s = strings.ReplaceAll(s, model, "MODEL")
 	s = digestRE.ReplaceAllString(s, "DIGEST")
 	s = shortRE.ReplaceAllString(s, "SHORT")
@@ -115,7 +130,7 @@ func TestTerminalFailedRun(t *testing.T) {
 	t.Parallel()
 	model := blockedModel(t)
 	args := []string{"promote", "--model-name", model, "--version", "2", "--target-alias", "champion",
-		"--policy", "p.yml", "--tracking-uri", srv.URL}
+		"--policy", "p.yml", "--tracking-uri", trackingURI()}
 	res := runTerminal(t, args, nil, map[string]string{"p.yml": terminalPolicy})
 	if res.code != action.ExitPolicy {
 		t.Fatalf("exit %d, want %d\n%s", res.code, action.ExitPolicy, res.all)
@@ -170,7 +185,7 @@ func TestTerminalVerbose(t *testing.T) {
 	t.Parallel()
 	model := blockedModel(t)
 	args := []string{"promote", "--model-name", model, "--version", "2", "--target-alias", "champion",
-		"--policy", "p.yml", "--tracking-uri", srv.URL, "-v", "--show-outputs"}
+		"--policy", "p.yml", "--tracking-uri", trackingURI(), "-v", "--show-outputs"}
 	res := runTerminal(t, args, nil, map[string]string{"p.yml": terminalPolicy})
 	if res.code != action.ExitPolicy {
 		t.Fatalf("exit %d, want %d\n%s", res.code, action.ExitPolicy, res.all)
@@ -226,7 +241,7 @@ func TestTerminalNotifyFailure(t *testing.T) {
 	t.Parallel()
 	model, _ := newModel(t, auc(0.95))
 	args := []string{"promote", "--model-name", model, "--target-alias", "champion", "--policy", "p.yml",
-		"--tracking-uri", srv.URL, "--slack-webhook-url", "http://" + testutil.RefusedAddr(t) + "/hook", "--fail-on-notify-error"}
+		"--tracking-uri", trackingURI(), "--slack-webhook-url", "http://" + testutil.RefusedAddr(t) + "/hook", "--fail-on-notify-error"}
 	res := runTerminal(t, args, nil, map[string]string{"p.yml": terminalPolicy})
 	if res.code != action.ExitNotify {
 		t.Fatalf("exit %d, want %d\n%s", res.code, action.ExitNotify, res.all)
@@ -386,7 +401,7 @@ rules:
       dataset_version_of_the_training_data: present
 `
 	files := map[string]string{"p.yml": policy}
-	args := []string{"validate", "--model-name", model, "--target-alias", "champion", "--policy", "p.yml", "--tracking-uri", srv.URL}
+	args := []string{"validate", "--model-name", model, "--target-alias", "champion", "--policy", "p.yml", "--tracking-uri", trackingURI()}
 	res := runTerminal(t, args, nil, files)
 	if res.code != action.ExitPolicy {
 		t.Fatalf("validate: exit %d\n%s", res.code, res.all)
@@ -404,7 +419,7 @@ rules:
 	if r := runAction(t, merge(promoteInputs(model, "policy", "none"), gh), nil); r.code != 0 {
 		t.Fatalf("promote: exit %d\n%s", r.code, r.stdout)
 	}
-	hist := runTerminal(t, []string{"history", "--model-name", model, "--target-alias", "champion", "--tracking-uri", srv.URL}, nil, nil)
+	hist := runTerminal(t, []string{"history", "--model-name", model, "--target-alias", "champion", "--tracking-uri", trackingURI()}, nil, nil)
 	if hist.code != 0 {
 		t.Fatalf("history: exit %d\n%s", hist.code, hist.all)
 	}
@@ -415,7 +430,7 @@ rules:
 
 	// A manifest whose entry cannot be planned: the error wraps in DETAIL.
 	manifest := "version: 1\nmodels:\n  " + model + ":\n    aliases:\n      champion: 7\n"
-	mres := runTerminal(t, []string{"validate", "--manifest", "m.yml", "--policy", "p.yml", "--tracking-uri", srv.URL},
+	mres := runTerminal(t, []string{"validate", "--manifest", "m.yml", "--policy", "p.yml", "--tracking-uri", trackingURI()},
 		nil, map[string]string{"m.yml": manifest, "p.yml": policy})
 	if mres.code != action.ExitRegistry {
 		t.Fatalf("manifest validate: exit %d\n%s", mres.code, mres.all)
@@ -450,7 +465,7 @@ func TestQuickStart(t *testing.T) {
 		}
 	}
 	files := map[string]string{"examples/quickstart-policy.yml": string(policy)}
-	env := map[string]string{"MLFLOW_TRACKING_URI": srv.URL}
+	env := map[string]string{"MLFLOW_TRACKING_URI": trackingURI()}
 	args := func(command string) []string {
 		return []string{command, "--model-name", model, "--version", "@challenger", "--target-alias", "champion",
 			"--policy", "examples/quickstart-policy.yml"}

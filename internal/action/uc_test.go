@@ -14,10 +14,10 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/action"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/ucfake"
 	"github.com/mlreg/mlreg-action/internal/uc"
-	"github.com/mlreg/mlreg-action/internal/ucfake"
 )
 
 // Unity Catalog scenarios, each through Main as a user runs it: the
@@ -584,7 +584,7 @@ rules:
 func TestRegistryURIOfTheTrackingServer(t *testing.T) {
 	t.Parallel()
 	model, f := newModel(t, auc(0.92))
-	for _, uri := range []string{srv.URL + "/", ""} {
+	for _, uri := range []string{trackingURI() + "/", ""} {
 		res := runAction(t, promoteInputs(model, "MLFLOW_REGISTRY_URI", uri), policyFiles())
 		if res.code != action.ExitOK || aliasOf(t, f, model, "champion") != "1" {
 			t.Fatalf("registry-uri %q: exit %d\n%s", uri, res.code, res.stdout)

@@ -10,7 +10,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/approval"
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/github"
-	"github.com/mlreg/mlreg-action/internal/githubfake"
+	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
 )
 
 const sha = "89abcdef0123456789abcdef0123456789abcdef"

@@ -101,6 +101,9 @@ func (e *evaluator) rule(ctx context.Context, r *Rule) ([]Check, error) {
 		}
 		out = append(out, cs...)
 	}
+	if r.Artifacts != nil {
+		out = append(out, e.artifacts(r)...)
+	}
 	return out, nil
 }
 

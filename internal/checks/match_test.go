@@ -110,34 +110,6 @@ func TestMatch(t *testing.T) {
 	}
 }
 
-func TestMetricQueries(t *testing.T) {
-	t.Parallel()
-	pol, err := Parse("p.yml", []byte(`version: 1
-rules:
-  - name: a
-    applies-to: {alias: champion}
-    metrics:
-      auc: {min: 0.9}
-      lat: {max: 40, dataset: holdout, aggregate: max}
-  - name: b
-    applies-to: {alias: champion}
-    metrics:
-      auc: {min: 0.8}
-      lat: {max: 40, aggregate: mean}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := []MetricQuery{
-		{Key: "auc", Aggregate: "last"},
-		{Key: "lat", Dataset: "holdout", Aggregate: "max"},
-		{Key: "lat", Aggregate: "mean"},
-	}
-	if diff := cmp.Diff(want, MetricQueries(pol.Rules)); diff != "" {
-		t.Errorf("MetricQueries() (-want +got):\n%s", diff)
-	}
-}
-
 func TestMatchKind(t *testing.T) {
 	t.Parallel()
 	pol, err := Parse("policy.yml", []byte(`version: 1

@@ -76,13 +76,11 @@ func (es Errors) Unwrap() []error {
 	return out
 }
 
-// LoadFile reads and parses the policy file at path. A file that cannot be
-// read is an *Error too (without a position): like a bad policy, it is a
-// problem of the configuration, not of the registry.
-func LoadFile(path string) (*Policy, error) { return LoadFileAs(path, path) }
-
-// LoadFileAs is LoadFile naming the file name in errors and in the policy:
-// the path as the user wrote it, when path was resolved against a workspace.
+// LoadFileAs reads and parses the policy file at path, naming it name in
+// errors and in the policy: the path as the user wrote it, when path was
+// resolved against a workspace. A file that cannot be read is an *Error too
+// (without a position): like a bad policy, it is a problem of the
+// configuration, not of the registry.
 func LoadFileAs(path, name string) (*Policy, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -276,7 +274,7 @@ func keyHint(key, suggestion string, allowed []string) string {
 // keyHomes says where keys that are valid elsewhere belong.
 var keyHomes = map[string]string{
 	"name": "a rule", "applies-to": "a rule", "require-source": "a rule", "metrics": "a rule",
-	"tags": "a rule", "run": "a rule", "approval": "a rule",
+	"tags": "a rule", "run": "a rule", "approval": "a rule", "artifacts": "a rule", "digest": "artifacts",
 	"on-missing-metric": "a rule", "on-first-deploy": "a rule",
 	"alias": "applies-to", "stage": "applies-to", "models": "applies-to", "kind": "applies-to",
 	"aliases": "require-source", "stages": "require-source",
@@ -452,7 +450,7 @@ func (p *parser) enum(n *yaml.Node, what string, values ...string) (string, bool
 }
 
 var ruleKeys = []string{
-	"name", "applies-to", "require-source", "metrics", "tags", "run", "approval",
+	"name", "applies-to", "require-source", "metrics", "tags", "run", "approval", "artifacts",
 	"on-missing-metric", "on-first-deploy",
 }
 
@@ -507,6 +505,13 @@ func (p *parser) rule(n *yaml.Node, names map[string]int) *Rule {
 			r.Run = p.run(f.val)
 		case "approval":
 			r.Approval = p.approval(f.val)
+		case "artifacts":
+			if prompt {
+				p.errorf(f.key, "artifacts cannot be checked in a rule for prompts (applies-to kind: prompt): "+
+					"a prompt version has no model files")
+				continue
+			}
+			r.Artifacts = p.artifacts(f.val)
 		case "on-missing-metric":
 			if s, ok := p.enum(f.val, "on-missing-metric", OnMissingFail, OnMissingSkip); ok {
 				r.OnMissingMetric = s

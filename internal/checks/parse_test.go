@@ -48,7 +48,7 @@ var badCases = []badCase{
 	{
 		name:   "unknown key lists allowed keys",
 		src:    head + "    foo: bar\n",
-		want:   []wantErr{{6, 5, `unknown key "foo" in rule (allowed: name, applies-to, require-source, metrics, tags, run, approval, on-missing-metric, on-first-deploy)`}},
+		want:   []wantErr{{6, 5, `unknown key "foo" in rule (allowed: name, applies-to, require-source, metrics, tags, run, approval, artifacts, on-missing-metric, on-first-deploy)`}},
 		schema: true,
 	},
 	{
@@ -862,34 +862,34 @@ func TestDigest(t *testing.T) {
 	}
 }
 
-func TestLoadFile(t *testing.T) {
+func TestLoadFileAs(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	good := filepath.Join(dir, "policy.yml")
 	if err := os.WriteFile(good, []byte(head), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p, err := LoadFile(good)
+	p, err := LoadFileAs(good, good)
 	if err != nil {
-		t.Fatalf("LoadFile() error: %v", err)
+		t.Fatalf("LoadFileAs() error: %v", err)
 	}
 	if p.File != good || len(p.Rules) != 1 || p.Digest != Digest([]byte(head)) {
-		t.Errorf("LoadFile() = %+v", p)
+		t.Errorf("LoadFileAs() = %+v", p)
 	}
 
 	missing := filepath.Join(dir, "nope.yml")
-	_, err = LoadFile(missing)
+	_, err = LoadFileAs(missing, missing)
 	if !errors.Is(err, fs.ErrNotExist) || !strings.HasPrefix(err.Error(), `failed to read policy file "`+missing+`": `) {
-		t.Errorf("LoadFile(missing) error = %v", err)
+		t.Errorf("LoadFileAs(missing) error = %v", err)
 	}
 
 	big := filepath.Join(dir, "big.yml")
 	if err := os.WriteFile(big, []byte(head+strings.Repeat("#", 2*MaxPolicySize)), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = LoadFile(big)
+	_, err = LoadFileAs(big, big)
 	if err == nil || !strings.Contains(err.Error(), big+":1:1: policy file is larger than 1 MiB") {
-		t.Errorf("LoadFile(big) error = %v", err)
+		t.Errorf("LoadFileAs(big) error = %v", err)
 	}
 }
 

@@ -95,6 +95,7 @@ type Rule struct {
 	Tags            []*TagRule     // in file order
 	Run             *RunRule       // nil when absent
 	Approval        *Approval      // nil when absent
+	Artifacts       *Artifacts     // nil when absent
 	OnMissingMetric string         // OnMissingFail (default) or OnMissingSkip
 	OnFirstDeploy   string         // OnFirstDeployPass (default) or OnFirstDeployFail
 }
@@ -259,23 +260,6 @@ func (a AppliesTo) matchesModel(model string) bool {
 		}
 	}
 	return false
-}
-
-// MetricQueries lists the distinct metric queries of rules, in order, so a
-// caller can prefetch them.
-func MetricQueries(rules []*Rule) []MetricQuery {
-	var out []MetricQuery
-	seen := map[MetricQuery]bool{}
-	for _, r := range rules {
-		for _, m := range r.Metrics {
-			q := m.Query()
-			if !seen[q] {
-				seen[q] = true
-				out = append(out, q)
-			}
-		}
-	}
-	return out
 }
 
 var stages = []string{"None", "Staging", "Production", "Archived"}

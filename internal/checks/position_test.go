@@ -50,19 +50,19 @@ func TestLoadFileUnreadable(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	for name, p := range map[string]string{"missing": filepath.Join(dir, "nope.yml"), "directory": dir} {
-		_, err := LoadFile(p)
+		_, err := LoadFileAs(p, p)
 		var e *Error
 		if !errors.As(err, &e) || e.Line != 0 || e.File != "" || !strings.HasPrefix(e.Msg, `failed to read policy file "`+p+`": `) {
-			t.Errorf("%s: LoadFile() error = %#v", name, err)
+			t.Errorf("%s: LoadFileAs() error = %#v", name, err)
 		}
 		if name == "missing" && !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("%s: LoadFile() error %v does not wrap fs.ErrNotExist", name, err)
+			t.Errorf("%s: LoadFileAs() error %v does not wrap fs.ErrNotExist", name, err)
 		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "ok.yml"), []byte(head), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadFile(filepath.Join(dir, "ok.yml")); err != nil {
-		t.Errorf("LoadFile(ok.yml) error: %v", err)
+	if _, err := LoadFileAs(filepath.Join(dir, "ok.yml"), filepath.Join(dir, "ok.yml")); err != nil {
+		t.Errorf("LoadFileAs(ok.yml) error: %v", err)
 	}
 }

@@ -54,6 +54,8 @@ rules:
       pull-request-reviews:
         min: 1
         exclude-actor: true
+    artifacts:
+      digest: required
     on-missing-metric: fail
     on-first-deploy: pass
 `

@@ -54,6 +54,10 @@ type Subject struct {
 	RunEnd    time.Time         // zero when unknown or still running
 	HasRun    bool
 	Metrics   MetricSource
+	// ModelDigest is the digest of the version's model files
+	// ("sha256:<hex>"), computed when a rule asks for it
+	// (NeedsModelDigest); "" when not computed.
+	ModelDigest string
 }
 
 // ApprovalQuery asks for approvals recorded outside MLflow (GitHub).

@@ -206,7 +206,7 @@ func (a *applier) unfinishedRecords(ctx context.Context) map[int]*promote.Record
 					// Unreadable now: nothing to complete that this run can see.
 					return
 				}
-				v, ok := mv.Tag(a.svc.Dialect.PromotionTagKey(e.Target))
+				v, ok := mv.Tag(promote.PromotionKey(a.svc.Reg, e.Target))
 				if !ok {
 					return // moved by hand: nothing of ours to complete
 				}

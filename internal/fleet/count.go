@@ -6,71 +6,71 @@ import (
 	"sync/atomic"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
-	"github.com/mlreg/mlreg-action/internal/mlflow"
-	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
-// countingRegistry counts the calls of one entry. Methods added to
-// promote.Registry later pass through uncounted until listed here.
+// countingRegistry counts the calls of one entry. Calls added to
+// registry.Registry later pass through uncounted until listed here; the
+// rules make no request.
 type countingRegistry struct {
-	promote.Registry
+	registry.Backend
 	n *atomic.Int64
 }
 
-func (c countingRegistry) GetRegisteredModel(ctx context.Context, name string) (*mlflow.RegisteredModel, error) {
+func (c countingRegistry) GetRegisteredModel(ctx context.Context, name string) (*registry.RegisteredModel, error) {
 	c.n.Add(1)
-	return c.Registry.GetRegisteredModel(ctx, name)
+	return c.Backend.GetRegisteredModel(ctx, name)
 }
 
-func (c countingRegistry) GetModelVersion(ctx context.Context, name, version string) (*mlflow.ModelVersion, error) {
+func (c countingRegistry) GetModelVersion(ctx context.Context, name, version string) (*registry.ModelVersion, error) {
 	c.n.Add(1)
-	return c.Registry.GetModelVersion(ctx, name, version)
+	return c.Backend.GetModelVersion(ctx, name, version)
 }
 
-func (c countingRegistry) LatestVersion(ctx context.Context, name string) (*mlflow.ModelVersion, error) {
+func (c countingRegistry) LatestVersion(ctx context.Context, name string) (*registry.ModelVersion, error) {
 	c.n.Add(1)
-	return c.Registry.LatestVersion(ctx, name)
+	return c.Backend.LatestVersion(ctx, name)
 }
 
-func (c countingRegistry) GetModelVersionByAlias(ctx context.Context, name, alias string) (*mlflow.ModelVersion, error) {
+func (c countingRegistry) GetModelVersionByAlias(ctx context.Context, name, alias string) (*registry.ModelVersion, error) {
 	c.n.Add(1)
-	return c.Registry.GetModelVersionByAlias(ctx, name, alias)
+	return c.Backend.GetModelVersionByAlias(ctx, name, alias)
 }
 
-func (c countingRegistry) GetLatestVersions(ctx context.Context, name string, stages []string) ([]mlflow.ModelVersion, error) {
+func (c countingRegistry) GetLatestVersions(ctx context.Context, name string, stages []string) ([]registry.ModelVersion, error) {
 	c.n.Add(1)
-	return c.Registry.GetLatestVersions(ctx, name, stages)
+	return c.Backend.GetLatestVersions(ctx, name, stages)
 }
 
 func (c countingRegistry) SetAlias(ctx context.Context, name, alias, version string) error {
 	c.n.Add(1)
-	return c.Registry.SetAlias(ctx, name, alias, version)
+	return c.Backend.SetAlias(ctx, name, alias, version)
 }
 
-func (c countingRegistry) TransitionStage(ctx context.Context, name, version, stage string, archiveExisting bool) (*mlflow.ModelVersion, error) {
+func (c countingRegistry) TransitionStage(ctx context.Context, name, version, stage string, archiveExisting bool) (*registry.ModelVersion, error) {
 	c.n.Add(1)
-	return c.Registry.TransitionStage(ctx, name, version, stage, archiveExisting)
+	return c.Backend.TransitionStage(ctx, name, version, stage, archiveExisting)
 }
 
 func (c countingRegistry) SetModelVersionTag(ctx context.Context, name, version, key, value string) error {
 	c.n.Add(1)
-	return c.Registry.SetModelVersionTag(ctx, name, version, key, value)
+	return c.Backend.SetModelVersionTag(ctx, name, version, key, value)
 }
 
 func (c countingRegistry) SetRegisteredModelTag(ctx context.Context, name, key, value string) error {
 	c.n.Add(1)
-	return c.Registry.SetRegisteredModelTag(ctx, name, key, value)
+	return c.Backend.SetRegisteredModelTag(ctx, name, key, value)
 }
 
-func (c countingRegistry) GetRun(ctx context.Context, runID string) (*mlflow.Run, error) {
+func (c countingRegistry) GetRun(ctx context.Context, runID string) (*registry.Run, error) {
 	c.n.Add(1)
-	return c.Registry.GetRun(ctx, runID)
+	return c.Backend.GetRun(ctx, runID)
 }
 
 // MetricHistoryPages counts one call per page read (at least one).
-func (c countingRegistry) MetricHistoryPages(ctx context.Context, runID, key string, fn func([]mlflow.Metric) error) error {
+func (c countingRegistry) MetricHistoryPages(ctx context.Context, runID, key string, fn func([]registry.Metric) error) error {
 	var pages int64
-	err := c.Registry.MetricHistoryPages(ctx, runID, key, func(ms []mlflow.Metric) error {
+	err := c.Backend.MetricHistoryPages(ctx, runID, key, func(ms []registry.Metric) error {
 		pages++
 		return fn(ms)
 	})
@@ -78,23 +78,23 @@ func (c countingRegistry) MetricHistoryPages(ctx context.Context, runID, key str
 	return err
 }
 
-func (c countingRegistry) GetLoggedModel(ctx context.Context, modelID string) (*mlflow.LoggedModel, error) {
+func (c countingRegistry) GetLoggedModel(ctx context.Context, modelID string) (*registry.LoggedModel, error) {
 	c.n.Add(1)
-	return c.Registry.GetLoggedModel(ctx, modelID)
+	return c.Backend.GetLoggedModel(ctx, modelID)
 }
 
 // countingLocker counts the promotion lock's calls of one entry.
 type countingLocker struct {
-	promote.Locker
+	registry.Locker
 	n *atomic.Int64
 }
 
-func (c countingLocker) CreateRegisteredModel(ctx context.Context, name, description string, tags []mlflow.Tag) (*mlflow.RegisteredModel, error) {
+func (c countingLocker) CreateRegisteredModel(ctx context.Context, name, description string, tags []registry.Tag) (*registry.RegisteredModel, error) {
 	c.n.Add(1)
 	return c.Locker.CreateRegisteredModel(ctx, name, description, tags)
 }
 
-func (c countingLocker) GetRegisteredModel(ctx context.Context, name string) (*mlflow.RegisteredModel, error) {
+func (c countingLocker) GetRegisteredModel(ctx context.Context, name string) (*registry.RegisteredModel, error) {
 	c.n.Add(1)
 	return c.Locker.GetRegisteredModel(ctx, name)
 }

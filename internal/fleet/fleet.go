@@ -26,7 +26,7 @@
 // Results are in manifest order (manifest.Manifest.Entries), whatever the
 // order in which the work finished.
 //
-// The commands use it so (exit statuses as in SPEC.md):
+// The commands use it so (exit statuses as in README's "Exit status"):
 //
 //	fp, err := fleet.Plan(ctx, svc, m, policy, fleet.Options{Parallelism: n, ...})
 //	// err: bad options (2). fp.Err(): error entries, invalid input (2) or registry (3).
@@ -46,8 +46,8 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/manifest"
-	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // Entry statuses in a plan.
@@ -62,10 +62,6 @@ const (
 	DefaultParallelism = 4
 	MaxParallelism     = 64
 )
-
-// promptTagKey marks a registered model (and its versions) as a prompt of
-// MLflow 3's Prompt Registry (mlflow/prompt/constants.py IS_PROMPT_TAG_KEY).
-const promptTagKey = "mlflow.prompt.is_prompt"
 
 // Options configure Plan. Actor, RunURL and Commit go into the audit record
 // of each change; they are not part of the plan's digest.
@@ -395,7 +391,7 @@ func (p *planner) planModel(ctx context.Context, wg *sync.WaitGroup, g group, co
 	first := fp.Entries[g[0]]
 	rm, err := counted(p.svc, &counts[g[0]]).Reg.GetRegisteredModel(ctx, first.Model)
 	if err != nil {
-		if mlflow.IsNotFound(err) {
+		if registry.IsNotFound(err) {
 			err = fmt.Errorf("registered model %q does not exist: %w", first.Model, err)
 		}
 		for _, i := range g {
@@ -403,7 +399,7 @@ func (p *planner) planModel(ctx context.Context, wg *sync.WaitGroup, g group, co
 		}
 		return
 	}
-	prompt := isPrompt(rm.Tags)
+	prompt := rm.IsPrompt()
 	inline := -1
 	for _, i := range g {
 		e := fp.Entries[i]
@@ -411,7 +407,7 @@ func (p *planner) planModel(ctx context.Context, wg *sync.WaitGroup, g group, co
 			fp.fail(e, kindError(fp.Manifest, e, prompt))
 			continue
 		}
-		if h, err := p.svc.Dialect.History(rm, e.Target); err == nil && len(h) > 0 {
+		if h, err := promote.RecordedHistory(p.svc.Reg, rm, e.Target); err == nil && len(h) > 0 {
 			e.newest = &h[0]
 		}
 		holder, known := holderOf(rm, e)
@@ -440,7 +436,7 @@ func (p *planner) planModel(ctx context.Context, wg *sync.WaitGroup, g group, co
 // aliases are listed on it; a stage's holder is the highest version in it,
 // from latest_versions, as get-latest-versions answers. known is false when
 // the answer has no latest_versions at all (a server that leaves them out).
-func holderOf(rm *mlflow.RegisteredModel, e *Entry) (holder string, known bool) {
+func holderOf(rm *registry.RegisteredModel, e *Entry) (holder string, known bool) {
 	if e.Target.Alias != "" {
 		return rm.AliasVersion(e.Target.Alias), true
 	}
@@ -455,22 +451,13 @@ func holderOf(rm *mlflow.RegisteredModel, e *Entry) (holder string, known bool) 
 	return "", true
 }
 
-func isPrompt(tags []mlflow.Tag) bool {
-	for _, t := range tags {
-		if t.Key == promptTagKey {
-			return strings.EqualFold(t.Value, "true")
-		}
-	}
-	return false
-}
-
 func kindError(file string, e *Entry, prompt bool) error {
 	msg := fmt.Sprintf("%q is declared kind: prompt, but the registry has it as a model (no tag %s=true): "+
-		"remove kind: prompt, or name the prompt", e.Model, promptTagKey)
+		"remove kind: prompt, or name the prompt", e.Model, registry.PromptTagKey)
 	if !prompt {
 		return &checks.Error{File: file, Line: e.Pos.Line, Column: e.Pos.Column, Msg: msg}
 	}
-	msg = fmt.Sprintf("%q is a prompt in the registry (tag %s=true): declare it with kind: prompt", e.Model, promptTagKey)
+	msg = fmt.Sprintf("%q is a prompt in the registry (tag %s=true): declare it with kind: prompt", e.Model, registry.PromptTagKey)
 	return &checks.Error{File: file, Line: e.Pos.Line, Column: e.Pos.Column, Msg: msg}
 }
 
@@ -526,7 +513,7 @@ func (fp *FleetPlan) fail(e *Entry, err error) {
 // callbacks stay with the caller: entries run at once.
 func counted(svc *promote.Service, n *atomic.Int64) *promote.Service {
 	c := *svc
-	c.Reg = countingRegistry{Registry: svc.Reg, n: n}
+	c.Reg = countingRegistry{Backend: svc.Reg, n: n}
 	if svc.Lock != nil {
 		c.Lock = countingLocker{Locker: svc.Lock, n: n}
 	}

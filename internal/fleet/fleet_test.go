@@ -321,7 +321,7 @@ models:
 	}
 	wantErrs := []string{
 		`.github/mlreg-models.yml:6:19: a @challenger (v2): model version not ready: a v2 is PENDING_REGISTRATION`,
-		`.github/mlreg-models.yml:5:17: a @champion (v9): GET /api/2.0/mlflow/x: 404 RESOURCE_DOES_NOT_EXIST`,
+		`.github/mlreg-models.yml:5:17: a @champion (v9): failed to get model version "a" v9: GET /api/2.0/mlflow/model-versions/get: 404 RESOURCE_DOES_NOT_EXIST`,
 		`.github/mlreg-models.yml:8:25: gone @champion (v1): registered model "gone" does not exist`,
 		`.github/mlreg-models.yml:10:25: "p" is a prompt in the registry (tag mlflow.prompt.is_prompt=true): declare it with kind: prompt`,
 	}
@@ -381,7 +381,9 @@ func TestPlanStages(t *testing.T) {
 		t.Run(fmt.Sprintf("noLatest=%v", noLatest), func(t *testing.T) {
 			t.Parallel()
 			f := newFake()
-			f.noLatest = noLatest
+			if noLatest {
+				f.SetNoLatestVersions()
+			}
 			f.addModel("m", 4, 0.86, 0.90, 0.90, 0.90)
 			f.setStage("m", "1", mlflow.StageProduction)
 			f.setStage("m", "3", mlflow.StageStaging)
@@ -475,9 +477,7 @@ rules:
 		f.addModel(name, 2)
 		f.setAlias(name, "champion", "1")
 	}
-	for _, r := range f.runs {
-		r.Info.EndTime = fixedNow.Add(-time.Hour).UnixMilli()
-	}
+	f.updateRuns(func(r *mlflow.Run) { r.Info.EndTime = fixedNow.Add(-time.Hour).UnixMilli() })
 	m := mustManifest(t, "version: 1\nmodels:\n  m0: {aliases: {champion: 2}}\n  m1: {aliases: {champion: 2}}\n"+
 		"  m2: {aliases: {champion: 2}}\n  m3: {aliases: {champion: 2}}\n  m4: {aliases: {champion: 2}}\n")
 	// validate on the pull request: no review yet, the run ended an hour ago.
@@ -701,12 +701,10 @@ func TestApplyConflictsAndRegistryErrorsAreIndependent(t *testing.T) {
 			// m01 is moved by hand right after its lock is taken.
 			var once sync.Once
 			f.hook = func(op, model string, _ ...string) {
-				if op == "CreateRegisteredModel" && model == promote.LockName("m01") {
+				if op == "CreateRegisteredModel" && model == mlflow.LockName("m01") {
 					once.Do(func() {
-						f.mu.Lock()
-						f.models["m01"].versions["3"] = &mlflow.ModelVersion{Name: "m01", Version: "3", Status: mlflow.StatusReady}
-						f.models["m01"].aliases["champion"] = "3"
-						f.mu.Unlock()
+						f.PutVersion("m01", mlflow.ModelVersion{Version: "3", Status: mlflow.StatusReady})
+						f.setAlias("m01", "champion", "3")
 					})
 				}
 			}

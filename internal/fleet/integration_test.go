@@ -11,13 +11,13 @@ import (
 	"time"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
-	"github.com/mlreg/mlreg-action/internal/faultproxy"
 	"github.com/mlreg/mlreg-action/internal/fleet"
 	"github.com/mlreg/mlreg-action/internal/manifest"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
 	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/testing/faultproxy"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 var srv *mlflowtest.Server
@@ -66,7 +66,8 @@ func client(t *testing.T, uri string) *promote.Service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &promote.Service{Reg: c, Lock: c, LockOwner: "fleet-test"}
+	reg := mlflow.NewRegistry(c)
+	return &promote.Service{Reg: reg, Lock: reg, LockOwner: "fleet-test"}
 }
 
 // lockModels lists the promotion locks left among the fixture's models.
@@ -75,10 +76,10 @@ func (fx *fleetFixture) lockModels(t *testing.T) []string {
 	var left []string
 	for _, m := range fx.models {
 		var out struct{}
-		err := fx.f.Do(t.Context(), http.MethodGet, "registered-models/get", url.Values{"name": {promote.LockName(m)}}, nil, &out)
+		err := fx.f.Do(t.Context(), http.MethodGet, "registered-models/get", url.Values{"name": {mlflow.LockName(m)}}, nil, &out)
 		switch {
 		case err == nil:
-			left = append(left, promote.LockName(m))
+			left = append(left, mlflow.LockName(m))
 		case !mlflowtest.IsErrorCode(err, "RESOURCE_DOES_NOT_EXIST"):
 			t.Fatal(err)
 		}
@@ -92,7 +93,7 @@ func (fx *fleetFixture) history(t *testing.T, model string, tp checks.Target) []
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := promote.ParseHistory(tags[promote.HistoryTagKey(tp)])
+	h, err := mlflow.Rules{}.ParseHistory(tags[promote.HistoryTagKey(tp)])
 	if err != nil {
 		t.Fatal(err)
 	}

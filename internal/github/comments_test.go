@@ -7,7 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mlreg/mlreg-action/internal/github"
-	"github.com/mlreg/mlreg-action/internal/githubfake"
+	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
 )
 
 // UpsertComment finds its comment by the marker it starts with, past the

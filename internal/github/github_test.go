@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/mlreg/mlreg-action/internal/github"
-	"github.com/mlreg/mlreg-action/internal/githubfake"
+	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
 )
 
 const (

@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mlreg/mlreg-action/internal/github"
-	"github.com/mlreg/mlreg-action/internal/githubfake"
+	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
 )
 
 func TestRunApprovals(t *testing.T) {

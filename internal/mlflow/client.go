@@ -20,6 +20,8 @@ import (
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 const (
@@ -218,7 +220,7 @@ func New(opts Options) (*Client, error) {
 		c.jitter = DefaultBackoffJitter
 	}
 	if c.sleep == nil {
-		c.sleep = SleepContext
+		c.sleep = registry.SleepContext
 	}
 	if c.rand == nil {
 		c.rand = rand.Float64

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // MLflow error codes (the error_code field of an error body) this package
@@ -31,7 +33,7 @@ const (
 // ErrAliasNotFound is returned by GetModelVersionByAlias when the registered
 // model exists but the alias is not set. MLflow answers that case with
 // 400 INVALID_PARAMETER_VALUE, not 404.
-var ErrAliasNotFound = errors.New("registered model alias not found")
+var ErrAliasNotFound = registry.ErrAliasNotFound
 
 const (
 	// maxMessageLen caps the message taken from a non-JSON error body.
@@ -65,6 +67,29 @@ func (e *Error) Error() string {
 		s += ": " + e.Message
 	}
 	return s
+}
+
+// Is matches e against the registry's error kinds (registry.ErrNotFound and
+// the others), so that callers ask what went wrong without knowing the wire.
+func (e *Error) Is(target error) bool {
+	switch target { //nolint:errorlint // the kinds are sentinels, compared as such
+	case registry.ErrNotFound:
+		return IsNotFound(e)
+	case registry.ErrAlreadyExists:
+		return IsAlreadyExists(e)
+	case registry.ErrPermissionDenied:
+		return IsPermissionDenied(e)
+	case registry.ErrUnauthenticated:
+		return IsUnauthenticated(e)
+	case registry.ErrEndpointNotFound:
+		return IsEndpointNotFound(e)
+	case registry.ErrRefused:
+		return e.StatusCode >= 400 && e.StatusCode < 500 &&
+			e.StatusCode != http.StatusRequestTimeout && e.StatusCode != http.StatusTooManyRequests
+	case registry.ErrNotExecuted:
+		return e.StatusCode < 500 || (e.StatusCode == http.StatusServiceUnavailable && e.RetryAfter > 0)
+	}
+	return false
 }
 
 // RedirectError is a 3xx answer, which is refused: MLflow's REST API never
@@ -299,21 +324,7 @@ func stripTags(s string) string {
 }
 
 // truncate caps s at n runes, marking the cut with an ellipsis.
-func truncate(s string, n int) string {
-	// Walk n runes only: s may be a body of many megabytes.
-	i := 0
-	for range n {
-		if i >= len(s) {
-			return s
-		}
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-	}
-	if i >= len(s) {
-		return s
-	}
-	return s[:i] + "…"
-}
+func truncate(s string, n int) string { return registry.Truncate(s, n) }
 
 // IsPermissionDenied reports whether err is (or wraps) a 403 or PERMISSION_DENIED answer.
 func IsPermissionDenied(err error) bool {

@@ -7,7 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
+
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 const (
@@ -153,7 +154,7 @@ func (c *Client) CreateModelVersion(ctx context.Context, req CreateModelVersionR
 }
 
 // SearchModelVersions returns the model versions matching filter (MLflow
-// search syntax, e.g. "name='churn'"; see QuoteFilterValue), sorted by
+// search syntax, e.g. "name='churn'"; see registry.QuoteFilterValue), sorted by
 // orderBy (e.g. "version_number DESC"). It follows next_page_token until the
 // server has no more pages or maxResults versions were collected; maxResults
 // <= 0 means all. Search results carry no aliases (an MLflow server quirk).
@@ -205,21 +206,6 @@ func (c *Client) searchModelVersions(ctx context.Context, filter string, orderBy
 	}
 }
 
-// QuoteFilterValue quotes s as a string literal for an MLflow search filter,
-// e.g. "name=" + q. MLflow's filter parser has no escape sequences: a value is
-// wrapped in single quotes, or in double quotes when it contains a single
-// quote. A value holding both kinds cannot be expressed and is an error.
-func QuoteFilterValue(s string) (string, error) {
-	switch {
-	case !strings.Contains(s, "'"):
-		return "'" + s + "'", nil
-	case !strings.Contains(s, `"`):
-		return `"` + s + `"`, nil
-	default:
-		return "", fmt.Errorf("cannot quote %q for an MLflow search filter: it contains both quote characters", s)
-	}
-}
-
 // LatestVersion returns the version of name with the highest version number
 // (not what the reserved alias "latest" resolves to, which is per stage).
 // name may be a prompt: MLflow's version search leaves prompt versions out
@@ -227,7 +213,7 @@ func QuoteFilterValue(s string) (string, error) {
 // with it. When the model has no versions (or does not exist), the error
 // satisfies IsNotFound. The result carries no aliases (see SearchModelVersions).
 func (c *Client) LatestVersion(ctx context.Context, name string) (*ModelVersion, error) {
-	q, err := QuoteFilterValue(name)
+	q, err := registry.QuoteFilterValue(name)
 	if err != nil {
 		return nil, fmt.Errorf("failed to find latest version of registered model %q: %w", name, err)
 	}

@@ -173,19 +173,6 @@ func parseRetryAfter(v string, now time.Time) (time.Duration, bool) {
 	return min(max(t.Sub(now), 0), maxRetryAfter), true
 }
 
-// SleepContext waits for d or until ctx is done: the clock of every wait
-// between attempts, here and in promote (lock and registration polls).
-func SleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
-
 func attempts(n int) string {
 	if n == 1 {
 		return "1 attempt"

@@ -15,7 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/mlreg/mlreg-action/internal/testutil"
+	"github.com/mlreg/mlreg-action/internal/testing/testutil"
 )
 
 // answer is one canned response of a scripted server.

@@ -135,7 +135,7 @@ type searchLoggedModelsResponse struct {
 const loggedModelsPageSize = 100
 
 // SearchLoggedModels returns the MLflow 3 logged models of the experiments
-// that match filter (e.g. "name = 'model'"; see QuoteFilterValue), in the
+// that match filter (e.g. "name = 'model'"; see registry.QuoteFilterValue), in the
 // server's order (newest first), following every page. A server without the
 // logged-models API (MLflow 2.x) answers with an error for which
 // IsEndpointNotFound is true.

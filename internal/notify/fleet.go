@@ -29,8 +29,8 @@ type Fleet struct {
 	// plan digest, so that a rerun reads it from the comment again whatever
 	// this run did (examples/workflows/registry-as-code.yml).
 	Reviewed string
-	// VersionURL links a version to its registry's page (Unity Catalog's
-	// differ from MLflow's); nil: MLflow's pages under the tracking URI.
+	// VersionURL links a version to its registry's page
+	// (registry.Rules.VersionURL); nil: no links to versions.
 	VersionURL func(model, version string, prompt bool) string
 	// Moves: the run applies the plan when it passes (promote, not a dry
 	// run); only such a report has deployments and a Slack message that a
@@ -205,13 +205,8 @@ func rowDetail(row fleetRow) string {
 }
 
 func (f *Fleet) rowLinks(r *Report, e *fleet.Entry) (version, run string) {
-	switch {
-	case f.VersionURL != nil:
+	if f.VersionURL != nil {
 		version = f.VersionURL(e.Model, e.Desired, e.Kind == "prompt")
-	case e.Kind == "prompt":
-		version = PromptURL(r.TrackingURI, e.Model, e.Desired)
-	default:
-		version = VersionURL(r.TrackingURI, e.Model, e.Desired)
 	}
 	if e.Plan != nil {
 		run = RunURL(r.TrackingURI, e.Plan.Candidate.RunID)

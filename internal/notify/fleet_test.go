@@ -9,6 +9,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/fleet"
 	"github.com/mlreg/mlreg-action/internal/manifest"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
@@ -67,7 +68,8 @@ func fleetPlan(hostileName bool) *fleet.FleetPlan {
 
 func fleetReport(command string, o outcome.Outcome, fp *fleet.FleetPlan, res *fleet.Result) *notify.Report {
 	return &notify.Report{Command: command, Outcome: o, PlanDigest: fp.Digest, TrackingURI: tracking,
-		Links: notify.Links{WorkflowRun: runURL}, Body: &notify.Fleet{Manifest: fp.Manifest, Plan: fp, Result: res, Moves: command == "promote"}}
+		Links: notify.Links{WorkflowRun: runURL}, Body: &notify.Fleet{Manifest: fp.Manifest, Plan: fp, Result: res,
+			VersionURL: mlflow.Rules{UI: tracking}.VersionURL, Moves: command == "promote"}}
 }
 
 // fleetReports are the manifest reports every rendering is checked on.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/fleet"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
@@ -208,7 +209,8 @@ func FuzzFleetMarkdown(f *testing.F) {
 			Status: fleet.StatusUnchanged}
 		fp := &fleet.FleetPlan{Manifest: model + ".yml", PolicyFile: rule, Entries: []*fleet.Entry{e, bad, kept}, Digest: digest}
 		r := &notify.Report{Command: single.Command, Outcome: single.Outcome, Error: single.Error, DryRun: single.DryRun,
-			NoPolicy: single.NoPolicy, TrackingURI: tracking, Links: single.Links, Body: &notify.Fleet{Manifest: fp.Manifest, Plan: fp}}
+			NoPolicy: single.NoPolicy, TrackingURI: tracking, Links: single.Links,
+			Body: &notify.Fleet{Manifest: fp.Manifest, Plan: fp, VersionURL: mlflow.Rules{UI: tracking}.VersionURL}}
 		checkComment(t, r, "<!-- mlreg-action manifest=")
 		checkSlackSafe(t, r.SlackText(), r.SlackBlocks())
 	})

@@ -10,10 +10,10 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/github"
-	"github.com/mlreg/mlreg-action/internal/githubfake"
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
 )
 
 const (

@@ -8,10 +8,11 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
-	"github.com/mlreg/mlreg-action/internal/githubfake"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
 )
 
 // The reports of register and history: rendered by the same Report as a
@@ -25,7 +26,7 @@ func registered(reused bool) *notify.Report {
 		Body: &notify.Register{Registered: &notify.Registration{Version: "16", Source: "models:/m-0123456789abcdef", RunID: regRun,
 			Status: "READY", Reused: reused}},
 		Links: notify.Links{
-			Version: notify.VersionURL(tracking, "fraud-model", "16"), Run: notify.RunURL(tracking, regRun), WorkflowRun: runURL,
+			Version: mlflow.Rules{UI: tracking}.VersionURL("fraud-model", "16", false), Run: notify.RunURL(tracking, regRun), WorkflowRun: runURL,
 		},
 	}
 	if reused {

@@ -26,7 +26,6 @@ import (
 	"strings"
 
 	"github.com/mlreg/mlreg-action/internal/github"
-	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
 // Modes of the pr-comment and deployment inputs.
@@ -65,11 +64,20 @@ type Settings struct {
 	Environment string // deployment-environment; "" = the target's default (checks.Target.Environment)
 	Slack       *Slack // nil when Slack is not configured
 	Store       TagStore
-	// Dialect is the registry's: Store's tags are read and written under
-	// its keys (Unity Catalog's take no dots).
-	Dialect promote.Dialect
+	// TagKey is the registry's form of a tag key (registry.Rules.TagKey):
+	// Store's tags are read and written under it (Unity Catalog's take no
+	// dots). nil keeps keys as written.
+	TagKey func(key string) string
 	// Secrets never leave in a report, a message or an error.
 	Secrets []string
+}
+
+// storedKey is key as Store's tags hold it (Settings.TagKey).
+func (s Settings) storedKey(key string) string {
+	if s.TagKey == nil {
+		return key
+	}
+	return s.TagKey(key)
 }
 
 // Result is what Send did.
@@ -313,7 +321,7 @@ func SlackManifestTag(path string) string {
 
 // slackThread is where a report's Slack message is kept, so that a rerun
 // edits it: the version tag tag (in the registry's form of the key, see
-// Settings.Dialect) of model's version, which holds {"channel", "ts",
+// Settings.TagKey) of model's version, which holds {"channel", "ts",
 // "plan_digest"}. The message found there is this report's when its
 // plan_digest is digest's: the plan digest that names the promotion (or
 // the apply of a manifest) the report is about, read from the version's
@@ -331,7 +339,7 @@ func sendSlack(ctx context.Context, r *Report, s Settings, res *Result) error {
 	var prev *SlackRef
 	var digest string
 	thread, kept := r.Body.slackThread(r)
-	tagKey := s.Dialect.TagKey(thread.tag)
+	tagKey := s.storedKey(thread.tag) // "" stays ""
 	if !kept || r.DryRun || s.Store == nil {
 		tagKey = ""
 	}

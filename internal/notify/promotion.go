@@ -119,7 +119,7 @@ func (pm *Promotion) slackThread(r *Report) (slackThread, bool) {
 	return slackThread{tag: SlackTagPrefix + r.Target.TagSuffix(), model: pm.Plan.Model, version: pm.Plan.Candidate.Version,
 		noun: "promotion", digest: func(tags map[string]string, s Settings) string {
 			var rec promote.Record
-			if v := tags[s.Dialect.PromotionTagKey(r.Target)]; v != "" && json.Unmarshal([]byte(v), &rec) == nil && rec.PlanDigest != "" {
+			if v := tags[s.storedKey(promote.PromotionTagKey(r.Target))]; v != "" && json.Unmarshal([]byte(v), &rec) == nil && rec.PlanDigest != "" {
 				return rec.PlanDigest
 			}
 			return r.PlanDigest

@@ -13,10 +13,11 @@ import (
 	"github.com/slack-go/slack"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/notify"
 	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
-	"github.com/mlreg/mlreg-action/internal/testutil"
+	"github.com/mlreg/mlreg-action/internal/testing/testutil"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files under testdata/notify")
@@ -70,7 +71,7 @@ func report(p *promote.Plan, o outcome.Outcome) *notify.Report {
 		r.PlanDigest = p.Digest
 		r.Model = p.Model
 		r.Target = targetOf(p)
-		r.Links.Version = notify.VersionURL(tracking, p.Model, p.Candidate.Version)
+		r.Links.Version = mlflow.Rules{UI: tracking}.VersionURL(p.Model, p.Candidate.Version, false)
 		r.Links.Run = notify.RunURL(tracking, p.Candidate.RunID)
 	}
 	return r
@@ -192,7 +193,7 @@ func reports() map[string]*notify.Report {
 		Digest:       digest,
 	}
 	prompt := report(p, outcome.Promoted)
-	prompt.Links.Version = notify.PromptURL(tracking, p.Model, p.Candidate.Version)
+	prompt.Links.Version = mlflow.Rules{UI: tracking}.VersionURL(p.Model, p.Candidate.Version, true)
 	promotion(prompt).Applied = &promote.Outcome{Changed: true, Moves: []string{"@production: v3 → v4"}, Previous: map[string]string{"@production": "3"}}
 	out["prompt-promoted"] = prompt
 

@@ -200,23 +200,6 @@ func (r *Report) MarshalJSON() ([]byte, error) {
 	return b, nil
 }
 
-// VersionURL is MLflow's UI page of a model version.
-func VersionURL(trackingURI, model, version string) string {
-	if trackingURI == "" || version == "" {
-		return ""
-	}
-	return fmt.Sprintf("%s/#/models/%s/versions/%s", trackingURI, url.PathEscape(model), url.PathEscape(version))
-}
-
-// PromptURL is MLflow's UI page of a prompt version (the Prompt Registry's
-// route /prompts/:promptName, with the version in its promptVersion query).
-func PromptURL(trackingURI, prompt, version string) string {
-	if trackingURI == "" || version == "" {
-		return ""
-	}
-	return fmt.Sprintf("%s/#/prompts/%s?promptVersion=%s", trackingURI, url.PathEscape(prompt), url.QueryEscape(version))
-}
-
 // RunURL is MLflow's UI page of a run (the experiment id is not needed by the UI's redirect).
 func RunURL(trackingURI, runID string) string {
 	if trackingURI == "" || runID == "" {

@@ -2,8 +2,9 @@ package notify
 
 import (
 	"fmt"
-	"github.com/mlreg/mlreg-action/internal/checks"
 	"strings"
+
+	"github.com/mlreg/mlreg-action/internal/checks"
 )
 
 // Plain makes registry text safe for a terminal as the other formats make

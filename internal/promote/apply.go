@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
-	"github.com/mlreg/mlreg-action/internal/mlflow"
-	"github.com/mlreg/mlreg-action/internal/uc"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // Outcome is what Apply did.
@@ -81,11 +81,8 @@ func (s *Service) applyLocked(ctx context.Context, plan *Plan, out *Outcome) err
 		if holders[i] == plan.Candidate.Version {
 			continue
 		}
-		rec := s.record(plan, holders[i], now)
-		if s.Dialect.uc {
-			rec = FitRecord(rec, uc.MaxTagValueChars)
-		}
-		if err := s.Reg.SetModelVersionTag(ctx, plan.Model, plan.Candidate.Version, s.Dialect.PromotionTagKey(t.Target), rec.JSON()); err != nil {
+		rec := s.Reg.FitRecord(s.record(plan, holders[i], now))
+		if err := s.Reg.SetModelVersionTag(ctx, plan.Model, plan.Candidate.Version, PromotionKey(s.Reg, t.Target), rec.JSON()); err != nil {
 			return s.partial(moved, "write the promotion tag of "+t.Label(), err)
 		}
 		if err := s.move(ctx, plan, t); err != nil {
@@ -145,7 +142,7 @@ type stepError struct {
 // archive-existing, marks prev as replaced. The two are independent writes
 // (the model's tag, prev's tag), sent at once: one round trip, not two. A
 // rerun completes whichever of them failed.
-func (s *Service) recordMove(ctx context.Context, plan *Plan, t TargetPlan, rm *mlflow.RegisteredModel, prev string, now time.Time) *stepError {
+func (s *Service) recordMove(ctx context.Context, plan *Plan, t TargetPlan, rm *registry.RegisteredModel, prev string, now time.Time) *stepError {
 	var markErr error
 	var wg sync.WaitGroup
 	if plan.req.ArchiveExisting && t.Alias != "" && prev != "" {
@@ -198,7 +195,7 @@ func (s *Service) move(ctx context.Context, plan *Plan, t TargetPlan) error {
 	// a higher version left in the stage (the one rolled away from, as a
 	// rule) would go on being the one the stage resolves to.
 	archive := (plan.req.ArchiveExisting || plan.req.Action == ActionRollback) &&
-		(t.Stage == mlflow.StageStaging || t.Stage == mlflow.StageProduction)
+		(t.Stage == registry.StageStaging || t.Stage == registry.StageProduction)
 	mv, err := s.Reg.TransitionStage(ctx, plan.Model, v, t.Stage, archive)
 	if err != nil {
 		return err // it names the model, the version and the stage
@@ -250,4 +247,48 @@ func verLabel(v string) string {
 		return "v" + v
 	}
 	return "version " + strconv.Quote(v)
+}
+
+// ErrTagLimit is wrapped by the error of a promotion that would give an
+// object more tags than the registry allows; nothing is changed.
+var ErrTagLimit = registry.ErrTagLimit
+
+// checkTagRoom makes sure, before anything moves, that the registered model
+// and the candidate can take the new tags of this promotion, on a registry
+// that limits the tags of an object (registry.Rules.MaxTagsPerObject):
+// otherwise the alias would move and the audit record could not be written.
+func (s *Service) checkTagRoom(ctx context.Context, plan *Plan, holders []string) error {
+	limit := s.Reg.MaxTagsPerObject()
+	if limit <= 0 {
+		return nil
+	}
+	rm, err := s.Reg.GetRegisteredModel(ctx, plan.Model)
+	if err != nil {
+		return err // it names the model
+	}
+	var modelKeys, versionKeys []string
+	for i, t := range plan.Targets {
+		if holders[i] == plan.Candidate.Version {
+			continue
+		}
+		modelKeys = append(modelKeys, HistoryKey(s.Reg, t.Target))
+		versionKeys = append(versionKeys, PromotionKey(s.Reg, t.Target))
+	}
+	room := func(what string, tags []registry.Tag, keys []string) error {
+		n := len(tags)
+		for _, k := range keys {
+			if !slices.ContainsFunc(tags, func(t registry.Tag) bool { return t.Key == k }) {
+				n++
+			}
+		}
+		if n > limit {
+			return fmt.Errorf("%s has %d tags and this promotion adds %s: %w (at most %d tags per object); remove a tag of yours and rerun",
+				what, len(tags), strings.Join(keys, ", "), ErrTagLimit, limit)
+		}
+		return nil
+	}
+	if err := room(fmt.Sprintf("registered model %q", plan.Model), rm.Tags, modelKeys); err != nil {
+		return err
+	}
+	return room(fmt.Sprintf("%q v%s", plan.Model, plan.Candidate.Version), plan.candidate.Tags, versionKeys)
 }

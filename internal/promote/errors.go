@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
-	"github.com/mlreg/mlreg-action/internal/mlflow"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // Sentinel errors that the caller maps to exit statuses.
@@ -64,11 +63,7 @@ func moveError(t checks.Target, version string, err error) error {
 
 // refused reports whether err is a refusal: a 4xx answer that retrying does
 // not change (not 408 or 429), which says the server did nothing.
-func refused(err error) bool {
-	var apiErr *mlflow.Error
-	return errors.As(err, &apiErr) && apiErr.StatusCode >= 400 && apiErr.StatusCode < 500 &&
-		apiErr.StatusCode != http.StatusRequestTimeout && apiErr.StatusCode != http.StatusTooManyRequests
-}
+func refused(err error) bool { return errors.Is(err, registry.ErrRefused) }
 
 // createMayHaveRun reports whether a failed CreateModelVersion may have
 // registered a version. The client repeats a create only after failures that
@@ -76,10 +71,6 @@ func refused(err error) bool {
 // 503 with Retry-After or a failed dial did not create anything; anything
 // else (a reset, a lost or truncated answer, a timeout, a 5xx) may have.
 func createMayHaveRun(err error) bool {
-	var apiErr *mlflow.Error
-	if errors.As(err, &apiErr) {
-		return apiErr.StatusCode >= 500 && !(apiErr.StatusCode == http.StatusServiceUnavailable && apiErr.RetryAfter > 0)
-	}
 	var opErr *net.OpError
-	return !errors.As(err, &opErr) || opErr.Op != "dial"
+	return !errors.Is(err, registry.ErrNotExecuted) && !(errors.As(err, &opErr) && opErr.Op == "dial")
 }

@@ -1,6 +1,7 @@
 package promote
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,7 +10,7 @@ import (
 	"time"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
-	"github.com/mlreg/mlreg-action/internal/mlflow"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // TargetHistory is the recorded history of one target and who holds it now.
@@ -84,25 +85,20 @@ func (h *TargetHistory) UnfinishedMessage(model string) string {
 // History reads the recorded history of the single target t and its
 // current holder.
 func (s *Service) History(ctx context.Context, model string, t checks.Target) (*TargetHistory, error) {
-	d := s.Dialect
-	if d.uc {
-		// Before any request, as Plan does (OSS has always left this to the registry).
-		if err := d.check(model, t); err != nil {
-			return nil, err
-		}
+	// Before any request, as Plan does.
+	if err := check(s.Reg, model, t); err != nil {
+		return nil, err
 	}
 	rm, err := s.Reg.GetRegisteredModel(ctx, model)
 	if err != nil {
 		return nil, err // it names the model
 	}
-	entries, err := d.History(rm, t)
+	entries, err := RecordedHistory(s.Reg, rm, t)
 	if err != nil {
-		return nil, fmt.Errorf("failed to read %s of %q: %w", d.HistoryTagKey(t), model, err)
+		return nil, fmt.Errorf("failed to read %s of %q: %w", HistoryKey(s.Reg, t), model, err)
 	}
-	if d.uc {
-		if err := s.detailHistory(ctx, model, t, entries); err != nil {
-			return nil, err
-		}
+	if err := s.detailHistory(ctx, model, t, entries); err != nil {
+		return nil, err
 	}
 	h := &TargetHistory{Target: t, Entries: entries}
 	if h.Entries == nil {
@@ -118,11 +114,11 @@ func (s *Service) History(ctx context.Context, model string, t checks.Target) (*
 	if h.Current != "" && (len(entries) == 0 || h.Current != entries[0].Version) {
 		// One more read, only when the holder is not the recorded one.
 		mv, err := s.Reg.GetModelVersion(ctx, model, h.Current)
-		if err != nil && !mlflow.IsNotFound(err) {
+		if err != nil && !registry.IsNotFound(err) {
 			return nil, fmt.Errorf("failed to read v%s of %q for its audit record: %w", h.Current, model, err)
 		}
 		if err == nil {
-			h.Unfinished = d.unfinishedRecord(mv, t, entries)
+			h.Unfinished = unfinishedRecord(s.Reg, mv, t, entries)
 		}
 	}
 	h.settle()
@@ -323,4 +319,43 @@ func describe(r *Record) string {
 		s += " at " + at.UTC().Format(time.RFC3339)
 	}
 	return s
+}
+
+// detailHistory replaces each compact entry of a history (a registry whose
+// history tag keeps compact entries, such as Unity Catalog's) with the full
+// record on its version's promotion tag, when that record is the same move
+// (same time and previous version): a version promoted to the target again
+// since keeps only its newest record, so older moves stay compact, as do
+// moves of versions deleted since. Each version is read once.
+func (s *Service) detailHistory(ctx context.Context, model string, t checks.Target, h []Record) error {
+	key := PromotionKey(s.Reg, t)
+	read := map[string]*Record{}
+	for i, e := range h {
+		if !e.Compact {
+			continue
+		}
+		full, seen := read[e.Version]
+		if !seen {
+			mv, err := s.Reg.GetModelVersion(ctx, model, e.Version)
+			switch {
+			case registry.IsNotFound(err):
+			case err != nil:
+				return fmt.Errorf("failed to read v%s of %q for its audit record: %w", e.Version, model, err)
+			default:
+				if v, ok := mv.Tag(key); ok {
+					var rec Record
+					if json.Unmarshal([]byte(v), &rec) == nil {
+						full = &rec
+					}
+				}
+			}
+			read[e.Version] = full
+		}
+		if full != nil && full.At == e.At && full.PreviousVersion == e.PreviousVersion {
+			rec := *full
+			rec.Version, rec.Action = e.Version, cmp.Or(rec.Action, e.Action)
+			h[i] = rec
+		}
+	}
+	return nil
 }

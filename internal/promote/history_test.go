@@ -40,7 +40,7 @@ func TestHistoryFlagsDrift(t *testing.T) {
 		{
 			name:   "never promoted, unheld",
 			target: champ,
-			setup:  func(_ *testing.T, reg *memRegistry) { delete(reg.aliases, "champion") },
+			setup:  func(_ *testing.T, reg *memRegistry) { reg.unsetAlias("champion") },
 		},
 		{
 			name:    "held, never recorded",
@@ -62,7 +62,7 @@ func TestHistoryFlagsDrift(t *testing.T) {
 			target: champ,
 			setup: func(t *testing.T, reg *memRegistry) {
 				promoted(t, reg, checks.Target{Alias: "champion"})
-				reg.aliases["champion"] = "3"
+				reg.setAlias("champion", "3")
 			},
 			current:  "3",
 			recorded: "2",
@@ -75,8 +75,8 @@ func TestHistoryFlagsDrift(t *testing.T) {
 			setup: func(t *testing.T, reg *memRegistry) {
 				promoted(t, reg, checks.Target{Alias: "champion"})
 				rec := Record{PreviousVersion: "2", Action: ActionRollback, At: t0.Add(time.Minute).Format(time.RFC3339)}
-				reg.versions["1"].Tags = append(reg.versions["1"].Tags, mlflow.Tag{Key: PromotionTagKey(champ), Value: rec.JSON()})
-				reg.aliases["champion"] = "1"
+				reg.SetVersionTagDirect(reg.model, "1", PromotionTagKey(champ), rec.JSON())
+				reg.setAlias("champion", "1")
 			},
 			current:    "1",
 			recorded:   "2",
@@ -89,8 +89,8 @@ func TestHistoryFlagsDrift(t *testing.T) {
 			setup: func(t *testing.T, reg *memRegistry) {
 				promoted(t, reg, checks.Target{Alias: "champion"})
 				rec := Record{PreviousVersion: "3", At: t0.Add(-time.Hour).Format(time.RFC3339)}
-				reg.versions["1"].Tags = append(reg.versions["1"].Tags, mlflow.Tag{Key: PromotionTagKey(champ), Value: rec.JSON()})
-				reg.aliases["champion"] = "1"
+				reg.SetVersionTagDirect(reg.model, "1", PromotionTagKey(champ), rec.JSON())
+				reg.setAlias("champion", "1")
 			},
 			current:  "1",
 			recorded: "2",
@@ -102,7 +102,7 @@ func TestHistoryFlagsDrift(t *testing.T) {
 			target: champ,
 			setup: func(t *testing.T, reg *memRegistry) {
 				promoted(t, reg, checks.Target{Alias: "champion"})
-				delete(reg.aliases, "champion")
+				reg.unsetAlias("champion")
 			},
 			recorded: "2",
 			entries:  1,
@@ -121,7 +121,7 @@ func TestHistoryFlagsDrift(t *testing.T) {
 			target: prod,
 			setup: func(t *testing.T, reg *memRegistry) {
 				promoted(t, reg, checks.Target{Stage: "Production"})
-				reg.versions["3"].CurrentStage = mlflow.StageProduction
+				reg.setStage("3", mlflow.StageProduction)
 			},
 			current:  "3",
 			recorded: "2",
@@ -165,7 +165,7 @@ func TestHistoryErrors(t *testing.T) {
 	}{
 		{"registry unreachable", champ, func(reg *memRegistry) { reg.fail("GetRegisteredModel", "", 0, errUnavailable) },
 			"503"},
-		{"corrupted history tag", champ, func(reg *memRegistry) { reg.modelTag[HistoryTagKey(champ)] = "[{" },
+		{"corrupted history tag", champ, func(reg *memRegistry) { reg.SetModelTagDirect(reg.model, HistoryTagKey(champ), "[{") },
 			`failed to read mlreg.history.alias.champion of "m": failed to parse history tag: `},
 		{"stage unreadable", checks.StageTarget("Staging"), func(reg *memRegistry) { reg.fail("GetLatestVersions", "", 0, errUnavailable) },
 			"503"},
@@ -213,7 +213,7 @@ func rollback(t *testing.T, s *Service, rollbackTo string, policy *checks.Policy
 func promoteSequence(t *testing.T) (*memRegistry, func() *Service) {
 	t.Helper()
 	reg := threeVersions()
-	delete(reg.aliases, "champion")
+	reg.unsetAlias("champion")
 	at := t0
 	next := func() *Service {
 		at = at.Add(time.Hour)
@@ -235,7 +235,7 @@ func TestRollbackTwiceInARowGoesTwoStepsBack(t *testing.T) {
 		if _, err := rollback(t, next(), "", nil); err != nil {
 			t.Fatalf("rollback to v%s: %v", want.holder, err)
 		}
-		if got := reg.aliases["champion"]; got != want.holder {
+		if got := reg.alias("champion"); got != want.holder {
 			t.Fatalf("after rollback @champion = v%s, want v%s", got, want.holder)
 		}
 		h := reg.history(t, champ)
@@ -254,8 +254,8 @@ func TestRollbackTwiceInARowGoesTwoStepsBack(t *testing.T) {
 	if !errors.Is(err, ErrNoRollbackTarget) || !strings.Contains(err.Error(), "the history has no version before v1") {
 		t.Errorf("third rollback: err = %v, want ErrNoRollbackTarget before v1", err)
 	}
-	if reg.aliases["champion"] != "1" {
-		t.Errorf("a refused rollback moved @champion to v%s", reg.aliases["champion"])
+	if reg.alias("champion") != "1" {
+		t.Errorf("a refused rollback moved @champion to v%s", reg.alias("champion"))
 	}
 }
 
@@ -265,15 +265,15 @@ func TestRollbackToIsAStepOfItsOwn(t *testing.T) {
 	if _, err := rollback(t, next(), "1", nil); err != nil {
 		t.Fatal(err)
 	}
-	if reg.aliases["champion"] != "1" {
-		t.Fatalf("@champion = v%s after rollback-to 1", reg.aliases["champion"])
+	if reg.alias("champion") != "1" {
+		t.Fatalf("@champion = v%s after rollback-to 1", reg.alias("champion"))
 	}
 	// Undoing the explicit rollback returns to the version it replaced.
 	if _, err := rollback(t, next(), "", nil); err != nil {
 		t.Fatal(err)
 	}
-	if reg.aliases["champion"] != "3" {
-		t.Errorf("@champion = v%s after rolling back a rollback-to, want v3", reg.aliases["champion"])
+	if reg.alias("champion") != "3" {
+		t.Errorf("@champion = v%s after rolling back a rollback-to, want v3", reg.alias("champion"))
 	}
 }
 
@@ -298,12 +298,12 @@ func TestRollbackRefusedWhenTheTargetMoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg.aliases["champion"] = "1" // moved between history and apply
+	reg.setAlias("champion", "1") // moved between history and apply
 	if _, err := s.Apply(t.Context(), plan); !errors.Is(err, ErrConflict) {
 		t.Errorf("err = %v, want ErrConflict", err)
 	}
-	if reg.aliases["champion"] != "1" {
-		t.Errorf("@champion = v%s, want v1 untouched", reg.aliases["champion"])
+	if reg.alias("champion") != "1" {
+		t.Errorf("@champion = v%s, want v1 untouched", reg.alias("champion"))
 	}
 }
 
@@ -327,8 +327,8 @@ rules:
 	reg := threeVersions()
 	withAUC(reg, "1", 0.91)
 	withAUC(reg, "3", 0.95)
-	reg.aliases["champion"] = "3"
-	reg.modelTag[HistoryTagKey(champ)] = encodeHistory([]Record{{Version: "3", PreviousVersion: "1", Action: ActionPromote, At: t0.Format(time.RFC3339)}})
+	reg.setAlias("champion", "3")
+	reg.SetModelTagDirect(reg.model, HistoryTagKey(champ), mlflow.Rules{}.EncodeHistory([]Record{{Version: "3", PreviousVersion: "1", Action: ActionPromote, At: t0.Format(time.RFC3339)}}))
 	s := &Service{Reg: reg, Now: clock(t0.Add(24 * time.Hour))}
 	plan, err := rollback(t, s, "", pol)
 	if err != nil {
@@ -346,8 +346,8 @@ rules:
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("checks (-want +got):\n%s", diff)
 	}
-	if reg.aliases["champion"] != "1" || reg.history(t, champ)[0].Verdict != checks.VerdictPass {
-		t.Errorf("@champion = v%s, history %+v; want v1 with a passing rollback entry", reg.aliases["champion"], reg.history(t, champ))
+	if reg.alias("champion") != "1" || reg.history(t, champ)[0].Verdict != checks.VerdictPass {
+		t.Errorf("@champion = v%s, history %+v; want v1 with a passing rollback entry", reg.alias("champion"), reg.history(t, champ))
 	}
 }
 

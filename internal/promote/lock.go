@@ -9,10 +9,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/mlreg/mlreg-action/internal/mlflow"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
-// Locker is what the promotion lock needs from the registry.
+// The promotion lock (see registry.Locker).
 //
 // MLflow has no compare-and-set: aliases and tags are upserts, so two
 // promotions that both read "@champion is v8" can both move it, and two
@@ -26,18 +26,9 @@ import (
 // that the holder keeps renewing while it works (see lease), so that the
 // lock of a run that died clears within DefaultLockTTL, and another run
 // takes it over (see clear).
-type Locker interface {
-	CreateRegisteredModel(ctx context.Context, name, description string, tags []mlflow.Tag) (*mlflow.RegisteredModel, error)
-	GetRegisteredModel(ctx context.Context, name string) (*mlflow.RegisteredModel, error)
-	DeleteRegisteredModel(ctx context.Context, name string) error
-	SetRegisteredModelTag(ctx context.Context, name, key, value string) error
-}
 
 // Lock names and tag keys.
 const (
-	LockPrefix = "mlreg-lock."
-	// TakeoverPrefix starts the name of a takeover claim (see clear).
-	TakeoverPrefix = "mlreg-takeover."
 	TagLockOwner   = "mlreg.lock.owner"
 	TagLockExpires = "mlreg.lock.expires"
 	// TagLockToken is unique to one acquisition: a create whose answer was
@@ -67,27 +58,24 @@ const (
 	takeoverDescription = "Held by mlreg-action for a moment while it removes the expired lock or claim %s; expires at %s if the run dies."
 )
 
-// LockName is the registered model used as the lock of model.
-func LockName(model string) string {
-	name := LockPrefix + model
-	if len(name) > 250 {
-		sum := sha256.Sum256([]byte(model))
-		name = LockPrefix + model[:200] + "." + hex.EncodeToString(sum[:8])
-	}
-	return name
-}
-
 // lockState is a lock, or a takeover claim, as read from the registry.
 type lockState struct {
 	name, owner, expires, token string
 }
 
-func (d Dialect) lockState(rm *mlflow.RegisteredModel) lockState {
+func lockStateOf(d registry.Rules, rm *registry.RegisteredModel) lockState {
 	st := lockState{name: rm.Name}
 	st.owner, _ = rm.Tag(d.TagKey(TagLockOwner))
 	st.expires, _ = rm.Tag(d.TagKey(TagLockExpires))
 	st.token, _ = rm.Tag(d.TagKey(TagLockToken))
 	return st
+}
+
+// TakeoverName is the takeover claim of the lock of model that owner took
+// with token (see Service.clear), as the registry r names it: the registered
+// model whose creation entitles a run to delete that lock once it has expired.
+func TakeoverName(r registry.Rules, model, owner, token string) string {
+	return r.TakeoverName(model, lockState{owner: owner, token: token}.id())
 }
 
 // id names this acquisition and no other: a hash of its token (and owner,
@@ -126,9 +114,9 @@ func (s *Service) after(d time.Duration) <-chan time.Time {
 	return time.After(d)
 }
 
-func (s *Service) lockTags(owner, token string, expires time.Time) []mlflow.Tag {
-	d := s.Dialect
-	return []mlflow.Tag{{Key: d.TagKey(TagLockOwner), Value: owner}, {Key: d.TagKey(TagLockExpires), Value: expires.Format(time.RFC3339)},
+func (s *Service) lockTags(owner, token string, expires time.Time) []registry.Tag {
+	d := s.Reg
+	return []registry.Tag{{Key: d.TagKey(TagLockOwner), Value: owner}, {Key: d.TagKey(TagLockExpires), Value: expires.Format(time.RFC3339)},
 		{Key: d.TagKey(TagLockToken), Value: token}}
 }
 
@@ -141,9 +129,9 @@ func (s *Service) acquire(ctx context.Context, model string, out *Outcome) (cont
 	if s.Lock == nil {
 		return ctx, nil, nil
 	}
-	d := s.Dialect
+	d := s.Reg
 	name := d.LockName(model)
-	owner := d.tagValue(s.LockOwner)
+	owner := d.TagValue(s.LockOwner)
 	if owner == "" {
 		owner = fmt.Sprintf("mlreg-action-%08x", rand.Uint32())
 	}
@@ -158,28 +146,28 @@ func (s *Service) acquire(ctx context.Context, model string, out *Outcome) (cont
 				out.Notes = append(out.Notes, fmt.Sprintf("waited for a concurrent promotion of %q (%d attempts)", model, attempt))
 			}
 			return s.hold(ctx, lockState{name: name, owner: owner, token: token}, expires)
-		case mlflow.IsNotFound(err):
+		case registry.IsNotFound(err):
 			// The server checks the name before inserting it; a lock deleted in
 			// between (its holder released it) answers 404. That is contention:
 			// try again.
-			if err := mlflow.SleepContext(ctx, delay); err != nil {
+			if err := registry.SleepContext(ctx, delay); err != nil {
 				return nil, nil, fmt.Errorf("%w: waiting for the lock %s: %w", ErrConflict, name, err)
 			}
 			continue
-		case mlflow.IsPermissionDenied(err):
+		case registry.IsPermissionDenied(err):
 			out.Notes = append(out.Notes, fmt.Sprintf("could not create the lock %s (permission denied): concurrent promotions of %q are not serialized", name, model))
 			return ctx, nil, nil
-		case !mlflow.IsAlreadyExists(err):
+		case !registry.IsAlreadyExists(err):
 			return nil, nil, fmt.Errorf("failed to create lock %s: %w", name, err)
 		}
 		rm, err := s.Lock.GetRegisteredModel(ctx, name)
 		switch {
-		case mlflow.IsNotFound(err):
+		case registry.IsNotFound(err):
 			continue // released in between
 		case err != nil:
 			return nil, nil, fmt.Errorf("failed to read lock %s: %w", name, err)
 		}
-		held := d.lockState(rm)
+		held := lockStateOf(d, rm)
 		if held.token == token {
 			// Our own create: the server executed it, its answer was lost, and
 			// the client's retry was told the lock exists.
@@ -199,7 +187,7 @@ func (s *Service) acquire(ctx context.Context, model string, out *Outcome) (cont
 			return nil, nil, fmt.Errorf("%w: another promotion of %q (%s) holds the lock %s until %s; gave up at the deadline",
 				ErrConflict, model, held.owner, name, held.expires)
 		}
-		if err := mlflow.SleepContext(ctx, wait); err != nil {
+		if err := registry.SleepContext(ctx, wait); err != nil {
 			return nil, nil, fmt.Errorf("%w: waiting for the lock %s held by %s: %w", ErrConflict, name, held.owner, err)
 		}
 		delay = min(delay*2, maxLockPollDelay)
@@ -222,23 +210,23 @@ func (s *Service) acquire(ctx context.Context, model string, out *Outcome) (cont
 // too (it is never renewed: its holder makes three requests), and the claim
 // of a run that died is cleared the same way, under the claim named after it.
 func (s *Service) clear(ctx context.Context, model, owner string, st lockState, out *Outcome, depth int) (bool, error) {
-	d := s.Dialect
-	claim := lockState{name: d.takeoverName(model, st.id()), owner: owner, token: fmt.Sprintf("%016x", rand.Uint64())}
+	d := s.Reg
+	claim := lockState{name: d.TakeoverName(model, st.id()), owner: owner, token: fmt.Sprintf("%016x", rand.Uint64())}
 	expires := s.expiry()
 	_, err := s.Lock.CreateRegisteredModel(ctx, claim.name, fmt.Sprintf(takeoverDescription, st.name, expires.Format(time.RFC3339)),
 		s.lockTags(claim.owner, claim.token, expires))
-	if mlflow.IsNotFound(err) {
+	if registry.IsNotFound(err) {
 		return false, nil // a claim deleted between the name check and the insert: contention
 	}
-	if mlflow.IsAlreadyExists(err) {
+	if registry.IsAlreadyExists(err) {
 		rm, rerr := s.Lock.GetRegisteredModel(ctx, claim.name)
 		switch {
-		case mlflow.IsNotFound(rerr):
+		case registry.IsNotFound(rerr):
 			return false, nil // its holder is done: look at the lock again
 		case rerr != nil:
 			return false, fmt.Errorf("failed to read takeover claim %s: %w", claim.name, rerr)
 		}
-		other := d.lockState(rm)
+		other := lockStateOf(d, rm)
 		switch {
 		case other.token == claim.token:
 			err = nil // ours: the create's answer was lost
@@ -261,12 +249,12 @@ func (s *Service) clear(ctx context.Context, model, owner string, st lockState, 
 	}()
 	rm, err := s.Lock.GetRegisteredModel(ctx, st.name)
 	switch {
-	case mlflow.IsNotFound(err):
+	case registry.IsNotFound(err):
 		return false, nil
 	case err != nil:
 		return false, fmt.Errorf("failed to read lock %s: %w", st.name, err)
 	}
-	cur := d.lockState(rm)
+	cur := lockStateOf(d, rm)
 	if cur.id() != st.id() || !cur.expired(s.now()) || !s.now().Before(expires.Add(-s.lockMargin())) {
 		return false, nil // replaced, renewed, or this run is too slow to trust its claim
 	}
@@ -289,7 +277,7 @@ func (s *Service) deleteLock(ctx context.Context, st lockState) error {
 	delay := 500 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		err := s.Lock.DeleteRegisteredModel(ctx, st.name)
-		if err == nil || mlflow.IsNotFound(err) {
+		if err == nil || registry.IsNotFound(err) {
 			return nil
 		}
 		if refused(err) || attempt == lockDeleteAttempts {
@@ -297,14 +285,14 @@ func (s *Service) deleteLock(ctx context.Context, st lockState) error {
 		}
 		rm, rerr := s.Lock.GetRegisteredModel(ctx, st.name)
 		switch {
-		case mlflow.IsNotFound(rerr):
+		case registry.IsNotFound(rerr):
 			return nil
 		case rerr != nil:
 			return err
-		case s.Dialect.lockState(rm).id() != st.id():
+		case lockStateOf(s.Reg, rm).id() != st.id():
 			return nil // deleted, and the name is another run's now
 		}
-		if mlflow.SleepContext(ctx, delay) != nil {
+		if registry.SleepContext(ctx, delay) != nil {
 			return err
 		}
 		delay = min(delay*2, maxLockPollDelay)
@@ -384,7 +372,7 @@ func (l *lease) heartbeat(ctx context.Context) {
 // renew extends the lease; an error means the lock is lost. A renewal that
 // fails before the lease lapses is not: the next beat tries again.
 func (l *lease) renew(ctx context.Context) error {
-	s, d := l.s, l.s.Dialect
+	s, d := l.s, l.s.Reg
 	lapse := l.lapse()
 	left := lapse.Sub(s.now())
 	if left <= 0 {
@@ -400,12 +388,12 @@ func (l *lease) renew(ctx context.Context) error {
 	}
 	rm, err := s.Lock.GetRegisteredModel(ctx, l.lock.name)
 	switch {
-	case mlflow.IsNotFound(err):
+	case registry.IsNotFound(err):
 		return fmt.Errorf("it was deleted")
 	case err != nil:
 		return failed(err)
 	}
-	if cur := d.lockState(rm); cur.id() != l.lock.id() {
+	if cur := lockStateOf(d, rm); cur.id() != l.lock.id() {
 		return fmt.Errorf("another promotion (%s) took it over", cur.owner)
 	}
 	expires := s.expiry()

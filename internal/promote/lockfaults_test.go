@@ -20,8 +20,11 @@ func TestApplyTakesAndReleasesTheLock(t *testing.T) {
 	reg := threeVersions()
 	var held map[string]string
 	reg.before("SetAlias", "", 1, func(m *memRegistry) {
-		if l, ok := m.others["mlreg-lock.m"]; ok {
-			held = tagMap(l.Tags)
+		if l, ok := m.Model("mlreg-lock.m"); ok {
+			held = map[string]string{}
+			for _, tg := range l.Tags {
+				held[tg.Key] = tg.Value
+			}
 		}
 	})
 	s := &Service{Reg: reg, Now: clock(t0), Lock: reg, LockOwner: testRunURL, LockTTL: time.Minute}
@@ -36,8 +39,8 @@ func TestApplyTakesAndReleasesTheLock(t *testing.T) {
 	if len(w) < 2 || w[0] != "CreateRegisteredModel mlreg-lock.m" || w[len(w)-1] != "DeleteRegisteredModel mlreg-lock.m" {
 		t.Errorf("writes %v; want the lock created first and deleted last", w)
 	}
-	if len(reg.others) != 0 {
-		t.Errorf("lock left behind: %v", reg.others)
+	if _, ok := reg.Model("mlreg-lock.m"); ok {
+		t.Error("lock left behind")
 	}
 }
 
@@ -46,8 +49,7 @@ func TestApplyLockFaults(t *testing.T) {
 	exists := &mlflow.Error{Method: "POST", StatusCode: 400, Code: mlflow.CodeResourceAlreadyExists, Message: "exists"}
 	heldBy := func(owner string, expires time.Time) func(m *memRegistry) {
 		return func(m *memRegistry) {
-			m.others["mlreg-lock.m"] = &mlflow.RegisteredModel{Name: "mlreg-lock.m", Tags: []mlflow.Tag{
-				{Key: TagLockOwner, Value: owner}, {Key: TagLockExpires, Value: expires.Format(time.RFC3339)}, {Key: TagLockToken, Value: "other"}}}
+			m.CreateModel("mlreg-lock.m", TagLockOwner, owner, TagLockExpires, expires.Format(time.RFC3339), TagLockToken, "other")
 		}
 	}
 	cases := []struct {
@@ -85,7 +87,7 @@ func TestApplyLockFaults(t *testing.T) {
 			name: "lock released between create and read",
 			setup: func(m *memRegistry) {
 				heldBy("run-9", t0.Add(time.Hour))(m)
-				m.before("GetRegisteredModel", "mlreg-lock.", 1, func(m *memRegistry) { delete(m.others, "mlreg-lock.m") })
+				m.before("GetRegisteredModel", "mlreg-lock.", 1, func(m *memRegistry) { m.DeleteModelDirect("mlreg-lock.m") })
 			},
 			notes: []string{`waited for a concurrent promotion of "m" (2 attempts)`},
 		},
@@ -148,7 +150,7 @@ func TestApplyLockFaults(t *testing.T) {
 		{
 			name:    "release fails",
 			setup:   func(m *memRegistry) { m.fail("DeleteRegisteredModel", "", 0, errDenied) },
-			notes:   []string{"failed to release the lock mlreg-lock.m (it expires by itself): POST : 403 PERMISSION_DENIED: Permission denied"},
+			notes:   []string{"failed to release the lock mlreg-lock.m (it expires by itself): failed to delete registered model \"mlreg-lock.m\": POST : 403 PERMISSION_DENIED: Permission denied"},
 			lockOut: true,
 		},
 	}
@@ -173,8 +175,8 @@ func TestApplyLockFaults(t *testing.T) {
 				if err == nil || !strings.HasPrefix(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want %q...", err, tc.err)
 				}
-				if reg.aliases["champion"] != "1" {
-					t.Errorf("a failed lock moved @champion to v%s", reg.aliases["champion"])
+				if reg.alias("champion") != "1" {
+					t.Errorf("a failed lock moved @champion to v%s", reg.alias("champion"))
 				}
 				if !strings.Contains(err.Error(), "nothing was changed") {
 					t.Errorf("err = %v, want it to say nothing was changed", err)
@@ -190,25 +192,13 @@ func TestApplyLockFaults(t *testing.T) {
 				if diff := cmp.Diff(tc.notes, got); diff != "" {
 					t.Errorf("notes (-want +got):\n%s", diff)
 				}
-				if reg.aliases["champion"] != "2" || len(reg.history(t, champ)) != 1 {
-					t.Errorf("@champion = v%s, history %v; want the promotion recorded", reg.aliases["champion"], reg.history(t, champ))
+				if reg.alias("champion") != "2" || len(reg.history(t, champ)) != 1 {
+					t.Errorf("@champion = v%s, history %v; want the promotion recorded", reg.alias("champion"), reg.history(t, champ))
 				}
 			}
-			if _, ok := reg.others["mlreg-lock.m"]; ok != tc.lockOut {
+			if _, ok := reg.Model("mlreg-lock.m"); ok != tc.lockOut {
 				t.Errorf("lock exists afterwards: %t, want %t", ok, tc.lockOut)
 			}
 		})
-	}
-}
-
-func TestLockName(t *testing.T) {
-	t.Parallel()
-	if got := LockName("fraud"); got != "mlreg-lock.fraud" {
-		t.Errorf("LockName(fraud) = %q", got)
-	}
-	a, b := strings.Repeat("a", 300)+"x", strings.Repeat("a", 300)+"y"
-	la, lb := LockName(a), LockName(b)
-	if len(la) > 250 || la == lb || !strings.HasPrefix(la, "mlreg-lock."+strings.Repeat("a", 200)+".") || LockName(a) != la {
-		t.Errorf("LockName of long names: %q (%d chars) and %q; want distinct, stable names of at most 250 characters", la, len(la), lb)
 	}
 }

@@ -29,36 +29,30 @@ func staleLock(m *memRegistry, owner, token string, expires time.Time) {
 // claimStale puts owner's takeover claim on the lock of "dead-run" (token
 // "dead"), expiring at expires, in m, and returns its name.
 func claimStale(m *memRegistry, owner string, expires time.Time) string {
-	name := Dialect{}.TakeoverName("m", "dead-run", "dead")
+	name := TakeoverName(m, "m", "dead-run", "dead")
 	putLock(m, name, owner, "c1", expires)
 	return name
 }
 
 func putLock(m *memRegistry, name, owner, token string, expires time.Time) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.others[name] = &mlflow.RegisteredModel{Name: name, Tags: (&Service{}).lockTags(owner, token, expires)}
+	m.DeleteModelDirect(name)
+	m.CreateModel(name)
+	for _, tg := range (&Service{Reg: m}).lockTags(owner, token, expires) {
+		m.SetModelTagDirect(name, tg.Key, tg.Value)
+	}
 }
 
 // lockTags are the tags of the lock (nil when there is none).
 func (m *memRegistry) lockTags() map[string]string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if o, ok := m.others[lockM]; ok {
+	if o, ok := m.Model(lockM); ok {
 		return tagMap(o.Tags)
 	}
 	return nil
 }
 
+// otherNames are the registered models but m.model (locks and claims), sorted.
 func (m *memRegistry) otherNames() []string {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []string
-	for n := range m.others {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
+	return slices.DeleteFunc(m.Models(), func(n string) bool { return n == m.model })
 }
 
 // guarded is one run's view of the registry. It checks the invariant the
@@ -82,12 +76,10 @@ type guarded struct {
 }
 
 func (g *guarded) check(what string) {
-	g.mu.Lock()
 	owner := ""
-	if l, ok := g.others[lockM]; ok {
+	if l, ok := g.Model(lockM); ok {
 		owner, _ = l.Tag(TagLockOwner)
 	}
-	g.mu.Unlock()
 	if owner != g.owner {
 		g.vmu.Lock()
 		*g.violations = append(*g.violations, fmt.Sprintf("%s wrote %s while the lock was %q's", g.owner, what, owner))
@@ -241,7 +233,7 @@ func TestTakeoverAfterAnotherTookItOver(t *testing.T) {
 	if !errors.Is(errB, ErrConflict) || !strings.Contains(errB.Error(), "nothing was changed") {
 		t.Errorf("B: err %v, want a conflict (A moved @champion while B waited) that changed nothing", errB)
 	}
-	if got := reg.aliases["champion"]; got != "2" || len(reg.history(t, champ)) != 1 {
+	if got := reg.alias("champion"); got != "2" || len(reg.history(t, champ)) != 1 {
 		t.Errorf("@champion v%s, history %v; want A's v2 and its one entry", got, reg.history(t, champ))
 	}
 	if n := removedNotes(outA, outB); n != 1 {
@@ -324,8 +316,8 @@ func TestTakeoverOfADeadClaim(t *testing.T) {
 			t.Errorf("notes %q, want %q among them", out.Notes, want)
 		}
 	}
-	if reg.aliases["champion"] != "2" {
-		t.Errorf("@champion v%s, want v2", reg.aliases["champion"])
+	if reg.alias("champion") != "2" {
+		t.Errorf("@champion v%s, want v2", reg.alias("champion"))
 	}
 	if left := reg.otherNames(); len(left) > 0 {
 		t.Errorf("left behind: %v", left)
@@ -343,8 +335,8 @@ func TestTakeoverWaitsForALiveClaim(t *testing.T) {
 	// The other run finishes its takeover (and its promotion) before this
 	// run's second look at the lock.
 	reg.before("GetRegisteredModel", lockM, 2, func(m *memRegistry) {
-		delete(m.others, lockM)
-		delete(m.others, claim)
+		m.DeleteModelDirect(lockM)
+		m.DeleteModelDirect(claim)
 	})
 	s := &Service{Reg: reg, Lock: reg, Now: clock(t0), LockOwner: "me"}
 	_, out, err := planApply(t, s, promoteTo("2"))
@@ -446,8 +438,8 @@ func TestHeartbeatRenewsTheLock(t *testing.T) {
 	if _, err := result(); err != nil {
 		t.Fatalf("a promotion that outlived the TTL, renewing its lock: %v", err)
 	}
-	if reg.aliases["champion"] != "2" || len(reg.otherNames()) > 0 {
-		t.Errorf("@champion v%s, left %v; want v2 and the lock released", reg.aliases["champion"], reg.otherNames())
+	if reg.alias("champion") != "2" || len(reg.otherNames()) > 0 {
+		t.Errorf("@champion v%s, left %v; want v2 and the lock released", reg.alias("champion"), reg.otherNames())
 	}
 }
 
@@ -478,8 +470,8 @@ func TestHeartbeatNoticesALostLock(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "nothing was moved") {
 		t.Fatalf("outcome %+v, err %v; want %q and nothing moved", out, err, want)
 	}
-	if reg.aliases["champion"] != "1" {
-		t.Errorf("@champion moved to v%s by a run that had lost the lock", reg.aliases["champion"])
+	if reg.alias("champion") != "1" {
+		t.Errorf("@champion moved to v%s by a run that had lost the lock", reg.alias("champion"))
 	}
 	if got := reg.lockTags()[TagLockExpires]; got != "2026-03-01T12:01:00Z" || reg.lockTags()[TagLockToken] != "b-token" {
 		t.Errorf("B's lock expiry %s, token %s; want them as B wrote them", got, reg.lockTags()[TagLockToken])
@@ -516,8 +508,8 @@ func TestHeartbeatStopsWhenItCannotRenew(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), want) {
 		t.Fatalf("outcome %+v, err %v; want %q", out, err, want)
 	}
-	if reg.aliases["champion"] != "1" {
-		t.Errorf("@champion moved to v%s after the lease lapsed", reg.aliases["champion"])
+	if reg.alias("champion") != "1" {
+		t.Errorf("@champion moved to v%s after the lease lapsed", reg.alias("champion"))
 	}
 	if reg.lockTags()[TagLockOwner] != "A" || len(reg.callsOf("DeleteRegisteredModel")) > 0 {
 		t.Errorf("the lapsed lock was deleted (calls %v); it should be left to expire", reg.callsOf("DeleteRegisteredModel"))

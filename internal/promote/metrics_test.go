@@ -32,16 +32,18 @@ rules:
 	reg := newMem("m",
 		mlflow.ModelVersion{Version: "1", RunID: "r1"},
 		mlflow.ModelVersion{Version: "2", RunID: "r2", Source: "models:/m-2"})
-	reg.aliases["champion"] = "1"
-	reg.runs["r1"].Data.Metrics = []mlflow.Metric{{Key: "loss", Value: 0.25}, {Key: "latency", Value: 20}}
-	reg.metricHistory["r1/latency"] = []mlflow.Metric{
-		{Key: "latency", Value: 10, Step: 0}, {Key: "latency", Value: 50, Step: 1}, {Key: "latency", Value: 20, Step: 2}}
-	reg.logged["m-2"] = &mlflow.LoggedModel{Data: mlflow.LoggedModelData{Metrics: []mlflow.Metric{
+	reg.setAlias("champion", "1")
+	reg.updateRun("r1", func(r *mlflow.Run) {
+		r.Data.Metrics = []mlflow.Metric{{Key: "loss", Value: 0.25}, {Key: "latency", Value: 20}}
+	})
+	reg.SetMetricHistory("r1", "latency", []mlflow.Metric{
+		{Key: "latency", Value: 10, Step: 0}, {Key: "latency", Value: 50, Step: 1}, {Key: "latency", Value: 20, Step: 2}})
+	reg.setLogged("m-2", mlflow.LoggedModel{Data: mlflow.LoggedModelData{Metrics: []mlflow.Metric{
 		{Key: "val_auc", Value: 0.5, DatasetName: "train"},
 		{Key: "val_auc", Value: 0.95, DatasetName: "holdout"},
 		{Key: "latency", Value: 38, Step: 1}, {Key: "latency", Value: 30, Step: 0},
 		{Key: "loss", Value: 0.3},
-	}}}
+	}}})
 	s := &Service{Reg: reg, Now: clock(t0)}
 	req := promoteTo("2")
 	req.Policy = pol
@@ -101,7 +103,7 @@ func TestPlanMetricErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			reg := newMem("m", mlflow.ModelVersion{Version: "2", RunID: "r2", Source: tc.source})
-			reg.logged["m-2"] = &mlflow.LoggedModel{}
+			reg.setLogged("m-2", mlflow.LoggedModel{})
 			tc.inject(reg)
 			req := promoteTo("2")
 			req.Policy = pol
@@ -116,7 +118,7 @@ func TestPlanMetricErrors(t *testing.T) {
 func TestPlanInPlace(t *testing.T) {
 	t.Parallel()
 	reg := threeVersions()
-	reg.versions["1"].CurrentStage = mlflow.StageProduction
+	reg.setStage("1", mlflow.StageProduction)
 	req := promoteTo("1")
 	req.Target.Stage = "Production"
 	plan, err := (&Service{Reg: reg}).Plan(t.Context(), req)

@@ -14,6 +14,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // barrier lets n calls through only once all n have arrived: calls made one
@@ -48,11 +49,12 @@ func (b *barrier) arrive(call string) error {
 // @champion), each with a run and a logged model; the reads of one level of
 // the plan must all be in flight at once to get through.
 type barrierRegistry struct {
-	promote.Registry // nil: any other call panics
-	resolve          *barrier
-	subjects         *barrier
-	versionErr       error
-	aliasErr         error
+	registry.Registry // nil: any other call panics
+	mlflow.Rules
+	resolve    *barrier
+	subjects   *barrier
+	versionErr error
+	aliasErr   error
 }
 
 func (r *barrierRegistry) version(v string) *mlflow.ModelVersion {

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
-	"github.com/mlreg/mlreg-action/internal/mlflow"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // Request is what the caller asks for. Its values are parsed where they
@@ -32,9 +32,6 @@ type Request struct {
 	RunURL    string
 	Commit    string
 	Action    string // recorded in the audit record: ActionPromote (default) or ActionRollback
-	// Dialect is the registry's, for Validate (the zero value is OSS);
-	// Service.Plan validates with the Service's own.
-	Dialect Dialect
 	// Manifest is set for a promotion from a desired-state file; the audit
 	// record carries it (see ManifestRef).
 	Manifest ManifestRef
@@ -131,7 +128,7 @@ type Plan struct {
 	Digest       string         `json:"-"`
 
 	req       Request
-	candidate *mlflow.ModelVersion
+	candidate *registry.ModelVersion
 }
 
 // SetManifest sets what the audit record written by Apply says about the
@@ -168,12 +165,15 @@ func (p *Plan) Moves() []string {
 
 // Service plans and applies promotions against a registry.
 type Service struct {
-	Reg Registry
+	// Reg is the registry: its calls, and its rules for names, targets,
+	// tag keys and values, the lock's name and the history's layout.
+	Reg registry.Backend
 	Now func() time.Time
 	// OnPhase, when set, is called as each phase starts: resolve, check, apply, record.
 	OnPhase func(phase string)
-	// Lock, when set, serializes apply and record across runs (see Locker).
-	Lock Locker
+	// Lock, when set, serializes apply and record across runs (see
+	// registry.Locker); the lock is named by Reg's rules.
+	Lock registry.Locker
 	// LockTTL is how long the lock outlives its holder's last renewal;
 	// 0 = DefaultLockTTL.
 	LockTTL   time.Duration
@@ -181,9 +181,6 @@ type Service struct {
 	// After paces the lock's heartbeat as time.After does (nil = time.After);
 	// with Now, it is the clock of the lock.
 	After func(time.Duration) <-chan time.Time
-	// Dialect is the registry's: tag keys, history layout, lock name and
-	// refused inputs. The zero value is MLflow's OSS registry.
-	Dialect Dialect
 }
 
 func (s *Service) phase(name string) {
@@ -199,23 +196,36 @@ func (s *Service) now() time.Time {
 	return time.Now().UTC()
 }
 
-// Validate refuses what the registry cannot take: a request without a
-// target, a model name or a target the Dialect refuses. It checks with the
-// functions the action's inputs are checked with (Dialect.ValidateModelName,
-// Dialect.ValidateTarget), so a caller that did not parse its values from
-// inputs is held to the same rules; the errors wrap ErrInvalid.
-func (r *Request) Validate() error {
+// Validate refuses what the registry (under rules) cannot take: a request
+// without a target, a model name or a target the rules refuse. It checks
+// with the functions the action's inputs are checked with
+// (registry.CheckModelName, registry.CheckTarget), so a caller that did not
+// parse its values from inputs is held to the same rules; the errors wrap
+// ErrInvalid.
+func (r *Request) Validate(rules registry.Rules) error {
 	if r.Target.IsZero() {
-		return errors.Join(r.Dialect.check(r.Model, r.Target), invalidf("set target-alias or target-stage (or both)"))
+		return errors.Join(check(rules, r.Model, r.Target), invalidf("set target-alias or target-stage (or both)"))
 	}
-	return r.Dialect.check(r.Model, r.Target)
+	return check(rules, r.Model, r.Target)
+}
+
+// check refuses a model name or a target the registry cannot take, every
+// problem at once, each wrapping ErrInvalid.
+func check(rules registry.Rules, model string, t checks.Target) error {
+	var errs []error
+	if err := registry.CheckModelName(rules, model); err != nil {
+		errs = append(errs, invalid(err))
+	}
+	if err := registry.CheckTarget(rules, t); err != nil {
+		errs = append(errs, invalid(err))
+	}
+	return errors.Join(errs...)
 }
 
 // Plan resolves the candidate and the holder of each target, evaluates the
 // policy and returns the plan. It never changes the registry.
 func (s *Service) Plan(ctx context.Context, req Request) (*Plan, error) {
-	req.Dialect = s.Dialect
-	if err := req.Validate(); err != nil {
+	if err := req.Validate(s.Reg); err != nil {
 		return nil, err
 	}
 
@@ -223,8 +233,8 @@ func (s *Service) Plan(ctx context.Context, req Request) (*Plan, error) {
 	// they go at once, and their errors are reported in this order.
 	s.phase("resolve")
 	var (
-		cand, aliasMV               *mlflow.ModelVersion
-		stageMVs                    []mlflow.ModelVersion
+		cand, aliasMV               *registry.ModelVersion
+		stageMVs                    []registry.ModelVersion
 		candErr, aliasErr, stageErr error
 	)
 	concurrently(
@@ -243,13 +253,13 @@ func (s *Service) Plan(ctx context.Context, req Request) (*Plan, error) {
 	if candErr != nil {
 		return nil, candErr
 	}
-	if st := cand.Status; st != "" && st != mlflow.StatusReady {
+	if st := cand.Status; st != "" && st != registry.StatusReady {
 		return nil, fmt.Errorf("%w: %s v%s is %s (%s); only READY versions can be promoted",
 			ErrNotReady, req.Model, cand.Version, st, cand.StatusMessage)
 	}
 
 	plan := &Plan{Model: req.Model, Prompt: cand.IsPrompt(), Candidate: refOf(cand), req: req, candidate: cand}
-	var champ, stageChamp *mlflow.ModelVersion
+	var champ, stageChamp *registry.ModelVersion
 	if a := req.Target.Alias; a != "" {
 		if aliasErr != nil {
 			return nil, aliasErr
@@ -294,7 +304,7 @@ func (s *Service) Plan(ctx context.Context, req Request) (*Plan, error) {
 	return plan, nil
 }
 
-func (s *Service) evaluate(ctx context.Context, plan *Plan, cand, champ, stageChamp *mlflow.ModelVersion) error {
+func (s *Service) evaluate(ctx context.Context, plan *Plan, cand, champ, stageChamp *registry.ModelVersion) error {
 	req := plan.req
 	if req.Policy == nil {
 		plan.Verdict = checks.VerdictSkipped
@@ -396,14 +406,14 @@ func metricNeeds(rules []*checks.Rule) (cand, champ bool) {
 }
 
 // resolveVersion turns a version selector into a model version.
-func (s *Service) resolveVersion(ctx context.Context, model string, v VersionSpec) (*mlflow.ModelVersion, error) {
+func (s *Service) resolveVersion(ctx context.Context, model string, v VersionSpec) (*registry.ModelVersion, error) {
 	switch {
 	// The registry's errors name the model and the version or alias asked
 	// for: they are returned as they are, and only the bare "alias not
 	// found" gets its context here.
 	case v.Alias != "":
 		mv, err := s.Reg.GetModelVersionByAlias(ctx, model, v.Alias)
-		if errors.Is(err, mlflow.ErrAliasNotFound) {
+		if errors.Is(err, registry.ErrAliasNotFound) {
 			return nil, fmt.Errorf("failed to resolve version %s of %q: %w", v, model, err)
 		}
 		return mv, err
@@ -413,9 +423,9 @@ func (s *Service) resolveVersion(ctx context.Context, model string, v VersionSpe
 	return s.Reg.LatestVersion(ctx, model)
 }
 
-func (s *Service) aliasHolder(ctx context.Context, model, alias string) (*mlflow.ModelVersion, error) {
+func (s *Service) aliasHolder(ctx context.Context, model, alias string) (*registry.ModelVersion, error) {
 	mv, err := s.Reg.GetModelVersionByAlias(ctx, model, alias)
-	if errors.Is(err, mlflow.ErrAliasNotFound) {
+	if errors.Is(err, registry.ErrAliasNotFound) {
 		return nil, nil
 	}
 	if err != nil {
@@ -427,7 +437,7 @@ func (s *Service) aliasHolder(ctx context.Context, model, alias string) (*mlflow
 // stageHolder returns the version in the stage. When several share it, the
 // highest version wins, as MLflow's get-latest-versions does; the candidate
 // counts as the holder when it is among them.
-func (s *Service) stageHolder(ctx context.Context, model, stage string, cand *mlflow.ModelVersion) (*mlflow.ModelVersion, error) {
+func (s *Service) stageHolder(ctx context.Context, model, stage string, cand *registry.ModelVersion) (*registry.ModelVersion, error) {
 	if cand != nil && cand.CurrentStage == stage {
 		return cand, nil
 	}
@@ -439,12 +449,12 @@ func (s *Service) stageHolder(ctx context.Context, model, stage string, cand *ml
 }
 
 // stageVersions reads the latest version in the stage (get-latest-versions).
-func (s *Service) stageVersions(ctx context.Context, model, stage string) ([]mlflow.ModelVersion, error) {
+func (s *Service) stageVersions(ctx context.Context, model, stage string) ([]registry.ModelVersion, error) {
 	return s.Reg.GetLatestVersions(ctx, model, []string{stage}) // its error names the model and the stage
 }
 
 // pickStageHolder is stageHolder's choice among the versions read.
-func pickStageHolder(mvs []mlflow.ModelVersion, stage string, cand *mlflow.ModelVersion) *mlflow.ModelVersion {
+func pickStageHolder(mvs []registry.ModelVersion, stage string, cand *registry.ModelVersion) *registry.ModelVersion {
 	if cand != nil && cand.CurrentStage == stage {
 		return cand
 	}
@@ -467,7 +477,7 @@ func concurrently(fns ...func()) {
 	wg.Wait()
 }
 
-func refOf(mv *mlflow.ModelVersion) VersionRef {
+func refOf(mv *registry.ModelVersion) VersionRef {
 	return VersionRef{
 		Version:       mv.Version,
 		RunID:         mv.RunID,

@@ -16,9 +16,9 @@ import (
 
 func withAUC(reg *memRegistry, version string, auc float64) {
 	run := "run" + version
-	reg.versions[version].RunID = run
-	reg.runs[run] = &mlflow.Run{Info: mlflow.RunInfo{RunID: run, Status: "FINISHED", EndTime: 1},
-		Data: mlflow.RunData{Metrics: []mlflow.Metric{{Key: "val_auc", Value: mlflow.MetricValue(auc)}}}}
+	reg.updateVersion(version, func(mv *mlflow.ModelVersion) { mv.RunID = run })
+	reg.AddRun(mlflow.Run{Info: mlflow.RunInfo{RunID: run, Status: "FINISHED", EndTime: 1},
+		Data: mlflow.RunData{Metrics: []mlflow.Metric{{Key: "val_auc", Value: mlflow.MetricValue(auc)}}}})
 }
 
 func TestResolveVersion(t *testing.T) {
@@ -48,7 +48,7 @@ func TestResolveVersion(t *testing.T) {
 			t.Parallel()
 			reg := newMem("m", mlflow.ModelVersion{Version: "1"}, mlflow.ModelVersion{Version: "2"},
 				mlflow.ModelVersion{Version: "3", Status: "PENDING_REGISTRATION"}, mlflow.ModelVersion{Version: "10", CurrentStage: "Staging"})
-			reg.aliases["challenger"] = "2"
+			reg.setAlias("challenger", "2")
 			s := &Service{Reg: reg}
 			var plan *Plan
 			v, err := ParseVersion(tc.version)
@@ -120,7 +120,7 @@ func TestParseExpected(t *testing.T) {
 // Plan takes its values as parsed; it refuses only what no registry takes.
 func TestRequestValidate(t *testing.T) {
 	t.Parallel()
-	err := (&Request{Model: "a/b"}).Validate()
+	err := (&Request{Model: "a/b"}).Validate(mlflow.Rules{})
 	for _, want := range []string{`input model-name: model name "a/b" may not contain`, "set target-alias or target-stage"} {
 		if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not mention %q", err, want)
@@ -197,7 +197,7 @@ func planFor(t *testing.T, policy string, champion string) *Plan {
 	withAUC(reg, "2", 0.92)
 	withAUC(reg, "3", 0.95)
 	if champion != "" {
-		reg.aliases["champion"] = champion
+		reg.setAlias("champion", champion)
 	}
 	p, err := checks.Parse("policy.yml", []byte(policy))
 	if err != nil {
@@ -232,18 +232,18 @@ func TestPlanDigestStability(t *testing.T) {
 func TestApplyIsCompareAndSet(t *testing.T) {
 	t.Parallel()
 	reg := newMem("m", mlflow.ModelVersion{Version: "1"}, mlflow.ModelVersion{Version: "2"}, mlflow.ModelVersion{Version: "3"})
-	reg.aliases["champion"] = "1"
+	reg.setAlias("champion", "1")
 	s := &Service{Reg: reg}
 	plan, err := s.Plan(t.Context(), Request{Model: "m", Version: mustVersion("3"), Target: checks.Target{Alias: "champion"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg.aliases["champion"] = "2" // someone else moved it after the plan
-	reg.calls = nil
+	reg.setAlias("champion", "2") // someone else moved it after the plan
+	reg.ResetCalls()
 	if _, err := s.Apply(t.Context(), plan); !errors.Is(err, ErrConflict) {
 		t.Fatalf("err = %v, want ErrConflict", err)
 	}
-	for _, c := range reg.calls {
+	for _, c := range reg.Calls() {
 		if strings.HasPrefix(c, "Set") {
 			t.Errorf("conflicting apply wrote %q", c)
 		}
@@ -257,11 +257,11 @@ func TestHistoryIsBounded(t *testing.T) {
 		h = append(h, Record{Version: strconv.Itoa(1000 - i), PreviousVersion: strconv.Itoa(999 - i), At: "2026-01-01T00:00:00Z",
 			By: strings.Repeat("x", 40), RunURL: "https://github.com/acme/models/actions/runs/123456789", PlanDigest: "sha256:" + strings.Repeat("a", 64)})
 	}
-	enc := encodeHistory(h)
-	if len(enc) > MaxHistoryChars {
-		t.Fatalf("history is %d characters, over %d", len(enc), MaxHistoryChars)
+	enc := mlflow.Rules{}.EncodeHistory(h)
+	if len(enc) > mlflow.MaxHistoryChars {
+		t.Fatalf("history is %d characters, over %d", len(enc), mlflow.MaxHistoryChars)
 	}
-	got, err := ParseHistory(enc)
+	got, err := mlflow.Rules{}.ParseHistory(enc)
 	if err != nil {
 		t.Fatal(err)
 	}

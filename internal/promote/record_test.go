@@ -36,7 +36,7 @@ var champ = checks.AliasTarget("champion")
 // threeVersions is model m with v1..v3 and @champion on v1.
 func threeVersions() *memRegistry {
 	reg := newMem("m", mlflow.ModelVersion{Version: "1"}, mlflow.ModelVersion{Version: "2"}, mlflow.ModelVersion{Version: "3"})
-	reg.aliases["champion"] = "1"
+	reg.setAlias("champion", "1")
 	return reg
 }
 
@@ -61,10 +61,8 @@ func planApply(t *testing.T, s *Service, req Request) (*Plan, *Outcome, error) {
 // history returns the decoded history tag of target tp.
 func (m *memRegistry) history(t *testing.T, tp checks.Target) []Record {
 	t.Helper()
-	m.mu.Lock()
-	v := m.modelTag[HistoryTagKey(tp)]
-	m.mu.Unlock()
-	h, err := ParseHistory(v)
+	v := m.modelTag(HistoryTagKey(tp))
+	h, err := mlflow.Rules{}.ParseHistory(v)
 	if err != nil {
 		t.Fatalf("history tag %s is not valid JSON: %v\n%s", HistoryTagKey(tp), err, v)
 	}
@@ -99,15 +97,15 @@ func TestApplyWritesTheAuditRecord(t *testing.T) {
 	if got := reg.versionTag("2", "mlreg.promotion.alias.champion"); got != rec {
 		t.Errorf("promotion tag on v2:\n got %s\nwant %s", got, rec)
 	}
-	if got := reg.modelTag["mlreg.history.alias.champion"]; got != "["+rec+"]" {
+	if got := reg.modelTag("mlreg.history.alias.champion"); got != "["+rec+"]" {
 		t.Errorf("history tag:\n got %s\nwant [%s]", got, rec)
 	}
 	mark := `{"at":"2026-03-01T12:00:00Z","by_version":"2","run_url":"` + testRunURL + `"}`
 	if got := reg.versionTag("1", "mlreg.replaced.alias.champion"); got != mark {
 		t.Errorf("replaced mark on v1:\n got %s\nwant %s", got, mark)
 	}
-	if reg.aliases["champion"] != "2" {
-		t.Errorf("@champion = v%s, want v2", reg.aliases["champion"])
+	if reg.alias("champion") != "2" {
+		t.Errorf("@champion = v%s, want v2", reg.alias("champion"))
 	}
 }
 
@@ -124,7 +122,7 @@ func TestApplyWithoutArchiveExistingLeavesThePreviousHolderAlone(t *testing.T) {
 		t.Errorf("v1 was marked replaced without archive-existing: %s", got)
 	}
 	// A rerun has nothing to complete either.
-	reg.calls = nil
+	reg.ResetCalls()
 	_, out, err := planApply(t, &Service{Reg: reg, Now: clock(t1)}, req)
 	if err != nil || out.Changed || len(out.Notes) > 0 || len(reg.writes()) > 0 {
 		t.Errorf("rerun: outcome %+v, err %v, writes %v; want an unchanged no-op", out, err, reg.writes())
@@ -257,7 +255,7 @@ func TestApplyFaultThenRerun(t *testing.T) {
 			if errors.Is(err, ErrConflict) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrPolicyFailed) {
 				t.Errorf("error %v maps to another exit status than a registry error", err)
 			}
-			if got := reg.aliases["champion"]; got != tc.holder {
+			if got := reg.alias("champion"); got != tc.holder {
 				t.Errorf("after the failed run @champion = v%s, want v%s", got, tc.holder)
 			}
 			if h := reg.history(t, champ); (len(h) == 1) != tc.recorded {
@@ -265,9 +263,7 @@ func TestApplyFaultThenRerun(t *testing.T) {
 			}
 
 			// The rerun, with the registry working again.
-			reg.mu.Lock()
-			reg.faults = nil
-			reg.mu.Unlock()
+			reg.ClearFaults()
 			_, out, err := planApply(t, &Service{Reg: reg, Now: clock(t1)}, promoteTo("2"))
 			if err != nil {
 				t.Fatalf("rerun: %v", err)
@@ -295,12 +291,12 @@ func TestApplyFaultThenRerun(t *testing.T) {
 			if got := reg.versionTag("1", "mlreg.replaced.alias.champion"); got != mark {
 				t.Errorf("after the rerun v1's replaced mark is %s, want %s", got, mark)
 			}
-			if reg.aliases["champion"] != "2" {
-				t.Errorf("after the rerun @champion = v%s, want v2", reg.aliases["champion"])
+			if reg.alias("champion") != "2" {
+				t.Errorf("after the rerun @champion = v%s, want v2", reg.alias("champion"))
 			}
 
 			// A third run finds everything in place and writes nothing.
-			reg.calls = nil
+			reg.ResetCalls()
 			_, out, err = planApply(t, &Service{Reg: reg, Now: clock(t1.Add(time.Hour))}, promoteTo("2"))
 			if err != nil || out.Changed || len(out.Notes) > 0 {
 				t.Errorf("third run: outcome %+v, err %v; want an unchanged no-op", out, err)
@@ -330,7 +326,7 @@ func TestApplyTwoTargetsStopsAfterTheFirstMove(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			reg := threeVersions()
-			reg.versions["1"].CurrentStage = mlflow.StageProduction
+			reg.setStage("1", mlflow.StageProduction)
 			tc.inject(reg)
 			req := promoteTo("2")
 			req.Target.Stage = "Production"
@@ -342,11 +338,11 @@ func TestApplyTwoTargetsStopsAfterTheFirstMove(t *testing.T) {
 			if diff := cmp.Diff([]string{"@champion: v1 → v2"}, pe.Moved); diff != "" || pe.Step != tc.step {
 				t.Errorf("PartialError moved %v step %q; want [@champion: v1 → v2] and %q", pe.Moved, pe.Step, tc.step)
 			}
-			if reg.aliases["champion"] != "2" || reg.versions["2"].CurrentStage != mlflow.StageNone && reg.versions["2"].CurrentStage != "" {
-				t.Errorf("after the failed run: @champion v%s, v2 in stage %q", reg.aliases["champion"], reg.versions["2"].CurrentStage)
+			if reg.alias("champion") != "2" || reg.version("2").CurrentStage != mlflow.StageNone && reg.version("2").CurrentStage != "" {
+				t.Errorf("after the failed run: @champion v%s, v2 in stage %q", reg.alias("champion"), reg.version("2").CurrentStage)
 			}
 
-			reg.faults = nil
+			reg.ClearFaults()
 			_, out, err := planApply(t, &Service{Reg: reg, Now: clock(t1)}, req)
 			if err != nil {
 				t.Fatalf("rerun: %v", err)
@@ -357,8 +353,8 @@ func TestApplyTwoTargetsStopsAfterTheFirstMove(t *testing.T) {
 			if diff := cmp.Diff(want, out); diff != "" {
 				t.Errorf("rerun outcome (-want +got):\n%s", diff)
 			}
-			if reg.versions["1"].CurrentStage != mlflow.StageArchived || reg.versions["2"].CurrentStage != mlflow.StageProduction {
-				t.Errorf("stages after the rerun: v1 %s, v2 %s; want Archived, Production", reg.versions["1"].CurrentStage, reg.versions["2"].CurrentStage)
+			if reg.version("1").CurrentStage != mlflow.StageArchived || reg.version("2").CurrentStage != mlflow.StageProduction {
+				t.Errorf("stages after the rerun: v1 %s, v2 %s; want Archived, Production", reg.version("1").CurrentStage, reg.version("2").CurrentStage)
 			}
 			for _, tp := range []checks.Target{champ, checks.StageTarget("Production")} {
 				if h := reg.history(t, tp); len(h) != 1 || h[0].Version != "2" || h[0].PreviousVersion != "1" {
@@ -380,15 +376,15 @@ func TestRerunCompletesOnlyItsOwnRecord(t *testing.T) {
 		name  string
 		setup func(m *memRegistry)
 	}{
-		{"moved outside mlreg-action: no promotion tag", func(m *memRegistry) { m.aliases["champion"] = "2" }},
+		{"moved outside mlreg-action: no promotion tag", func(m *memRegistry) { m.setAlias("champion", "2") }},
 		{"promotion tag older than the newest entry", func(m *memRegistry) {
-			m.versions["2"].Tags = []mlflow.Tag{{Key: PromotionTagKey(champ), Value: stale.JSON()}}
-			m.modelTag[HistoryTagKey(champ)] = encodeHistory([]Record{newer, stale})
-			m.aliases["champion"] = "2" // moved back by hand after v3
+			m.SetVersionTagDirect(m.model, "2", PromotionTagKey(champ), stale.JSON())
+			m.SetModelTagDirect(m.model, HistoryTagKey(champ), mlflow.Rules{}.EncodeHistory([]Record{newer, stale}))
+			m.setAlias("champion", "2") // moved back by hand after v3
 		}},
 		{"unreadable promotion tag", func(m *memRegistry) {
-			m.versions["2"].Tags = []mlflow.Tag{{Key: PromotionTagKey(champ), Value: "{not json"}}
-			m.aliases["champion"] = "2"
+			m.SetVersionTagDirect(m.model, "2", PromotionTagKey(champ), "{not json")
+			m.setAlias("champion", "2")
 		}},
 	}
 	for _, tc := range cases {
@@ -396,7 +392,7 @@ func TestRerunCompletesOnlyItsOwnRecord(t *testing.T) {
 			t.Parallel()
 			reg := threeVersions()
 			tc.setup(reg)
-			before := reg.modelTag[HistoryTagKey(champ)]
+			before := reg.modelTag(HistoryTagKey(champ))
 			_, out, err := planApply(t, &Service{Reg: reg, Now: clock(t1)}, promoteTo("2"))
 			if err != nil {
 				t.Fatal(err)
@@ -407,7 +403,7 @@ func TestRerunCompletesOnlyItsOwnRecord(t *testing.T) {
 			if w := reg.writes(); len(w) > 0 {
 				t.Errorf("wrote %v, want nothing", w)
 			}
-			if got := reg.modelTag[HistoryTagKey(champ)]; got != before {
+			if got := reg.modelTag(HistoryTagKey(champ)); got != before {
 				t.Errorf("history changed:\n%s\nwas\n%s", got, before)
 			}
 		})
@@ -424,14 +420,14 @@ func TestRerunCompletesTheReplacedMark(t *testing.T) {
 		if _, _, err := planApply(t, &Service{Reg: reg, Now: clock(t0)}, promoteTo("2")); err == nil {
 			t.Fatal("first run succeeded, want a partial error")
 		}
-		reg.faults = nil
+		reg.ClearFaults()
 		return reg
 	}
 	t.Run("replaced version deleted since", func(t *testing.T) {
 		t.Parallel()
 		reg := setup(t)
-		delete(reg.versions, "1")
-		reg.calls = nil
+		reg.DeleteVersionDirect(reg.model, "1")
+		reg.ResetCalls()
 		_, out, err := planApply(t, &Service{Reg: reg, Now: clock(t1)}, promoteTo("2"))
 		if err != nil || out.Changed || len(out.Notes) > 0 || len(reg.writes()) > 0 {
 			t.Errorf("outcome %+v, err %v, writes %v; want a no-op", out, err, reg.writes())
@@ -453,7 +449,7 @@ func TestRerunCompletesTheReplacedMark(t *testing.T) {
 	t.Run("mark by another version is replaced", func(t *testing.T) {
 		t.Parallel()
 		reg := setup(t)
-		reg.versions["1"].Tags = []mlflow.Tag{{Key: "mlreg.replaced.alias.champion", Value: `{"by_version":"9"}`}}
+		reg.SetVersionTagDirect(reg.model, "1", "mlreg.replaced.alias.champion", `{"by_version":"9"}`)
 		_, out, err := planApply(t, &Service{Reg: reg, Now: clock(t1)}, promoteTo("2"))
 		if err != nil || len(out.Notes) != 1 {
 			t.Fatalf("outcome %+v, err %v; want the record completed", out, err)
@@ -476,7 +472,7 @@ func TestApplyConflicts(t *testing.T) {
 	}{
 		{
 			name:   "holder moved since the plan",
-			after:  func(m *memRegistry) { m.aliases["champion"] = "3" },
+			after:  func(m *memRegistry) { m.setAlias("champion", "3") },
 			want:   `conflict: @champion of "m" is held by v3, the plan expected v1; nothing was changed`,
 			holder: "3",
 		},
@@ -495,7 +491,7 @@ func TestApplyConflicts(t *testing.T) {
 		{
 			name: "lost a concurrent promotion",
 			after: func(m *memRegistry) {
-				m.before("GetRegisteredModel", "m", 1, func(m *memRegistry) { m.aliases["champion"] = "3" })
+				m.before("GetRegisteredModel", "m", 1, func(m *memRegistry) { m.setAlias("champion", "3") })
 			},
 			want:   `conflict: lost a concurrent promotion: @champion of "m" now points to v3, not v2`,
 			holder: "3",
@@ -520,7 +516,7 @@ func TestApplyConflicts(t *testing.T) {
 			if !errors.Is(err, ErrConflict) || err.Error() != tc.want {
 				t.Errorf("err = %v\nwant %s (ErrConflict)", err, tc.want)
 			}
-			if got := reg.aliases["champion"]; got != tc.holder {
+			if got := reg.alias("champion"); got != tc.holder {
 				t.Errorf("@champion = v%s, want v%s", got, tc.holder)
 			}
 			if h := reg.history(t, champ); len(h) != 0 {
@@ -570,9 +566,9 @@ func TestApplyStage(t *testing.T) {
 		t.Run(tc.stage, func(t *testing.T) {
 			t.Parallel()
 			reg := threeVersions()
-			delete(reg.aliases, "champion")
+			reg.unsetAlias("champion")
 			canonical, _ := checks.CanonicalStage(tc.stage)
-			reg.versions["1"].CurrentStage = canonical
+			reg.setStage("1", canonical)
 			req := promoteTo("2")
 			req.Target = checks.Target{Stage: canonical} // as the action's input parses it
 			_, out, err := planApply(t, &Service{Reg: reg, Now: clock(t0)}, req)
@@ -591,8 +587,8 @@ func TestApplyStage(t *testing.T) {
 			if canonical == mlflow.StageNone {
 				wantPrev = mlflow.StageNone
 			}
-			if reg.versions["2"].CurrentStage != canonical || reg.versions["1"].CurrentStage != wantPrev {
-				t.Errorf("stages: v1 %s, v2 %s; want %s, %s", reg.versions["1"].CurrentStage, reg.versions["2"].CurrentStage, wantPrev, canonical)
+			if reg.version("2").CurrentStage != canonical || reg.version("1").CurrentStage != wantPrev {
+				t.Errorf("stages: v1 %s, v2 %s; want %s, %s", reg.version("1").CurrentStage, reg.version("2").CurrentStage, wantPrev, canonical)
 			}
 			tp := checks.StageTarget(canonical)
 			if h := reg.history(t, tp); len(h) != 1 || h[0].Version != "2" || h[0].PreviousVersion != "1" {

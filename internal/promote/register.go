@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mlreg/mlreg-action/internal/mlflow"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // Lineage tag keys written on every registered version.
@@ -51,7 +51,7 @@ type RegisterRequest struct {
 
 // Registered is the result of Register.
 type Registered struct {
-	Version *mlflow.ModelVersion
+	Version *registry.ModelVersion
 	// Reused is set when this workflow run had already registered the same
 	// source: a rerun returns that version instead of a duplicate.
 	Reused bool
@@ -61,12 +61,12 @@ type Registered struct {
 	Requested, Resolution string
 }
 
-// Validate checks a register request before anything is sent, with the
-// functions that check the action's inputs (Dialect.ValidateModelName,
-// CheckRegisterSource); the errors wrap ErrInvalid.
-func (r *RegisterRequest) Validate() error {
+// Validate checks a register request before anything is sent, under the
+// registry's rules, with the functions that check the action's inputs
+// (registry.CheckModelName, CheckRegisterSource); the errors wrap ErrInvalid.
+func (r *RegisterRequest) Validate(rules registry.Rules) error {
 	var errs []error
-	if err := (Dialect{}).ValidateModelName(r.Model); err != nil {
+	if err := registry.CheckModelName(rules, r.Model); err != nil {
 		errs = append(errs, invalid(err))
 	}
 	if err := CheckRegisterSource(r.RunID, r.ArtifactPath, r.Source); err != nil {
@@ -109,21 +109,9 @@ func (r *RegisterRequest) resolveSource() (source, runID, modelID string, runs *
 	return source, runID, modelID, runs
 }
 
-// RegisterRegistry is the part of the client Register needs.
-type RegisterRegistry interface {
-	Registry
-	CreateRegisteredModel(ctx context.Context, name, description string, tags []mlflow.Tag) (*mlflow.RegisteredModel, error)
-	CreateModelVersion(ctx context.Context, req mlflow.CreateModelVersionRequest) (*mlflow.ModelVersion, error)
-	SearchModelVersions(ctx context.Context, filter string, orderBy []string, maxResults int) ([]mlflow.ModelVersion, error)
-	ListArtifacts(ctx context.Context, runID, path string) ([]mlflow.FileInfo, error)
-	SearchLoggedModels(ctx context.Context, experimentIDs []string, filter string) ([]mlflow.LoggedModel, error)
-}
-
-var _ RegisterRegistry = (*mlflow.Client)(nil)
-
 // Register creates a model version with lineage tags and waits until it is READY.
-func (s *Service) Register(ctx context.Context, reg RegisterRegistry, req RegisterRequest) (*Registered, error) {
-	if err := req.Validate(); err != nil {
+func (s *Service) Register(ctx context.Context, reg registry.Registrar, req RegisterRequest) (*Registered, error) {
+	if err := req.Validate(reg); err != nil {
 		return nil, err
 	}
 	s.phase("resolve")
@@ -131,7 +119,7 @@ func (s *Service) Register(ctx context.Context, reg RegisterRegistry, req Regist
 	if runID != "" {
 		// Searched for by run id later (the rerun's lookup): refuse what cannot
 		// be quoted before anything is read.
-		if _, err := mlflow.QuoteFilterValue(runID); err != nil {
+		if _, err := registry.QuoteFilterValue(runID); err != nil {
 			return nil, invalidf("input run-id: %v", err)
 		}
 	}
@@ -161,7 +149,7 @@ func (s *Service) Register(ctx context.Context, reg RegisterRegistry, req Regist
 		if err != nil {
 			return nil, err // it names the run
 		}
-		if st := run.Info.Status; st != mlflow.RunFinished && !req.AllowUnfinishedRun {
+		if st := run.Info.Status; st != registry.RunFinished && !req.AllowUnfinishedRun {
 			return nil, invalidf("run %s is %s, not FINISHED; set input allow-unfinished-run: true to register it anyway", runID, st)
 		}
 		if runs != nil {
@@ -193,10 +181,10 @@ func (s *Service) Register(ctx context.Context, reg RegisterRegistry, req Regist
 	} else if mv != nil {
 		return s.awaitReady(ctx, reg, mv, req, true, requested, resolution)
 	}
-	if _, err := reg.CreateRegisteredModel(ctx, req.Model, "", nil); err != nil && !mlflow.IsAlreadyExists(err) {
+	if _, err := reg.CreateRegisteredModel(ctx, req.Model, "", nil); err != nil && !registry.IsAlreadyExists(err) {
 		return nil, err // it names the model
 	}
-	mv, err := reg.CreateModelVersion(ctx, mlflow.CreateModelVersionRequest{
+	mv, err := reg.CreateModelVersion(ctx, registry.CreateModelVersionRequest{
 		Name:        req.Model,
 		Source:      source,
 		RunID:       runID,
@@ -223,21 +211,21 @@ func (s *Service) Register(ctx context.Context, reg RegisterRegistry, req Regist
 
 // findRegistered returns a version this workflow run already registered from
 // the same source, so that a rerun after a failure half-way creates no duplicate.
-func (s *Service) findRegistered(ctx context.Context, reg RegisterRegistry, model, source, runID, workflowRun string) (*mlflow.ModelVersion, error) {
+func (s *Service) findRegistered(ctx context.Context, reg registry.Registrar, model, source, runID, workflowRun string) (*registry.ModelVersion, error) {
 	if workflowRun == "" || runID == "" {
 		return nil, nil
 	}
-	qm, err := mlflow.QuoteFilterValue(model)
+	qm, err := registry.QuoteFilterValue(model)
 	if err != nil {
 		return nil, invalidf("input model-name: %v", err)
 	}
-	qr, err := mlflow.QuoteFilterValue(runID)
+	qr, err := registry.QuoteFilterValue(runID)
 	if err != nil {
 		return nil, invalidf("input run-id: %v", err)
 	}
 	mvs, err := reg.SearchModelVersions(ctx, "name="+qm+" AND run_id="+qr, nil, 0)
 	if err != nil {
-		if mlflow.IsNotFound(err) {
+		if registry.IsNotFound(err) {
 			return nil, nil
 		}
 		return nil, err // it names the search
@@ -251,7 +239,7 @@ func (s *Service) findRegistered(ctx context.Context, reg RegisterRegistry, mode
 	return nil, nil
 }
 
-func (s *Service) awaitReady(ctx context.Context, reg RegisterRegistry, mv *mlflow.ModelVersion, req RegisterRequest,
+func (s *Service) awaitReady(ctx context.Context, reg registry.Registrar, mv *registry.ModelVersion, req RegisterRequest,
 	reused bool, requested, resolution string) (*Registered, error) {
 	s.phase("record")
 	out := &Registered{Version: mv, Reused: reused, Requested: requested, Resolution: resolution}
@@ -261,14 +249,14 @@ func (s *Service) awaitReady(ctx context.Context, reg RegisterRegistry, mv *mlfl
 	}
 	sleep := req.Sleep
 	if sleep == nil {
-		sleep = mlflow.SleepContext
+		sleep = registry.SleepContext
 	}
 	for {
 		switch mv.Status {
-		case "", mlflow.StatusReady:
+		case "", registry.StatusReady:
 			out.Version = mv
 			return out, nil
-		case mlflow.StatusFailedRegistration:
+		case registry.StatusFailedRegistration:
 			return nil, fmt.Errorf("%w: %s v%s failed to register: %s", ErrNotReady, mv.Name, mv.Version, mv.StatusMessage)
 		}
 		if err := sleep(ctx, wait); err != nil {
@@ -285,7 +273,7 @@ func (s *Service) awaitReady(ctx context.Context, reg RegisterRegistry, mv *mlfl
 }
 
 // datasetsJSON summarises a run's dataset inputs for the lineage tag.
-func datasetsJSON(run *mlflow.Run) string {
+func datasetsJSON(run *registry.Run) string {
 	type ds struct {
 		Name       string `json:"name"`
 		Digest     string `json:"digest,omitempty"`
@@ -315,15 +303,15 @@ func datasetsJSON(run *mlflow.Run) string {
 	return ""
 }
 
-func sortedTags(m map[string]string) []mlflow.Tag {
+func sortedTags(m map[string]string) []registry.Tag {
 	keys := make([]string, 0, len(m))
 	for k := range m {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	out := make([]mlflow.Tag, 0, len(keys))
+	out := make([]registry.Tag, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, mlflow.Tag{Key: k, Value: m[k]})
+		out = append(out, registry.Tag{Key: k, Value: m[k]})
 	}
 	return out
 }

@@ -23,18 +23,18 @@ const workflowRun = "https://github.com/acme/models/actions/runs/7"
 // (experiment 5, one dataset input) and a logged model m-abc of r1.
 func registerFixture() *memRegistry {
 	reg := newMem("m")
-	reg.absent = true
-	reg.runs["r1"] = &mlflow.Run{
+	reg.DeleteModelDirect("m")
+	reg.AddRun(mlflow.Run{
 		Info: mlflow.RunInfo{RunID: "r1", ExperimentID: "5", Status: mlflow.RunFinished, EndTime: 1},
 		Inputs: mlflow.RunInputs{DatasetInputs: []mlflow.DatasetInput{{
 			Tags:    []mlflow.Tag{{Key: "mlflow.data.context", Value: "training"}},
 			Dataset: mlflow.Dataset{Name: "fraud", Digest: "d1", SourceType: "s3", Source: "s3://b/fraud.parquet"},
 		}}},
-	}
-	reg.runs["r2"] = &mlflow.Run{Info: mlflow.RunInfo{RunID: "r2", ExperimentID: "5", Status: mlflow.RunRunning}}
-	reg.logged["m-abc"] = &mlflow.LoggedModel{Info: mlflow.LoggedModelInfo{ModelID: "m-abc", SourceRunID: "r1", Name: "model"}}
-	reg.logged["m-r2"] = &mlflow.LoggedModel{Info: mlflow.LoggedModelInfo{ModelID: "m-r2", SourceRunID: "r2", Name: "model"}}
-	reg.logged["m-solo"] = &mlflow.LoggedModel{Info: mlflow.LoggedModelInfo{ModelID: "m-solo", Name: "model"}}
+	})
+	reg.AddRun(mlflow.Run{Info: mlflow.RunInfo{RunID: "r2", ExperimentID: "5", Status: mlflow.RunRunning}})
+	reg.AddLoggedModel(mlflow.LoggedModel{Info: mlflow.LoggedModelInfo{ModelID: "m-abc", SourceRunID: "r1", Name: "model"}})
+	reg.AddLoggedModel(mlflow.LoggedModel{Info: mlflow.LoggedModelInfo{ModelID: "m-r2", SourceRunID: "r2", Name: "model"}})
+	reg.AddLoggedModel(mlflow.LoggedModel{Info: mlflow.LoggedModelInfo{ModelID: "m-solo", Name: "model"}})
 	return reg
 }
 
@@ -59,7 +59,7 @@ func registerReq(w *sleeps) RegisterRequest {
 func TestRegisterFromRunWaitsForReady(t *testing.T) {
 	t.Parallel()
 	reg := registerFixture()
-	reg.pendingPolls = 2
+	reg.SetPending(2, "", "")
 	var waits sleeps
 	res, err := (&Service{}).Register(t.Context(), reg, registerReq(&waits))
 	if err != nil {
@@ -71,10 +71,10 @@ func TestRegisterFromRunWaitsForReady(t *testing.T) {
 	if diff := cmp.Diff(sleeps{time.Second, 2 * time.Second}, waits); diff != "" {
 		t.Errorf("waits between polls (-want +got):\n%s", diff)
 	}
-	if reg.absent {
+	if !reg.present() {
 		t.Error("the registered model was not created")
 	}
-	mv := reg.versions["1"]
+	mv := reg.version("1")
 	// MLflow 3: the run's logged model named like the artifact path is the source (the run's artifacts hold no MLmodel).
 	if mv.Source != "models:/m-abc" || mv.ModelID != "m-abc" || mv.RunID != "r1" || mv.RunLink != "http://mlflow/#/experiments/5/runs/r1" {
 		t.Errorf("version source %q model_id %q run %q run_link %q", mv.Source, mv.ModelID, mv.RunID, mv.RunLink)
@@ -104,7 +104,7 @@ func TestRegisterFromLoggedModel(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Register() error: %v", err)
 	}
-	mv := reg.versions[res.Version.Version]
+	mv := reg.version(res.Version.Version)
 	run, _ := mv.Tag(TagLineageRun)
 	if mv.Source != "models:/m-abc" || mv.ModelID != "m-abc" || mv.RunID != "r1" || run != "r1" {
 		t.Errorf("version source %q model_id %q run %q lineage run %q; want the logged model and its source run",
@@ -127,9 +127,9 @@ func TestRegisterRerunReusesTheVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !again.Reused || again.Version.Version != first.Version.Version || len(reg.versions) != 1 {
+	if !again.Reused || again.Version.Version != first.Version.Version || reg.versionCount() != 1 {
 		t.Errorf("rerun: v%s reused %t, %d versions; want v%s reused and no duplicate",
-			again.Version.Version, again.Reused, len(reg.versions), first.Version.Version)
+			again.Version.Version, again.Reused, reg.versionCount(), first.Version.Version)
 	}
 	// Another workflow run registers its own version.
 	other := registerReq(&waits)
@@ -211,10 +211,10 @@ func TestRegisterCreateFails(t *testing.T) {
 			if tc.notSays != "" && strings.Contains(err.Error(), tc.notSays) {
 				t.Errorf("error %q says %q", err, tc.notSays)
 			}
-			if len(reg.versions) != tc.versions {
-				t.Errorf("%d versions after the failed run, want %d", len(reg.versions), tc.versions)
+			if reg.versionCount() != tc.versions {
+				t.Errorf("%d versions after the failed run, want %d", reg.versionCount(), tc.versions)
 			}
-			reg.faults = nil
+			reg.ClearFaults()
 			res, err := (&Service{}).Register(t.Context(), reg, req)
 			if err != nil {
 				t.Fatalf("rerun: %v", err)
@@ -222,8 +222,8 @@ func TestRegisterCreateFails(t *testing.T) {
 			if res.Reused != tc.reused {
 				t.Errorf("rerun reused %t, want %t", res.Reused, tc.reused)
 			}
-			if tc.reused && len(reg.versions) != 1 {
-				t.Errorf("rerun left %d versions, want 1", len(reg.versions))
+			if tc.reused && reg.versionCount() != 1 {
+				t.Errorf("rerun left %d versions, want 1", reg.versionCount())
 			}
 		})
 	}
@@ -274,7 +274,7 @@ func TestRegisterRefusals(t *testing.T) {
 			name: "run id that cannot be quoted in a filter",
 			req:  func(r *RegisterRequest) { r.RunID, r.ArtifactPath, r.Source = "", "", `runs:/r'"1/model` },
 			inject: func(m *memRegistry) {
-				m.runs[`r'"1`] = &mlflow.Run{Info: mlflow.RunInfo{RunID: `r'"1`, Status: mlflow.RunFinished}}
+				m.AddRun(mlflow.Run{Info: mlflow.RunInfo{RunID: `r'"1`, Status: mlflow.RunFinished}})
 			},
 			is:   ErrInvalid,
 			want: `invalid input: input run-id: cannot quote`,
@@ -282,14 +282,14 @@ func TestRegisterRefusals(t *testing.T) {
 		{
 			name: "version failed to register",
 			inject: func(m *memRegistry) {
-				m.pendingPolls, m.finalStatus, m.finalMessage = 1, mlflow.StatusFailedRegistration, "artifact not found"
+				m.SetPending(1, mlflow.StatusFailedRegistration, "artifact not found")
 			},
 			is:   ErrNotReady,
 			want: "model version not ready: m v1 failed to register: artifact not found",
 		},
 		{
 			name:   "poll fails",
-			inject: func(m *memRegistry) { m.pendingPolls = 3; m.fail("GetModelVersion", "", 1, errUnavailable) },
+			inject: func(m *memRegistry) { m.SetPending(3, "", ""); m.fail("GetModelVersion", "", 1, errUnavailable) },
 			want:   "failed to poll m v1: ",
 		},
 		{
@@ -297,7 +297,7 @@ func TestRegisterRefusals(t *testing.T) {
 			req: func(r *RegisterRequest) {
 				r.Sleep = func(context.Context, time.Duration) error { return context.Canceled }
 			},
-			inject: func(m *memRegistry) { m.pendingPolls = 3 },
+			inject: func(m *memRegistry) { m.SetPending(3, "", "") },
 			is:     context.Canceled,
 			want:   "failed to wait for m v1 to be READY (still PENDING_REGISTRATION): context canceled",
 		},
@@ -335,7 +335,7 @@ func TestRegisterUnfinishedRunChangesNothing(t *testing.T) {
 	if _, err := (&Service{}).Register(t.Context(), reg, req); !errors.Is(err, ErrInvalid) {
 		t.Fatalf("err = %v, want ErrInvalid", err)
 	}
-	if w := reg.writes(); len(w) > 0 || !reg.absent {
+	if w := reg.writes(); len(w) > 0 || reg.present() {
 		t.Errorf("a refused registration wrote %v", w)
 	}
 	req.AllowUnfinishedRun = true
@@ -359,7 +359,7 @@ func TestRegisterValidate(t *testing.T) {
 		{"path escapes the run", RegisterRequest{Model: "m", RunID: "r1", ArtifactPath: "../x"}, []string{"may not contain '..'"}},
 	}
 	for _, tc := range cases {
-		err := tc.req.Validate()
+		err := tc.req.Validate(mlflow.Rules{})
 		if !errors.Is(err, ErrInvalid) {
 			t.Errorf("%s: err = %v, want ErrInvalid", tc.name, err)
 			continue
@@ -370,7 +370,7 @@ func TestRegisterValidate(t *testing.T) {
 			}
 		}
 	}
-	if err := (&RegisterRequest{Model: "m", RunID: "r1", Source: "runs:/r1/model"}).Validate(); err != nil {
+	if err := (&RegisterRequest{Model: "m", RunID: "r1", Source: "runs:/r1/model"}).Validate(mlflow.Rules{}); err != nil {
 		t.Errorf("run-id with a runs:/ source of the same run: %v", err)
 	}
 }
@@ -378,7 +378,7 @@ func TestRegisterValidate(t *testing.T) {
 func TestAwaitReadyBacksOffToTenSeconds(t *testing.T) {
 	t.Parallel()
 	reg := registerFixture()
-	reg.pendingPolls = 7
+	reg.SetPending(7, "", "")
 	var waits sleeps
 	res, err := (&Service{}).Register(t.Context(), reg, registerReq(&waits))
 	if err != nil || res.Polls != 7 {
@@ -390,7 +390,7 @@ func TestAwaitReadyBacksOffToTenSeconds(t *testing.T) {
 	}
 	// Without an injected sleep it really waits, from PollInterval.
 	reg = registerFixture()
-	reg.pendingPolls = 1
+	reg.SetPending(1, "", "")
 	req := registerReq(&waits)
 	req.Sleep, req.PollInterval = nil, time.Millisecond
 	if res, err := (&Service{}).Register(t.Context(), reg, req); err != nil || res.Polls != 1 {

@@ -6,7 +6,7 @@ import (
 	"path"
 	"strings"
 
-	"github.com/mlreg/mlreg-action/internal/mlflow"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // mlmodelFile is the file that makes a directory an MLflow model.
@@ -14,8 +14,8 @@ const mlmodelFile = "MLmodel"
 
 // modelFinder is what resolveRunsURI reads.
 type modelFinder interface {
-	ListArtifacts(ctx context.Context, runID, path string) ([]mlflow.FileInfo, error)
-	SearchLoggedModels(ctx context.Context, experimentIDs []string, filter string) ([]mlflow.LoggedModel, error)
+	ListArtifacts(ctx context.Context, runID, path string) ([]registry.FileInfo, error)
+	SearchLoggedModels(ctx context.Context, experimentIDs []string, filter string) ([]registry.LoggedModel, error)
 }
 
 // resolvedSource is what a runs:/ URI registers.
@@ -38,7 +38,7 @@ type resolvedSource struct {
 //
 // A server without the logged-models API (MLflow 2.x) keeps the runs:/ URI as
 // the source, as before: MLflow 2 resolves it when the version is loaded.
-func resolveRunsURI(ctx context.Context, reg modelFinder, run *mlflow.Run, u *runsURI) (resolvedSource, error) {
+func resolveRunsURI(ctx context.Context, reg modelFinder, run *registry.Run, u *runsURI) (resolvedSource, error) {
 	files, listErr := reg.ListArtifacts(ctx, u.runID, u.path)
 	if listErr == nil {
 		for _, f := range files {
@@ -50,13 +50,13 @@ func resolveRunsURI(ctx context.Context, reg modelFinder, run *mlflow.Run, u *ru
 		}
 	}
 
-	q, err := mlflow.QuoteFilterValue(u.path)
+	q, err := registry.QuoteFilterValue(u.path)
 	if err != nil {
 		return resolvedSource{}, invalidf("input artifact-path: %v", err)
 	}
 	models, err := reg.SearchLoggedModels(ctx, []string{run.Info.ExperimentID}, "name = "+q)
 	switch {
-	case mlflow.IsEndpointNotFound(err):
+	case registry.IsEndpointNotFound(err):
 		why := fmt.Sprintf("the server has no logged-models API (MLflow 2.x): registering %s as given", u.source)
 		if listErr != nil {
 			why += fmt.Sprintf(" (the run's artifacts could not be listed: %v)", listErr)
@@ -65,7 +65,7 @@ func resolveRunsURI(ctx context.Context, reg modelFinder, run *mlflow.Run, u *ru
 	case err != nil:
 		return resolvedSource{}, fmt.Errorf("failed to find the logged model %q of run %s: %w", u.path, u.runID, err)
 	}
-	var own []mlflow.LoggedModel
+	var own []registry.LoggedModel
 	for _, m := range models {
 		if m.Info.SourceRunID == u.runID {
 			own = append(own, m)
@@ -100,7 +100,7 @@ func resolveRunsURI(ctx context.Context, reg modelFinder, run *mlflow.Run, u *ru
 // highestStep picks, among a run's logged models of one name, the one the run
 // output at the highest step, as MLflow does; a tie goes to the newest, which
 // is MLflow's too (its search lists the newest first).
-func highestStep(run *mlflow.Run, models []mlflow.LoggedModel) (*mlflow.LoggedModel, error) {
+func highestStep(run *registry.Run, models []registry.LoggedModel) (*registry.LoggedModel, error) {
 	if len(models) == 1 {
 		return &models[0], nil
 	}
@@ -108,7 +108,7 @@ func highestStep(run *mlflow.Run, models []mlflow.LoggedModel) (*mlflow.LoggedMo
 	for _, o := range run.Outputs.ModelOutputs {
 		step[o.ModelID] = o.Step
 	}
-	var best *mlflow.LoggedModel
+	var best *registry.LoggedModel
 	for i := range models {
 		m := &models[i]
 		s, ok := step[m.Info.ModelID]

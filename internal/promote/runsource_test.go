@@ -150,7 +150,7 @@ func TestRegisterRequestRunsSource(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			err := tc.req.Validate()
+			err := tc.req.Validate(mlflow.Rules{})
 			switch {
 			case tc.want == "" && err != nil:
 				t.Errorf("Validate() = %v, want nil", err)

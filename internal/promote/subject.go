@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
-	"github.com/mlreg/mlreg-action/internal/mlflow"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // subject builds the policy's view of a model version: its run's tags overlaid
 // by the version's tags, the run's status and end time, and a lazy metric
 // source. With prefetch (the rules read metrics), the version's logged model
 // is read at the same time as its run.
-func (s *Service) subject(ctx context.Context, mv *mlflow.ModelVersion, prefetch bool) (*checks.Subject, error) {
+func (s *Service) subject(ctx context.Context, mv *registry.ModelVersion, prefetch bool) (*checks.Subject, error) {
 	subj := &checks.Subject{
 		Version: mv.Version,
 		Aliases: mv.Aliases,
@@ -62,18 +62,18 @@ func (s *Service) subject(ctx context.Context, mv *mlflow.ModelVersion, prefetch
 // metricSource reads a version's metrics: from its MLflow 3 logged model when
 // the source is models:/m-<id> and that model has metrics, otherwise from its run.
 type metricSource struct {
-	reg Registry
-	mv  *mlflow.ModelVersion
-	run *mlflow.Run
+	reg registry.Registry
+	mv  *registry.ModelVersion
+	run *registry.Run
 
 	once   sync.Once
-	logged []mlflow.Metric
+	logged []registry.Metric
 	lmErr  error
 }
 
 var _ checks.MetricSource = (*metricSource)(nil)
 
-func (m *metricSource) loggedMetrics(ctx context.Context) ([]mlflow.Metric, error) {
+func (m *metricSource) loggedMetrics(ctx context.Context) ([]registry.Metric, error) {
 	id := m.mv.LoggedModelID()
 	if id == "" {
 		return nil, nil
@@ -114,7 +114,7 @@ func (m *metricSource) Metric(ctx context.Context, q checks.MetricQuery) (float6
 	// A long history is read a page at a time, keeping only the selected
 	// points (24 bytes each) rather than every decoded metric.
 	var sel []checks.Point
-	err = m.reg.MetricHistoryPages(ctx, m.run.Info.RunID, q.Key, func(page []mlflow.Metric) error {
+	err = m.reg.MetricHistoryPages(ctx, m.run.Info.RunID, q.Key, func(page []registry.Metric) error {
 		sel = appendPoints(sel, page, q)
 		return nil
 	})
@@ -125,7 +125,7 @@ func (m *metricSource) Metric(ctx context.Context, q checks.MetricQuery) (float6
 }
 
 // appendPoints adds the values of ms that the query selects.
-func appendPoints(sel []checks.Point, ms []mlflow.Metric, q checks.MetricQuery) []checks.Point {
+func appendPoints(sel []checks.Point, ms []registry.Metric, q checks.MetricQuery) []checks.Point {
 	for _, mt := range ms {
 		if mt.Key == q.Key && (q.Dataset == "" || mt.DatasetName == q.Dataset) {
 			sel = append(sel, checks.Point{Step: mt.Step, Timestamp: mt.Timestamp, Value: float64(mt.Value)})
@@ -136,8 +136,8 @@ func appendPoints(sel []checks.Point, ms []mlflow.Metric, q checks.MetricQuery) 
 
 // pickLogged selects the logged model's values matching the query, restores
 // the NaNs the server sent as 0 (see restoreNaN), and aggregates them.
-func (m *metricSource) pickLogged(ctx context.Context, logged []mlflow.Metric, q checks.MetricQuery) (float64, bool, error) {
-	var ms []mlflow.Metric
+func (m *metricSource) pickLogged(ctx context.Context, logged []registry.Metric, q checks.MetricQuery) (float64, bool, error) {
+	var ms []registry.Metric
 	for _, mt := range logged {
 		if mt.Key == q.Key && (q.Dataset == "" || mt.DatasetName == q.Dataset) {
 			ms = append(ms, mt)
@@ -159,7 +159,7 @@ func (m *metricSource) pickLogged(ctx context.Context, logged []mlflow.Metric, q
 // dataset in the same millisecond and step cannot be told apart from it and
 // counts as NaN too: a value that may be NaN never passes. Other values are
 // never changed, and nothing is read when there is no 0.
-func restoreNaN(ctx context.Context, reg Registry, key string, ms []mlflow.Metric) error {
+func restoreNaN(ctx context.Context, reg registry.Registry, key string, ms []registry.Metric) error {
 	type at struct {
 		run             string
 		timestamp, step int64
@@ -176,7 +176,7 @@ func restoreNaN(ctx context.Context, reg Registry, key string, ms []mlflow.Metri
 		}
 	}
 	for _, run := range runs {
-		err := reg.MetricHistoryPages(ctx, run, key, func(page []mlflow.Metric) error {
+		err := reg.MetricHistoryPages(ctx, run, key, func(page []registry.Metric) error {
 			for _, p := range page {
 				k := at{run, p.Timestamp, p.Step}
 				if _, ok := nan[k]; ok && p.Key == key && math.IsNaN(float64(p.Value)) {
@@ -191,7 +191,7 @@ func restoreNaN(ctx context.Context, reg Registry, key string, ms []mlflow.Metri
 	}
 	for i, mt := range ms {
 		if mt.Value == 0 && nan[at{mt.RunID, mt.Timestamp, mt.Step}] {
-			ms[i].Value = mlflow.MetricValue(math.NaN())
+			ms[i].Value = registry.MetricValue(math.NaN())
 		}
 	}
 	return nil

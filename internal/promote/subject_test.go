@@ -24,7 +24,7 @@ func TestLoggedModelNaNSentAsZero(t *testing.T) {
 		return mlflow.Metric{Key: key, Value: v, Timestamp: ts, Step: step, DatasetName: dataset, ModelID: "m-1", RunID: "r1"}
 	}
 	reg := newMem("m", mlflow.ModelVersion{Version: "1", RunID: "r1", Source: "models:/m-1", Status: "READY"})
-	reg.logged = map[string]*mlflow.LoggedModel{"m-1": {Info: mlflow.LoggedModelInfo{ModelID: "m-1", SourceRunID: "r1"},
+	reg.AddLoggedModel(mlflow.LoggedModel{Info: mlflow.LoggedModelInfo{ModelID: "m-1", SourceRunID: "r1"},
 		Data: mlflow.LoggedModelData{Metrics: []mlflow.Metric{
 			lm("loss", 0, 100, 0, "holdout"), // NaN on the run
 			lm("loss", 0.2, 100, 0, "train"),
@@ -33,14 +33,16 @@ func TestLoggedModelNaNSentAsZero(t *testing.T) {
 			lm("f1", 0, 300, 0, "train"),
 			lm("auc", 0.9, 400, 0, "holdout"), // no 0: the run is not read
 			lm("mae", 0, 500, 0, "holdout"),   // NaN on the run at another step: a real 0
-		}}}}
-	reg.metricHistory = map[string][]mlflow.Metric{
-		"r1/loss": {{Key: "loss", Value: nan, Timestamp: 100}, {Key: "loss", Value: 0.2, Timestamp: 100}},
-		"r1/acc":  {{Key: "acc", Value: 0, Timestamp: 200, Step: 1}},
-		"r1/f1":   {{Key: "f1", Value: 0, Timestamp: 300}, {Key: "f1", Value: nan, Timestamp: 300}},
-		"r1/mae":  {{Key: "mae", Value: 0, Timestamp: 500}, {Key: "mae", Value: nan, Timestamp: 500, Step: 1}},
+		}}})
+	for key, h := range map[string][]mlflow.Metric{
+		"loss": {{Key: "loss", Value: nan, Timestamp: 100}, {Key: "loss", Value: 0.2, Timestamp: 100}},
+		"acc":  {{Key: "acc", Value: 0, Timestamp: 200, Step: 1}},
+		"f1":   {{Key: "f1", Value: 0, Timestamp: 300}, {Key: "f1", Value: nan, Timestamp: 300}},
+		"mae":  {{Key: "mae", Value: 0, Timestamp: 500}, {Key: "mae", Value: nan, Timestamp: 500, Step: 1}},
+	} {
+		reg.SetMetricHistory("r1", key, h)
 	}
-	src := &metricSource{reg: reg, mv: reg.versions["1"]}
+	src := &metricSource{reg: reg, mv: reg.version("1")}
 	cases := []struct {
 		q     checks.MetricQuery
 		want  float64
@@ -55,7 +57,7 @@ func TestLoggedModelNaNSentAsZero(t *testing.T) {
 		{checks.MetricQuery{Key: "mae"}, 0, true},
 	}
 	for _, tc := range cases {
-		reg.calls = nil
+		reg.ResetCalls()
 		got, found, err := src.Metric(t.Context(), tc.q)
 		if err != nil || !found {
 			t.Fatalf("Metric(%+v) = %v, %v, %v", tc.q, got, found, err)
@@ -72,8 +74,8 @@ func TestLoggedModelNaNSentAsZero(t *testing.T) {
 		}
 	}
 	// The cached logged model keeps what the server sent.
-	if v := reg.logged["m-1"].Data.Metrics[0].Value; v != 0 {
-		t.Errorf("logged model's metric changed to %v", v)
+	if lm, _ := reg.LoggedModel("m-1"); lm.Data.Metrics[0].Value != 0 {
+		t.Errorf("logged model's metric changed to %v", lm.Data.Metrics[0].Value)
 	}
 }
 
@@ -92,7 +94,7 @@ func TestPlanWithNonFiniteMetrics(t *testing.T) {
 		reg := newMem("m", mlflow.ModelVersion{Version: "1"}, mlflow.ModelVersion{Version: "3"})
 		withAUC(reg, "1", tc.champ)
 		withAUC(reg, "3", tc.cand)
-		reg.aliases["champion"] = "1"
+		reg.setAlias("champion", "1")
 		p, err := checks.Parse("policy.yml", []byte(digestPolicy))
 		if err != nil {
 			t.Fatal(err)

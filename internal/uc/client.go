@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/mlreg/mlreg-action/internal/mlflow"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // Paths of the UC registry rpcs below /api/2.0/mlflow, from MLflow's
@@ -315,7 +316,7 @@ func (c *Client) GetModelVersionByAlias(ctx context.Context, name, alias string)
 
 // SearchModelVersions returns the versions matching filter, which UC limits
 // to one condition: name = '<model>' or run_id = '<run>' (MLflow's UC store;
-// build it with mlflow.QuoteFilterValue). UC takes no order_by, so the order
+// build it with registry.QuoteFilterValue). UC takes no order_by, so the order
 // is the server's. It follows next_page_token until the last page or until
 // maxResults versions were collected; maxResults <= 0 means all. As with
 // MLflow's client, search results are not relied on for aliases or tags.
@@ -385,7 +386,7 @@ func (c *Client) LatestVersion(ctx context.Context, name string) (*mlflow.ModelV
 	if err := ValidateName(name); err != nil {
 		return nil, fail(err)
 	}
-	q, err := mlflow.QuoteFilterValue(name)
+	q, err := registry.QuoteFilterValue(name)
 	if err != nil {
 		return nil, fail(err)
 	}

@@ -11,21 +11,19 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mlreg/mlreg-action/internal/mlflow"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/registry"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/ucfake"
 	"github.com/mlreg/mlreg-action/internal/uc"
-	"github.com/mlreg/mlreg-action/internal/ucfake"
 )
 
 var srv *mlflowtest.Server
 
 func TestMain(m *testing.M) { os.Exit(mlflowtest.Main(m, &srv)) }
 
-// The adapter is what promote will use on UC.
-var (
-	_ promote.Registry = (*uc.Registry)(nil)
-	_ promote.Locker   = (*uc.Registry)(nil)
-)
+// The adapter is the backend promote uses on UC.
+var _ registry.Backend = (*uc.Registry)(nil)
 
 const model = "main.ml.fraud"
 
@@ -39,7 +37,7 @@ func newRegistry(t *testing.T, f *ucfake.Server) *uc.Registry {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return uc.NewRegistry(uc.New(mc), mc)
+	return uc.NewRegistry(uc.New(mc), mc, f.URL())
 }
 
 // A UC version backed by a real run and logged model: the registry side is
@@ -136,12 +134,12 @@ func TestRegistryAgainstFakeAndRealTracking(t *testing.T) {
 		t.Errorf("registered model = %+v", rm)
 	}
 
-	// Audit tags go in their UC-safe form.
-	key := "mlreg.promotion.alias.champion"
+	// Audit tags go in their UC-safe form, keyed once by the rules.
+	key := reg.TagKey("mlreg.promotion.alias.champion")
 	if err := reg.SetModelVersionTag(ctx, model, "2", key, `{"verdict":"pass"}`); err != nil {
 		t.Fatal(err)
 	}
-	if err := reg.SetRegisteredModelTag(ctx, model, "mlreg.history.alias.champion", `[{"v":"2"}]`); err != nil {
+	if err := reg.SetRegisteredModelTag(ctx, model, reg.TagKey("mlreg.history.alias.champion"), `[{"v":"2"}]`); err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(map[string]string{"mlreg_promotion_alias_champion": `{"verdict":"pass"}`}, f.VersionTags(model, "2")); diff != "" {
@@ -151,8 +149,8 @@ func TestRegistryAgainstFakeAndRealTracking(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, ok := mv.Tag(reg.TagKey(key)); !ok || v != `{"verdict":"pass"}` {
-		t.Errorf("tag %s read back = %q, %v", reg.TagKey(key), v, ok)
+	if v, ok := mv.Tag(key); !ok || v != `{"verdict":"pass"}` {
+		t.Errorf("tag %s read back = %q, %v", key, v, ok)
 	}
 	rm, _ = reg.GetRegisteredModel(ctx, model)
 	if v, _ := rm.Tag("mlreg_history_alias_champion"); v != `[{"v":"2"}]` {
@@ -161,7 +159,7 @@ func TestRegistryAgainstFakeAndRealTracking(t *testing.T) {
 	if err := reg.DeleteModelVersionTag(ctx, model, "2", key); err != nil {
 		t.Fatal(err)
 	}
-	if err := reg.DeleteRegisteredModelTag(ctx, model, "mlreg.history.alias.champion"); err != nil {
+	if err := reg.DeleteRegisteredModelTag(ctx, model, reg.TagKey("mlreg.history.alias.champion")); err != nil {
 		t.Fatal(err)
 	}
 	if len(f.VersionTags(model, "2")) != 0 || len(f.ModelTags(model)) != 0 {
@@ -265,7 +263,8 @@ func TestInvalidInputSendsNothing(t *testing.T) {
 	}{
 		{"two-level name", second(reg.GetModelVersion(ctx, "ml.fraud", "1")), uc.ErrInvalidName, "catalog.schema.model"},
 		{"empty level", reg.SetAlias(ctx, "main..fraud", "champion", "1"), uc.ErrInvalidName, "schema part is empty"},
-		{"tag value too long", reg.SetRegisteredModelTag(ctx, model, "mlreg.history.alias.champion", strings.Repeat("x", 1001)), uc.ErrTagLimit, "1001 characters"},
+		{"tag value too long", reg.SetRegisteredModelTag(ctx, model, "mlreg_history_alias_champion", strings.Repeat("x", 1001)), uc.ErrTagLimit, "1001 characters"},
+		{"tag key not keyed by the rules", reg.SetModelVersionTag(ctx, model, "1", "mlreg.promotion.alias.champion", "v"), uc.ErrTagLimit, "holds one of"},
 		{"too many tags on a lock", second(reg.CreateRegisteredModel(ctx, "main.ml.lock", "", make([]mlflow.Tag, 51))), uc.ErrTagLimit, "51 tags"},
 		{"stage read", second(reg.GetLatestVersions(ctx, model, []string{"Production"})), uc.ErrStagesUnsupported, "use an alias"},
 		{"stage move", second(reg.TransitionStage(ctx, model, "1", "Production", true)), uc.ErrStagesUnsupported, "target-alias"},
@@ -291,40 +290,41 @@ func TestTagCountLimitComesFromUC(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	err := reg.SetModelVersionTag(t.Context(), model, "1", "one.more", "v")
+	err := reg.SetModelVersionTag(t.Context(), model, "1", "one_more", "v")
 	var e *mlflow.Error
 	if !errors.As(err, &e) || e.StatusCode != 400 || !strings.Contains(err.Error(), "at most 50 tags") {
 		t.Errorf("51st tag: err = %v, want UC's 400", err)
 	}
 }
 
-// promote's lock works on UC: its OSS lock name maps to a UC name in the
-// model's schema, and a second create is refused while the first exists.
+// promote's lock works on UC: the rules name it in the model's schema, and
+// a second create is refused while the first exists.
 func TestLock(t *testing.T) {
 	t.Parallel()
 	f := ucfake.New(t, ucfake.Options{})
 	f.CreateModelVersion(model, ucfake.Version{})
 	reg := newRegistry(t, f)
 	ctx := t.Context()
-	ossName := promote.LockName(model)
-	tags := []mlflow.Tag{{Key: promote.TagLockOwner, Value: "run 1"}, {Key: promote.TagLockExpires, Value: time.Now().Format(time.RFC3339)}}
-	if _, err := reg.CreateRegisteredModel(ctx, ossName, "held", tags); err != nil {
+	name := reg.LockName(model)
+	tags := []mlflow.Tag{{Key: reg.TagKey(promote.TagLockOwner), Value: "run 1"},
+		{Key: reg.TagKey(promote.TagLockExpires), Value: time.Now().Format(time.RFC3339)}}
+	if _, err := reg.CreateRegisteredModel(ctx, name, "held", tags); err != nil {
 		t.Fatal(err)
 	}
-	if !f.HasModel("main.ml.mlreg_lock_fraud") {
-		t.Fatalf("lock %s not created as main.ml.mlreg_lock_fraud", ossName)
+	if name != "main.ml.mlreg_lock_fraud" || !f.HasModel(name) {
+		t.Fatalf("lock %s not created as main.ml.mlreg_lock_fraud", name)
 	}
-	if _, err := reg.CreateRegisteredModel(ctx, ossName, "held", tags); !mlflow.IsAlreadyExists(err) {
+	if _, err := reg.CreateRegisteredModel(ctx, name, "held", tags); !mlflow.IsAlreadyExists(err) {
 		t.Errorf("second create: err = %v, want already exists", err)
 	}
-	rm, err := reg.GetRegisteredModel(ctx, ossName)
+	rm, err := reg.GetRegisteredModel(ctx, name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if v, _ := rm.Tag(reg.TagKey(promote.TagLockOwner)); v != "run 1" {
 		t.Errorf("lock owner tag = %q (tags %v)", v, rm.Tags)
 	}
-	if err := reg.DeleteRegisteredModel(ctx, ossName); err != nil {
+	if err := reg.DeleteRegisteredModel(ctx, name); err != nil {
 		t.Fatal(err)
 	}
 	if f.HasModel("main.ml.mlreg_lock_fraud") {

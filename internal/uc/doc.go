@@ -40,65 +40,60 @@
 //     (ValidateTag). TagKey gives the UC-safe form of a key:
 //     mlreg.promotion.alias.champion is stored as mlreg_promotion_alias_champion.
 //
-// Registry joins Client with a tracking client into the set of methods
-// promote.Registry and promote.Locker name (a test asserts it satisfies both).
+// Registry joins Client with a tracking client and Rules into a
+// registry.Backend, the one interface promote works through; promote knows
+// nothing of UC.
 //
-// # What promote does on UC
-//
-// promote.Service runs on UC with Dialect: promote.UnityCatalog (and Reg,
-// Lock: a *Registry); promote.Request.Validate takes the same dialect, so
-// the command layer can refuse input before it builds a client. What the
-// dialect changes (internal/promote/dialect.go and ucaudit.go):
+// # What the rules change (Rules, audit.go)
 //
 //   - Tag keys: every tag promote reads or writes (promotion record,
-//     history, replaced mark, lock owner, expiry and token) goes through
-//     Dialect.TagKey, which is TagKey here and the identity on OSS, whose
-//     keys and values stay as they were. Registry still applies TagKey on
-//     write, which is harmless since TagKey of a UC-safe key is that key.
-//     The Slack message key is internal/notify's, which reads and writes it,
-//     and reads the promotion tag, under the dialect's keys
-//     (notify.Settings.Dialect): mlreg_slack_alias_<alias>.
-//   - Audit record: the full promote.Record stays on the promoted version
-//     (mlreg_promotion_alias_<alias>), cut to fit 1,000 bytes by
-//     promote.FitRecord, deterministically: actor 100 bytes of JSON, run URL
-//     300, commit 64, each approver 64 (a cut value ends in "…"), then
-//     approvers dropped from the end and counted in approvers_omitted, then
-//     the longest free-text field halved. Versions, time, digests and
-//     verdict are never cut (at most 340 bytes together); a typical record
-//     is 400 to 450 bytes.
+//     history, replaced mark, lock owner, expiry and token, and the Slack
+//     message key of internal/notify) is keyed once by Rules.TagKey, which
+//     is TagKey: mlreg_slack_alias_<alias> and so on. Registry passes keys
+//     as they are; the client refuses a key UC cannot hold before sending.
+//   - Audit record: the full record stays on the promoted version
+//     (mlreg_promotion_alias_<alias>), cut to fit 1,000 bytes by FitRecord,
+//     deterministically: actor 100 bytes of JSON, run URL 300, commit 64,
+//     each approver 64 (a cut value ends in "…"), then approvers dropped
+//     from the end and counted in approvers_omitted, then the longest
+//     free-text field halved. Versions, time, digests and verdict are never
+//     cut (at most 340 bytes together); a typical record is 400 to 450 bytes.
 //   - History: the model's mlreg_history_alias_<alias> holds compact
 //     entries, newest first, {"v","p","at","by","a"} (version, previous
 //     holder or absent, time, actor cut to 40 bytes, "rollback" or absent),
 //     oldest dropped at 1,000 bytes: about 70 bytes each, so the last 13 or
-//     14 moves (promote.EncodeCompactHistory). promote's
-//     TargetHistory.Rollback needs only those, so two rollbacks go two steps
-//     back after any number of promotions; Service.History adds to each entry the full record of its
-//     version's promotion tag when it is the same move (same time and
-//     previous version).
-//   - The 50-tag limit: a promotion adds per target one tag to the model
-//     (history) and up to three to a version (record, replaced mark, Slack
-//     key). Before moving anything Apply checks that the model and the
-//     candidate have room for the new ones, and otherwise stops (wrapping
-//     ErrTagLimit) naming the tag it needs.
-//   - Lock: Dialect.LockName is LockName(model) =
+//     14 moves (EncodeCompactHistory). promote's TargetHistory.Rollback
+//     needs only those, so two rollbacks go two steps back after any number
+//     of promotions; promote's Service.History adds to each entry (marked
+//     Compact) the full record of its version's promotion tag when it is
+//     the same move (same time and previous version).
+//   - The 50-tag limit (Rules.MaxTagsPerObject): a promotion adds per
+//     target one tag to the model (history) and up to three to a version
+//     (record, replaced mark, Slack key). Before moving anything Apply checks
+//     that the model and the candidate have room for the new ones, and
+//     otherwise stops (wrapping ErrTagLimit) naming the tag it needs.
+//   - Lock: Rules.LockName is LockName(model) =
 //     catalog.schema.mlreg_lock_<model> (UC refuses a create whose name
-//     exists, which is what the lock needs); Registry also maps the OSS lock
-//     name to it. Creating it needs CREATE MODEL on the schema; without it
-//     promote's existing fallback applies (a note that promotions are not
-//     serialized). The lock owner value is cut to 1,000 bytes.
+//     exists, which is what the lock needs). Creating it needs CREATE MODEL
+//     on the schema; without it promote's existing fallback applies (a note
+//     that promotions are not serialized). The lock owner value is cut to
+//     1,000 bytes (Rules.TagValue).
 //   - Input: a model name that is not three-level (ValidateName) and any
 //     stage (target-stage, or a stage target of History) are
 //     promote.ErrInvalid before any request, naming the input
-//     (Dialect.ValidateModelName, Dialect.ValidateTarget).
+//     (Rules.ValidateModelName, Rules.ValidateTarget).
 //   - Permissions: a refused alias move is an *AliasPermissionError; Apply
-//     reports that nothing was moved.
+//     reports that nothing was moved, and Rules.ExplainError says what UC
+//     asks of the identity.
+//   - Links: Rules.VersionURL is the version's Catalog Explorer page.
 //
 // # The command layer
 //
 // internal/action opens this registry for registry-uri: databricks-uc
 // (MLFLOW_REGISTRY_URI), on DATABRICKS_HOST with the token of tracking-uri:
-// databricks (or DATABRICKS_TOKEN), and runs every command through it with
-// promote.UnityCatalog; register is refused there before any request.
+// databricks (or DATABRICKS_TOKEN), checks its inputs with Rules, and runs
+// every command through the Registry; register is refused there before any
+// request (Registry is no registry.Registrar).
 //
 // Left out: register (creating versions on UC): UC creates a version
 // PENDING_REGISTRATION, the client uploads the files with temporary

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // Unity Catalog's limits on the tags of a securable object (a registered
@@ -41,7 +43,7 @@ var ErrInvalidName = errors.New("not a Unity Catalog model name")
 
 // ErrTagLimit is wrapped by the error for a tag that breaks UC's limits. It
 // is reported before anything is sent.
-var ErrTagLimit = errors.New("outside Unity Catalog's tag limits")
+var ErrTagLimit = registry.ErrTagLimit
 
 // ValidateName checks that name is three-level, catalog.schema.model, as
 // UC requires of every registered model.

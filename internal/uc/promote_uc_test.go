@@ -17,10 +17,10 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/ucfake"
 	"github.com/mlreg/mlreg-action/internal/uc"
-	"github.com/mlreg/mlreg-action/internal/ucfake"
 )
 
 // These tests drive promote.Service on Unity Catalog as the command layer
@@ -64,7 +64,7 @@ func newWorld(t *testing.T) *ucWorld {
 	f := ucfake.New(t, ucfake.Options{TrackingURL: s.URL})
 	reg := newRegistry(t, f)
 	w := &ucWorld{f: f, reg: reg, fx: fx, exp: exp, model: "main.ml.fraud"}
-	w.svc = &promote.Service{Reg: reg, Lock: reg, Dialect: promote.UnityCatalog, Now: steppingClock(),
+	w.svc = &promote.Service{Reg: reg, Lock: reg, Now: steppingClock(),
 		LockOwner: "https://github.com/acme/fraud/actions/runs/42"}
 	t.Cleanup(func() {
 		if v := f.Violations(); len(v) > 0 {
@@ -363,7 +363,7 @@ func TestPromoteOnUnityCatalogRefusesInputFirst(t *testing.T) {
 	t.Parallel()
 	f := ucfake.New(t, ucfake.Options{})
 	reg := newRegistry(t, f)
-	svc := &promote.Service{Reg: reg, Lock: reg, Dialect: promote.UnityCatalog}
+	svc := &promote.Service{Reg: reg, Lock: reg}
 	cases := []struct {
 		name string
 		req  promote.Request
@@ -389,9 +389,8 @@ func TestPromoteOnUnityCatalogRefusesInputFirst(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.says) {
 			t.Errorf("%s: err = %v, want it to say %q", tc.name, err, tc.says)
 		}
-		// The command layer validates the same request with the dialect, before building any client.
-		tc.req.Dialect = promote.UnityCatalog
-		if verr := tc.req.Validate(); verr == nil || verr.Error() != err.Error() {
+		// The command layer validates the same request with the rules, before building any client.
+		if verr := tc.req.Validate(uc.Rules{}); verr == nil || verr.Error() != err.Error() {
 			t.Errorf("%s: Request.Validate = %v, want the error Plan gave", tc.name, verr)
 		}
 	}
@@ -551,7 +550,7 @@ func TestPromoteOnUnityCatalogHostileValues(t *testing.T) {
 	v1 := w.versionWithTags(runA, modelA, map[string]string{"note": userTag})
 	v2 := w.versionWithTags(runB, modelB, map[string]string{"note": userTag})
 	// A user wrote something that is not a history into the history tag.
-	if err := w.reg.SetRegisteredModelTag(t.Context(), w.model, "mlreg.history.alias.champion", `{"v": "7\"]}`); err != nil {
+	if err := w.reg.SetRegisteredModelTag(t.Context(), w.model, w.reg.TagKey("mlreg.history.alias.champion"), `{"v": "7\"]}`); err != nil {
 		t.Fatal(err)
 	}
 
@@ -697,8 +696,9 @@ func TestPromoteOnUnityCatalogTakesOverADeadLock(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	v1 := w.version(w.trained(t, 0.95, nil))
-	dead := []mlflow.Tag{{Key: promote.TagLockOwner, Value: "dead-run"}, {Key: promote.TagLockExpires, Value: "2026-03-01T08:59:00Z"},
-		{Key: promote.TagLockToken, Value: "0123456789abcdef"}}
+	dead := []mlflow.Tag{{Key: w.reg.TagKey(promote.TagLockOwner), Value: "dead-run"},
+		{Key: w.reg.TagKey(promote.TagLockExpires), Value: "2026-03-01T08:59:00Z"},
+		{Key: w.reg.TagKey(promote.TagLockToken), Value: "0123456789abcdef"}}
 	if _, err := w.reg.CreateRegisteredModel(t.Context(), uc.LockName(w.model), "", dead); err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,7 @@
 // rules of `docker build --check`), used as a library so it runs offline: base
 // images are "resolved" by a stub that never touches a registry.
 //
-// On top of BuildKit's rules it enforces two house rules (go-style.md §4):
+// On top of BuildKit's rules it enforces two house rules:
 // every image a FROM resolves to (after ARG defaults) is pinned by digest, and
 // a FROM or COPY --from that names no stage and no tag (a typo such as
 // `--from=buidl`) is an error instead of a silent pull of `:latest`.

@@ -89,7 +89,7 @@ func runApply(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	pol, err := checks.LoadFile(*policyPath)
+	pol, err := checks.LoadFileAs(*policyPath, *policyPath)
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,8 @@ func runApply(ctx context.Context, args []string) error {
 		if err != nil {
 			return nil, err
 		}
-		return &promote.Service{Reg: c, Lock: c, LockOwner: "mlreg-bench-fleet"}, nil
+		reg := mlflow.NewRegistry(c)
+		return &promote.Service{Reg: reg, Lock: reg, LockOwner: "mlreg-bench-fleet"}, nil
 	}
 	planSvc, err := service(*planURI)
 	if err != nil {

@@ -11,8 +11,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 // The fleet scenario: a desired-state file of FleetEntries entries (two aliases, @champion and @challenger,
@@ -239,7 +240,7 @@ func (fx *fleetFixture) verify(ctx context.Context, concurrency int) error {
 		if err != nil {
 			return err
 		}
-		h, err := promote.ParseHistory(tags["mlreg.history.alias."+alias])
+		h, err := mlflow.Rules{}.ParseHistory(tags["mlreg.history.alias."+alias])
 		if err != nil {
 			return err
 		}
@@ -271,7 +272,7 @@ func (fx *fleetFixture) groupOf(rec reqRecord) string {
 	if name == "" {
 		return rec.Path
 	}
-	return strings.TrimPrefix(name, promote.LockPrefix)
+	return strings.TrimPrefix(name, mlflow.LockPrefix)
 }
 
 // replayRequest is a request as bench/cmd/mlreg-bench-fleet replays it.

@@ -25,7 +25,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mlreg/mlreg-action/internal/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
 )
 
 //go:embed promote_mlflowclient.py
