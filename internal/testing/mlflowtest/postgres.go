@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mlreg/mlreg-action/internal/testing/testutil"
 )
 
 // EnvPostgresBin names the environment variable that overrides the directory holding initdb, pg_ctl and
@@ -235,7 +237,7 @@ func chownToPostgres(dir string) error {
 // postgresBinDir finds the directory holding initdb and pg_ctl: $MLREG_POSTGRES_BIN, then `pg_config
 // --bindir`, then the newest /usr/lib/postgresql/<major>/bin, then PATH.
 func postgresBinDir() (string, error) {
-	if Short() {
+	if testutil.Short() {
 		return "", fmt.Errorf("%w: go test -short starts no PostgreSQL", ErrNoPostgres)
 	}
 	has := func(dir string) bool {

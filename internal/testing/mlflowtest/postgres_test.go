@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/testutil"
 )
 
 // TestPostgresBackend starts a throwaway PostgreSQL cluster and an MLflow server on it, and checks that the
@@ -18,7 +19,7 @@ func TestPostgresBackend(t *testing.T) {
 	}
 	ctx := t.Context()
 	pg, err := mlflowtest.StartPostgres(ctx)
-	if errors.Is(err, mlflowtest.ErrNoPostgres) && !mlflowtest.Required() {
+	if errors.Is(err, mlflowtest.ErrNoPostgres) && !testutil.Required() {
 		t.Skipf("no PostgreSQL: %v", err)
 	}
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mlreg/mlreg-action/internal/testing/testutil"
 )
 
 // RunPython runs script with the Python interpreter of the virtual environment that holds the mlflow binary
@@ -21,7 +23,7 @@ func RunPython(ctx context.Context, t testing.TB, script string, env ...string) 
 	t.Helper()
 	bin, err := mlflowBinary()
 	if err != nil {
-		if !Required() {
+		if !testutil.Required() {
 			t.Skipf("%s: %v", SkipMessage, err)
 		}
 		t.Fatalf("RunPython: %v", err)

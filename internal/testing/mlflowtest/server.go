@@ -67,15 +67,6 @@ const StartLimit = 15 * time.Minute
 // which starts no server.
 var ErrNoMLflow = errors.New("mlflow binary not found")
 
-// Short reports whether this is a test binary run with -short (go test -short, make unit): then no service is
-// started, neither MLflow nor PostgreSQL nor the venv's Python, even where they are installed. Outside a test
-// binary (the benchmark) it is false.
-func Short() bool { return testing.Testing() && flag.Parsed() && testing.Short() }
-
-// Required reports whether a service the tests cannot have (no mlflow binary, no PostgreSQL, no venv Python)
-// fails them rather than skips them: on CI (CI=true), except under -short, which starts none.
-func Required() bool { return os.Getenv("CI") == "true" && !Short() }
-
 // Options configures Start. The zero value is a SQLite store and an artifact root in a fresh temporary directory.
 type Options struct {
 	// BackendURI is the --backend-store-uri; default sqlite:///<tmp>/mlflow.db.
@@ -313,7 +304,7 @@ func Main(m *testing.M, srv **Server) int {
 	if !flag.Parsed() {
 		flag.Parse() // for -short; m.Run parses the flags again, to the same values
 	}
-	if Short() {
+	if testutil.Short() {
 		fmt.Fprintf(os.Stderr, "mlflowtest: %s\n", shortSkip)
 		*srv = nil
 		return m.Run()
@@ -323,7 +314,7 @@ func Main(m *testing.M, srv **Server) int {
 	cancel()
 	switch {
 	case errors.Is(err, ErrNoMLflow):
-		if Required() {
+		if testutil.Required() {
 			fmt.Fprintf(os.Stderr, "mlflowtest: %v\nmlflowtest: CI=true, so a missing MLflow server is a failure "+
 				"(run `make venv` or set %s)\n", err, EnvMLflow)
 			return 1
@@ -354,7 +345,7 @@ func Main(m *testing.M, srv **Server) int {
 func RequireServer(t testing.TB, s *Server) *Server {
 	t.Helper()
 	switch {
-	case s == nil && Short():
+	case s == nil && testutil.Short():
 		t.Skip(shortSkip)
 	case s == nil:
 		t.Skip(SkipMessage)
@@ -365,7 +356,7 @@ func RequireServer(t testing.TB, s *Server) *Server {
 // mlflowBinary returns $MLREG_MLFLOW, or <repo>/.venv/bin/mlflow, failing with ErrNoMLflow if it is missing,
 // and under -short, which starts no server.
 func mlflowBinary() (string, error) {
-	if Short() {
+	if testutil.Short() {
 		return "", fmt.Errorf("%w: go test -short starts no MLflow server", ErrNoMLflow)
 	}
 	bin := os.Getenv(EnvMLflow)

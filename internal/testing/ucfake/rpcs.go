@@ -48,7 +48,7 @@ func VenvPython(t testing.TB) string {
 	}
 	py := filepath.Join(filepath.Dir(bin), "python")
 	if _, err := os.Stat(py); err != nil {
-		if os.Getenv("CI") == "true" {
+		if testutil.Required() {
 			t.Fatalf("no MLflow venv Python at %s (CI=true, so this is a failure): %v", py, err)
 		}
 		t.Skipf("no MLflow venv Python at %s (run `make venv` or set MLREG_MLFLOW): %v", py, err)
