@@ -2,7 +2,6 @@ package fleet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -187,8 +186,9 @@ func (a *applier) total() {
 
 // unfinishedRecords returns, by entry index, the promotion record of each
 // unchanged entry whose history does not end with it while the desired
-// version carries a newer promotion record for the target: the move of an
-// earlier run that stopped before writing the history.
+// version carries a record of a move the history lacks (promote's rule,
+// promote.UnfinishedRecord): the move of an earlier run that stopped before
+// writing the history.
 func (a *applier) unfinishedRecords(ctx context.Context) map[int]*promote.Record {
 	var (
 		mu  sync.Mutex
@@ -206,16 +206,16 @@ func (a *applier) unfinishedRecords(ctx context.Context) map[int]*promote.Record
 					// Unreadable now: nothing to complete that this run can see.
 					return
 				}
-				v, ok := mv.Tag(promote.PromotionKey(a.svc.Reg, e.Target))
-				if !ok {
-					return // moved by hand: nothing of ours to complete
+				var newest []promote.Record
+				if e.newest != nil {
+					newest = []promote.Record{*e.newest}
 				}
-				var rec promote.Record
-				if json.Unmarshal([]byte(v), &rec) != nil || (e.newest != nil && rec.At <= e.newest.At) {
-					return // unreadable, or the record of an earlier promotion
+				rec := promote.UnfinishedRecord(a.svc.Reg, mv, e.Target, newest)
+				if rec == nil {
+					return // moved by hand, or the record of an earlier promotion: nothing of ours to complete
 				}
 				mu.Lock()
-				out[i] = &rec
+				out[i] = rec
 				mu.Unlock()
 			})
 		})

@@ -118,7 +118,7 @@ func (s *Service) History(ctx context.Context, model string, t checks.Target) (*
 			return nil, fmt.Errorf("failed to read v%s of %q for its audit record: %w", h.Current, model, err)
 		}
 		if err == nil {
-			h.Unfinished = unfinishedRecord(s.Reg, mv, t, entries)
+			h.Unfinished = UnfinishedRecord(s.Reg, mv, t, entries)
 		}
 	}
 	h.settle()
