@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
@@ -33,9 +32,9 @@ func manifestInputs(c *Config, src *source) []error {
 	var errs []error
 	c.Manifest = src.get("manifest")
 	c.ExpectedPlanDigest = strings.ToLower(src.get("expected-plan-digest"))
-	n, err := strconv.Atoi(src.get("parallelism"))
-	if err != nil || n < 1 || n > fleet.MaxParallelism {
-		errs = append(errs, fmt.Errorf("input parallelism: want a whole number from 1 to %d, got %q", fleet.MaxParallelism, src.get("parallelism")))
+	n, err := fleet.ParseParallelism(src.get("parallelism"))
+	if err != nil {
+		errs = append(errs, err)
 	}
 	c.Parallelism = n
 	if c.ExpectedPlanDigest != "" && !digestRE.MatchString(c.ExpectedPlanDigest) {
@@ -127,7 +126,7 @@ func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 				d.out.Infof("%s %s: %s", e.Model, e.Label(), n)
 			}
 			if er.Changed && d.detail() {
-				d.out.Infof("%s %s: %s → v%s %s", e.Model, e.Label(), verOrNone(e.Holder), e.Desired, er.Outcome)
+				d.out.Infof("%s %s: %s → v%s %s", e.Model, e.Label(), promote.VersionLabel(e.Holder), e.Desired, er.Outcome)
 			}
 		}
 		d.out.Infof("apply of %s: %s; %d registry requests", fp.Manifest, f.Counts(), res.Requests)
@@ -187,7 +186,7 @@ func checkFleetPlan(d *deps, cfg *Config, rep *notify.Report, fp *fleet.FleetPla
 		names := make([]string, len(drifted))
 		for i, e := range drifted {
 			names[i] = fmt.Sprintf("%s %s is %s, but the last recorded promotion put %s there (%s says v%s)",
-				e.Model, e.Label(), verOrNone(e.Holder), verOrNone(e.Recorded()), fp.Manifest, e.Desired)
+				e.Model, e.Label(), promote.VersionLabel(e.Holder), promote.VersionLabel(e.Recorded()), fp.Manifest, e.Desired)
 		}
 		d.out.Warningf("drift: %d of %d entries differ from %s, moved outside mlreg-action: %s",
 			len(drifted), len(fp.Entries), fp.Manifest, strings.Join(names, "; "))
@@ -202,7 +201,7 @@ func checkFleetPlan(d *deps, cfg *Config, rep *notify.Report, fp *fleet.FleetPla
 		if e.Drifted() {
 			why = "moved outside mlreg-action"
 		}
-		names[i] = fmt.Sprintf("%s %s is %s, %s says v%s (%s)", e.Model, e.Label(), verOrNone(e.Holder), fp.Manifest, e.Desired, why)
+		names[i] = fmt.Sprintf("%s %s is %s, %s says v%s (%s)", e.Model, e.Label(), promote.VersionLabel(e.Holder), fp.Manifest, e.Desired, why)
 	}
 	rep.Outcome = outcome.Drift
 	return fmt.Errorf("%w: drift (fail-on-drift): %d of %d entries differ from %s: %s", promote.ErrPolicyFailed,
@@ -226,14 +225,6 @@ func fleetOutcome(res *fleet.Result, err error) outcome.Outcome {
 	return outcome.InPlace
 }
 
-// verOrNone is a holder as the log writes it: v15, or none.
-func verOrNone(v string) string {
-	if v == "" {
-		return "none"
-	}
-	return "v" + v
-}
-
 func (d *deps) logFleetPlan(fp *fleet.FleetPlan) {
 	for _, e := range fp.Entries {
 		if !d.detail() {
@@ -245,7 +236,7 @@ func (d *deps) logFleetPlan(fp *fleet.FleetPlan) {
 		case fleet.StatusError:
 			d.out.Infof("error   %s %s: %v", e.Model, e.Label(), e.Err)
 		default:
-			d.out.Infof("%-7s %s %s: %s → v%s", e.Verdict, e.Model, e.Label(), verOrNone(e.Holder), e.Desired)
+			d.out.Infof("%-7s %s %s: %s → v%s", e.Verdict, e.Model, e.Label(), promote.VersionLabel(e.Holder), e.Desired)
 		}
 	}
 	d.out.Infof("plan of %s: %d %s, %d unchanged, %d %s; plan digest %s (%d registry requests)",

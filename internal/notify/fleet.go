@@ -13,6 +13,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/fleet"
 	"github.com/mlreg/mlreg-action/internal/outcome"
+	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
 // Fleet is the body of the report of a desired-state file (validate and
@@ -176,7 +177,7 @@ func rowModel(e *fleet.Entry) string {
 }
 
 func rowChange(e *fleet.Entry) string {
-	return fmt.Sprintf("%s → v%s", verOrNone(e.Holder), e.Desired)
+	return fmt.Sprintf("%s → v%s", promote.VersionLabel(e.Holder), e.Desired)
 }
 
 func rowVerdict(e *fleet.Entry) string {

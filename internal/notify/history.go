@@ -13,13 +13,6 @@ import (
 	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
-func verOrNone(v string) string {
-	if v == "" {
-		return "none"
-	}
-	return "v" + v
-}
-
 // History is the body of the report of history: for each single target,
 // who holds it now, every recorded promotion and rollback, newest first,
 // and drift. It goes to the job summary and the report file only: history
@@ -52,7 +45,7 @@ func (hs *History) headline(r *Report) string {
 	target := r.Target.Label()
 	switch r.Outcome {
 	case outcome.Recorded:
-		return fmt.Sprintf("📜 %s %s: held by %s, as recorded", r.Model, target, verOrNone(hs.version()))
+		return fmt.Sprintf("📜 %s %s: held by %s, as recorded", r.Model, target, promote.VersionLabel(hs.version()))
 	case outcome.Drift:
 		return fmt.Sprintf("⚠️ %s %s: drift, moved outside mlreg-action", r.Model, target)
 	}
@@ -106,9 +99,9 @@ func (hs *History) text(r *Report) string {
 	}
 	var b strings.Builder
 	for _, h := range hs.Targets {
-		fmt.Fprintf(&b, "%s of %s: held by %s", Plain(h.Target.Label()), Plain(r.Model), Plain(verOrNone(h.Current)))
+		fmt.Fprintf(&b, "%s of %s: held by %s", Plain(h.Target.Label()), Plain(r.Model), Plain(promote.VersionLabel(h.Current)))
 		if h.Drift {
-			fmt.Fprintf(&b, " (DRIFT: last recorded %s)", Plain(verOrNone(h.Recorded)))
+			fmt.Fprintf(&b, " (DRIFT: last recorded %s)", Plain(promote.VersionLabel(h.Recorded)))
 		}
 		b.WriteString("\n")
 		if len(h.Entries) == 0 {
@@ -118,7 +111,7 @@ func (hs *History) text(r *Report) string {
 		t := &textTable{indent: "  ", header: []string{"AT", "ACTION", "VERSION", "PREVIOUS", "BY", "RUN"},
 			value: map[int]bool{0: true, 1: true, 2: true, 3: true}}
 		for _, e := range h.Entries {
-			t.add(Plain(e.At), Plain(e.Action), Plain(verOrNone(e.Version)), Plain(verOrNone(e.PreviousVersion)),
+			t.add(Plain(e.At), Plain(e.Action), Plain(promote.VersionLabel(e.Version)), Plain(promote.VersionLabel(e.PreviousVersion)),
 				dash(Plain(e.By)), dash(Plain(e.RunURL)))
 		}
 		t.write(&b)
@@ -135,7 +128,7 @@ func (hs *History) markdown(r *Report) string {
 	}
 	var b strings.Builder
 	for _, h := range hs.Targets {
-		fmt.Fprintf(&b, "### %s of %s: held by %s\n\n", MD(h.Target.Label()), MD(r.Model), MD(verOrNone(h.Current)))
+		fmt.Fprintf(&b, "### %s of %s: held by %s\n\n", MD(h.Target.Label()), MD(r.Model), MD(promote.VersionLabel(h.Current)))
 		if msg := h.DriftMessage(r.Model); msg != "" {
 			fmt.Fprintf(&b, "> [!WARNING]\n> Drift: %s\n\n", MD(msg))
 		}
@@ -150,7 +143,7 @@ func (hs *History) markdown(r *Report) string {
 				run = fmt.Sprintf("[run](%s)", linkURL(e.RunURL))
 			}
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", MD(e.At), MD(e.Action),
-				MD(verOrNone(e.Version)), MD(verOrNone(e.PreviousVersion)), MD(dash(e.By)), run)
+				MD(promote.VersionLabel(e.Version)), MD(promote.VersionLabel(e.PreviousVersion)), MD(dash(e.By)), run)
 		}
 		b.WriteString("\n")
 	}
