@@ -6,6 +6,7 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // maxCell bounds text from the registry in one table cell.
@@ -30,7 +31,7 @@ var mdReplacer = strings.NewReplacer(
 // as plain text in GitHub Markdown: no HTML, links, mentions, emphasis or table breaks.
 func MD(s string) string { return mdN(s, maxCell) }
 
-func mdN(s string, n int) string { return mdReplacer.Replace(truncate(clean(s), n)) }
+func mdN(s string, n int) string { return mdReplacer.Replace(registry.Truncate(clean(s), n)) }
 
 func statusIcon(status string) string {
 	switch status {

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // Plain makes registry text safe for a terminal as the other formats make
@@ -14,7 +15,7 @@ func Plain(s string) string { return plainN(s, maxCell) }
 
 // plainN is Plain, bounded to n runes: for a cell that wraps rather than
 // being cut (an error, a reason), a table's last column.
-func plainN(s string, n int) string { return truncate(clean(s), n) }
+func plainN(s string, n int) string { return registry.Truncate(clean(s), n) }
 
 // maxWrapped bounds the text of a cell that wraps.
 const maxWrapped = 1000
