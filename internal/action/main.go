@@ -35,7 +35,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
-// Exit statuses (SPEC "Outcomes and exit status").
+// Exit statuses (README, "Exit status").
 const (
 	ExitOK       = 0
 	ExitPolicy   = 1

@@ -64,7 +64,8 @@ func (d *deps) finish(ctx context.Context, cfg *Config, rep *notify.Report, err 
 	return code
 }
 
-// exitCode maps an error to the SPEC's exit status. finish is its only caller.
+// exitCode maps an error to its exit status (README, "Exit status"). finish
+// is its only caller.
 func exitCode(err error) int {
 	_, perr := errorsAs[checks.Errors](err)
 	_, single := errorsAs[*checks.Error](err)

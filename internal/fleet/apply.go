@@ -319,8 +319,8 @@ func (r *Result) err() error {
 		Entries: bad, errs: errs, first: first}
 }
 
-// Change is one element of the SPEC's changes output: an entry that differs
-// from the registry.
+// Change is one element of the changes output (README, "Outputs"): an entry
+// that differs from the registry.
 type Change struct {
 	Model   string          `json:"model"`
 	Target  string          `json:"target"` // @champion, stage Production

@@ -1,6 +1,6 @@
-// Package fleet plans and applies a desired-state file (SPEC, "Desired
-// state (manifest), version 1"): for every (model, alias or stage) entry of
-// the manifest, the version that must hold the target.
+// Package fleet plans and applies a desired-state file (README, "Desired
+// state file"): for every (model, alias or stage) entry of the manifest,
+// the version that must hold the target.
 //
 // Plan reads the registry and sorts the entries: unchanged (the holder is
 // the desired version), change (planned exactly as a single promotion of the

@@ -227,7 +227,7 @@ func verdictIcon(v string) string {
 	return "➖"
 }
 
-// fleetMarkdown is the report of a manifest run: the summary, the table of
+// markdown is the report of a manifest run: the summary, the table of
 // changes, each change's checks, the unchanged entries folded.
 func (f *Fleet) markdown(r *Report) string {
 	var b strings.Builder
@@ -326,7 +326,7 @@ func Plural(n int, one, many string) string {
 	return many
 }
 
-// fleetText is the report of a manifest run for a terminal.
+// text is the report of a manifest run for a terminal.
 func (f *Fleet) text(r *Report) string {
 	var b strings.Builder
 	r.textHead(&b)
@@ -372,7 +372,7 @@ func (f *Fleet) text(r *Report) string {
 	return b.String()
 }
 
-// fleetBlocks is the one Slack message of a manifest run: the headline, a
+// blocks is the one Slack message of a manifest run: the headline, a
 // line per change, the unchanged count, the links.
 func (f *Fleet) blocks(r *Report) []slack.Block {
 	blocks := []slack.Block{headerBlock(r)}

@@ -10,7 +10,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
-// Audit tag key prefixes (SPEC "Audit record, in MLflow"), as written; the
+// Audit tag key prefixes (README, "Audit record, in MLflow"), as written; the
 // registry stores each key in its own form (registry.Rules.TagKey).
 const (
 	PromotionTagPrefix = "mlreg.promotion." // on the promoted version
