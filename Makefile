@@ -60,10 +60,10 @@ lint: $(GOLANGCI_LINT) ## golangci-lint with the checked-in .golangci.yml
 $(GOLANGCI_LINT): tools/lint/go.mod tools/lint/go.sum
 	cd tools/lint && $(GO) build -o $@ github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
-unit: ## unit tests only (no MLflow server)
+unit: ## go test -short: unit tests only; no MLflow server, PostgreSQL or Python, even with .venv (about 20 s warm)
 	$(GO) test -count=1 -short ./...
 
-test: venv venv-tools vet ## everything: unit, integration against a real MLflow server, end to end
+test: venv venv-tools vet ## venv, vet, then everything with -race: unit, integration against a real MLflow server (and PostgreSQL), end to end
 	$(GO) test -race -count=1 -shuffle=on -timeout=20m ./...
 
 # Fuzz targets as package:Target; -fuzz takes one target of one package per run.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -122,7 +123,7 @@ func TestHelp(t *testing.T) {
 		}
 	}
 	// Every command is listed, version and help included.
-	for _, c := range append(allCommands, "version", "help") {
+	for _, c := range commandNames(true) {
 		if !regexp.MustCompile(`(?m)^  ` + c + ` +\S`).MatchString(full) {
 			t.Errorf("the help does not list the command %q:\n%s", c, full)
 		}
@@ -185,17 +186,15 @@ func isCLIFlag(name string) bool {
 func TestCommandHelp(t *testing.T) {
 	t.Parallel()
 	reads := map[string]map[string]bool{}
-	for _, g := range flagGroups {
-		for _, c := range g.Commands {
-			if reads[c] == nil {
-				reads[c] = map[string]bool{}
-			}
-			for _, in := range g.Inputs {
-				reads[c][in] = true
+	for _, c := range commandNames(false) {
+		reads[c] = map[string]bool{}
+		for _, in := range Inputs {
+			if commandReads(c, in.Name) {
+				reads[c][in.Name] = true
 			}
 		}
 	}
-	for _, c := range allCommands {
+	for _, c := range commandNames(false) {
 		got := help(t, c, "--help")
 		if other := help(t, "help", c); other != got {
 			t.Errorf("help %s differs from %s --help", c, c)
@@ -225,29 +224,33 @@ func TestCommandHelp(t *testing.T) {
 	}
 }
 
-// TestFlagGroupsCoverInputs: every input (but command) is in exactly one
-// group, and every group's command reads it (loadConfig is shared, so the
-// check is that the command's code path names the input: a group lists
-// only real inputs).
-func TestFlagGroupsCoverInputs(t *testing.T) {
+// TestFlagSetsCoverInputs: every input (but command) is in exactly one
+// flag set, every set is read by a command, and every name in a set is an
+// input.
+func TestFlagSetsCoverInputs(t *testing.T) {
 	t.Parallel()
 	seen := map[string]int{}
-	for _, g := range flagGroups {
-		for _, c := range g.Commands {
-			if !isCommand(c) {
-				t.Errorf("flag group names %q, which is no command", c)
-			}
+	for _, g := range flagSets {
+		if len(readers(g.inputs[0])) == 0 {
+			t.Errorf("no command reads the flag set of %q", g.inputs)
 		}
-		for _, n := range g.Inputs {
+		for _, n := range g.inputs {
 			if _, ok := inputByName(n); !ok {
-				t.Errorf("flag group lists %q, which is no input", n)
+				t.Errorf("flag set lists %q, which is no input", n)
 			}
 			seen[n]++
 		}
 	}
+	for _, c := range commands {
+		for _, g := range c.Flags {
+			if !slices.Contains(flagSets, g) {
+				t.Errorf("%s reads a flag set that flagSets does not list (the help would hide it): %q", c.Name, g.inputs)
+			}
+		}
+	}
 	for _, in := range Inputs {
 		if in.Name != "command" && seen[in.Name] != 1 {
-			t.Errorf("input %q is in %d flag groups, want 1 (see flagGroups)", in.Name, seen[in.Name])
+			t.Errorf("input %q is in %d flag sets, want 1 (see flagSets)", in.Name, seen[in.Name])
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/promote"
 	"github.com/mlreg/mlreg-action/internal/testing/faultproxy"
 	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/testutil"
 )
 
 // startServer starts an extra MLflow server for one test. A missing server
@@ -26,7 +26,7 @@ func startServer(t *testing.T, opts mlflowtest.Options) *mlflowtest.Server {
 	ctx, cancel := context.WithTimeout(t.Context(), mlflowtest.StartLimit)
 	defer cancel()
 	s, err := mlflowtest.Start(ctx, opts)
-	if errors.Is(err, mlflowtest.ErrNoMLflow) && os.Getenv("CI") != "true" {
+	if errors.Is(err, mlflowtest.ErrNoMLflow) && !testutil.Required() {
 		t.Skip(mlflowtest.SkipMessage)
 	}
 	if err != nil {
@@ -41,7 +41,7 @@ func postgresServer(t *testing.T) *mlflowtest.Server {
 	t.Helper()
 	mlflowtest.RequireServer(t, srv)
 	pg, err := mlflowtest.StartPostgres(t.Context())
-	if errors.Is(err, mlflowtest.ErrNoPostgres) && os.Getenv("CI") != "true" {
+	if errors.Is(err, mlflowtest.ErrNoPostgres) && !testutil.Required() {
 		t.Skip("PostgreSQL is not installed (apt-get install postgresql); CI runs this test")
 	}
 	if err != nil {

@@ -15,20 +15,13 @@ import (
 	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
-// Commands the binary runs.
-const (
-	CmdValidate = "validate"
-	CmdPromote  = "promote"
-	CmdRegister = "register"
-	CmdRollback = "rollback"
-	CmdHistory  = "history"
-)
-
 // Config is every input, parsed and checked once, here, into the values
 // the commands use as they are: a version selector, a target, a
 // compare-and-set guard. Nothing below re-parses an input.
 type Config struct {
-	Command               string
+	Command string
+	// Moves: the command moves targets when the plan passes (Command.Moves).
+	Moves                 bool
 	ModelName             string
 	Version               promote.VersionSpec // validate, promote; latest when unset
 	Target                checks.Target       // every command but register
@@ -80,6 +73,11 @@ type Config struct {
 	BackoffJitter  time.Duration
 	RequestTimeout time.Duration
 }
+
+// moves reports whether the run moves targets when the plan passes: a
+// command that moves them (Command.Moves: promote, rollback), without
+// dry-run.
+func (c *Config) moves() bool { return c.Moves && !c.DryRun }
 
 // Secrets returns the secret values to mask, non-empty only.
 func (c *Config) Secrets() []string {
@@ -150,11 +148,11 @@ func loadConfig(src *source, getenv func(string) string) (*Config, error) {
 	stage := src.get("target-stage")
 	version := src.get("version")
 	expected := strings.TrimPrefix(strings.ToLower(src.get("expected-current-version")), "v")
-	switch c.Command {
-	case CmdValidate, CmdPromote, CmdRegister, CmdRollback, CmdHistory:
-	default:
-		errs = append(errs, fmt.Errorf("input command: want validate, promote, register, rollback or history, got %q%s",
-			c.Command, didYouMean(c.Command, allCommands, "")))
+	if cmd, ok := commandNamed(c.Command); ok && cmd.Run != nil {
+		c.Moves = cmd.Moves
+	} else {
+		errs = append(errs, fmt.Errorf("input command: want %s, got %q%s", joinWords(commandNames(false), "or"),
+			c.Command, didYouMean(c.Command, commandNames(false), "")))
 	}
 	// The registry's own rules, checked with the functions Plan checks with.
 	reg, regErrs := parseRegistry(c, src.get("registry-uri"), c.TrackingURI, getenv)

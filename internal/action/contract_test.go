@@ -301,7 +301,7 @@ func TestOutputsMatchActionYAML(t *testing.T) {
 }
 
 // TestOutputsSetAreDeclared checks what the code sets against Outputs: the
-// names outputs returns for each command (tail.go), and every output name
+// outputs of each kind of report (notify.Report.Outputs), and every output name
 // the package's source passes to SetOutput or lists as a {"name", value}
 // pair in a function that sets or returns outputs.
 func TestOutputsSetAreDeclared(t *testing.T) {
@@ -312,9 +312,10 @@ func TestOutputsSetAreDeclared(t *testing.T) {
 	}
 
 	set := map[string]string{} // name -> where
-	for cmd := range dispatch {
-		for _, kv := range outputs(&notify.Report{Command: cmd}) {
-			set[kv[0]] = "tail.go outputs() of " + cmd
+	for kind, body := range map[string]notify.Body{"promotion": &notify.Promotion{}, "register": &notify.Register{},
+		"history": &notify.History{}, "manifest": &notify.Fleet{}} {
+		for _, kv := range (&notify.Report{Body: body}).Outputs() {
+			set[kv[0]] = "the outputs of a report of " + kind
 		}
 	}
 	for name, where := range outputNamesInSource(t) {

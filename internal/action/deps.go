@@ -162,9 +162,10 @@ func (d *deps) service() *promote.Service {
 	return &promote.Service{Reg: d.reg, Now: d.env.Now, OnPhase: d.phase, Lock: d.reg, LockOwner: owner}
 }
 
-// newReport starts the report of cfg's command.
-func (d *deps) newReport(cfg *Config) *notify.Report {
+// newReport starts the report of cfg's command, whose body is of its kind.
+func (d *deps) newReport(cfg *Config, body notify.Body) *notify.Report {
 	return &notify.Report{
+		Body:        body,
 		Command:     cfg.Command,
 		Model:       cfg.ModelName,
 		Target:      cfg.Target,

@@ -10,48 +10,6 @@ import (
 	"github.com/spf13/pflag"
 )
 
-// commandInfo is a command as the help lists it.
-type commandInfo struct {
-	Name, Summary string
-}
-
-var commands = []commandInfo{
-	{CmdValidate, "resolve the candidate and the champion, evaluate the policy, report; never changes the registry"},
-	{CmdPromote, "validate, then move the alias and/or stage and write the audit record (the default)"},
-	{CmdRegister, "create a model version from a run or a logged model, with lineage tags"},
-	{CmdRollback, "move the target back to the version that held it before"},
-	{CmdHistory, "print the promotion history of a target and flag drift"},
-}
-
-func isCommand(name string) bool { return slices.Contains(allCommands, name) }
-
-// flagGroup is a set of inputs that the same commands read, listed together
-// in the help.
-type flagGroup struct {
-	Commands []string // the commands that read these inputs
-	Inputs   []string
-}
-
-var allCommands = []string{CmdValidate, CmdPromote, CmdRegister, CmdRollback, CmdHistory}
-
-// flagGroups says which command reads which input. An input missing here is
-// listed under "Other flags" by the help, so none is ever hidden.
-var flagGroups = []flagGroup{
-	{allCommands, []string{"model-name", "tracking-uri", "mlflow-token", "mlflow-username", "mlflow-password", "registry-uri", "timeout"}},
-	{[]string{CmdValidate, CmdPromote, CmdRollback, CmdHistory}, []string{"target-alias", "target-stage"}},
-	{[]string{CmdValidate, CmdPromote}, []string{"version", "manifest", "parallelism"}},
-	{[]string{CmdValidate, CmdPromote, CmdRollback}, []string{"policy"}},
-	{[]string{CmdValidate, CmdPromote, CmdRollback, CmdRegister}, []string{"github-token", "pr-comment",
-		"slack-token", "slack-channel", "slack-webhook-url", "fail-on-notify-error"}},
-	{[]string{CmdPromote, CmdRollback}, []string{"dry-run", "expected-current-version", "archive-existing",
-		"deployment", "deployment-environment"}},
-	{[]string{CmdRegister}, []string{"run-id", "artifact-path", "source", "description", "tags", "allow-unfinished-run"}},
-	{[]string{CmdRollback}, []string{"rollback-to", "force"}},
-	{[]string{CmdHistory}, []string{"format"}},
-	{[]string{CmdValidate, CmdHistory}, []string{"fail-on-drift"}},
-	{[]string{CmdPromote}, []string{"expected-plan-digest"}},
-}
-
 // inputValue is a flag's value: the text as given, stored under the input's
 // name only when the flag is set, so that an unset flag falls back to the
 // INPUT_ variable, the environment and the default (see source.get), and
@@ -124,9 +82,6 @@ var cliFlags = []cliFlag{
 	{"show-outputs", "", "On a terminal, list every output at the end, the empty ones too (default: those with a value)"},
 }
 
-// builtins are the commands that print something about the binary itself.
-var builtins = []string{"version", "help"}
-
 // parseArgs reads the command line: the command (the first argument, when it
 // is not a flag) and a flag for each input given, by input name, as given.
 func parseArgs(args []string) (cmdLine, error) {
@@ -138,7 +93,7 @@ func parseArgs(args []string) (cmdLine, error) {
 			switch {
 			case len(args) > 1 && isCommand(args[1]):
 				writeCommandUsage(&b, args[1])
-			case len(args) > 1 && !slices.Contains(builtins, args[1]):
+			case len(args) > 1 && !slices.Contains(commandNames(true), args[1]):
 				return cmdLine{}, unknownCommand(args[1])
 			default:
 				writeUsage(&b)
@@ -178,10 +133,10 @@ func parseArgs(args []string) (cmdLine, error) {
 // unknownCommand is the error of a first argument that is no command: it
 // says which one was probably meant, or else lists them.
 func unknownCommand(name string) error {
-	names := append(slices.Clone(allCommands), builtins...)
+	names := commandNames(true)
 	hint := didYouMean(name, names, "")
 	if hint == "" {
-		hint = "; the commands are " + commandList(names)
+		hint = "; the commands are " + joinWords(names, "and")
 	}
 	return fmt.Errorf("unknown command %q%s", name, hint)
 }
@@ -266,8 +221,6 @@ func writeUsage(w io.Writer) {
 	for _, c := range commands {
 		fmt.Fprintf(&b, "  %-10s %s\n", c.Name, c.Summary)
 	}
-	fmt.Fprintf(&b, "  %-10s %s\n", "version", "print the version of mlreg-action (also --version)")
-	fmt.Fprintf(&b, "  %-10s %s\n", "help", "print this help, or a command's: mlreg-action help promote")
 	writeGroups(&b, groupsFor(""))
 	b.WriteString(usageFooter)
 	fmt.Fprint(w, b.String())
@@ -276,10 +229,8 @@ func writeUsage(w io.Writer) {
 // writeCommandUsage writes the help of one command: only the flags it reads.
 func writeCommandUsage(w io.Writer, command string) {
 	var b strings.Builder
-	for _, c := range commands {
-		if c.Name == command {
-			fmt.Fprintf(&b, "mlreg-action %s: %s\n\nUsage:\n  mlreg-action %s [flags]\n", c.Name, c.Summary, c.Name)
-		}
+	if c, ok := commandNamed(command); ok {
+		fmt.Fprintf(&b, "mlreg-action %s: %s\n\nUsage:\n  mlreg-action %s [flags]\n", c.Name, c.Summary, c.Name)
 	}
 	writeGroups(&b, groupsFor(command))
 	b.WriteString(usageFooter)
@@ -291,8 +242,8 @@ type renderedGroup struct {
 	lines [][2]string // flag and type, description and default
 }
 
-// groupsFor lists the flag groups that command reads ("" = every group),
-// plus any input that no group lists.
+// groupsFor lists the flag sets that command reads ("" = every set), each
+// titled by the commands that read it, plus any input that no set lists.
 func groupsFor(command string) []renderedGroup {
 	var out []renderedGroup
 	grouped := map[string]bool{"command": true}
@@ -323,21 +274,22 @@ func groupsFor(command string) []renderedGroup {
 		}
 		return lines
 	}
-	for _, g := range flagGroups {
-		for _, n := range g.Inputs {
+	for _, g := range flagSets {
+		for _, n := range g.inputs {
 			grouped[n] = true
 		}
-		if command != "" && !slices.Contains(g.Commands, command) {
+		readBy := readers(g.inputs[0]) // every input of a set has the same readers
+		if command != "" && !slices.Contains(readBy, command) {
 			continue
 		}
-		title := "Flags of " + commandList(g.Commands)
+		title := "Flags of " + joinWords(readBy, "and")
 		switch {
-		case len(g.Commands) == len(allCommands):
+		case len(readBy) == len(commandNames(false)):
 			title = "Flags of every command"
-		case command != "" && len(g.Commands) == 1:
+		case command != "" && len(readBy) == 1:
 			title = "Flags of " + command + " only"
 		}
-		out = append(out, renderedGroup{title, render(g.Inputs)})
+		out = append(out, renderedGroup{title, render(g.inputs)})
 	}
 	var other []string
 	for _, in := range Inputs {
@@ -374,12 +326,4 @@ func writeGroups(b *strings.Builder, groups []renderedGroup) {
 			fmt.Fprintf(b, "  %-*s   %s\n", width, l[0], l[1])
 		}
 	}
-}
-
-// commandList is "validate, promote and rollback".
-func commandList(cs []string) string {
-	if len(cs) == 1 {
-		return cs[0]
-	}
-	return strings.Join(cs[:len(cs)-1], ", ") + " and " + cs[len(cs)-1]
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
@@ -13,7 +14,8 @@ import (
 // drift: a holder that is not the last recorded one. Drift is a warning,
 // and status 1 with fail-on-drift.
 func runHistory(ctx context.Context, d *deps, cfg *Config) (*notify.Report, error) {
-	rep := d.newReport(cfg)
+	body := &notify.History{}
+	rep := d.newReport(cfg, body)
 	svc := d.service()
 	d.phase("resolve")
 	var all []*promote.TargetHistory
@@ -24,15 +26,15 @@ func runHistory(ctx context.Context, d *deps, cfg *Config) (*notify.Report, erro
 		}
 		all = append(all, h)
 	}
-	rep.History = all
-	rep.Outcome = notify.OutcomeHistory
+	body.Targets = all
+	rep.Outcome = outcome.Recorded
 	drift := ""
 	for _, h := range all {
 		if msg := h.UnfinishedMessage(cfg.ModelName); msg != "" {
 			d.out.Warningf("%s", msg)
 		}
 		if msg := h.DriftMessage(cfg.ModelName); msg != "" {
-			rep.Outcome = notify.OutcomeDrift
+			rep.Outcome = outcome.Drift
 			drift = cmp.Or(drift, msg)
 			d.out.Warningf("drift: %s", msg)
 		}

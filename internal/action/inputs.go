@@ -18,7 +18,7 @@ type Input struct {
 
 // Inputs is every input the binary reads.
 var Inputs = []Input{
-	{Name: "command", Default: "promote", Desc: "validate, promote, register, rollback or history"},
+	commandInput(),
 	{Name: "model-name", Desc: "Registered model name (required, unless manifest is set)"},
 	{Name: "version", Desc: "Candidate version: a number, latest (highest version number) or @alias; default latest for validate and promote"},
 	{Name: "target-alias", Desc: "Alias to move to the candidate, e.g. champion"},

@@ -35,7 +35,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
-// Exit statuses (SPEC "Outcomes and exit status").
+// Exit statuses (README, "Exit status").
 const (
 	ExitOK       = 0
 	ExitPolicy   = 1
@@ -62,15 +62,6 @@ type Env struct {
 // command is one command of the binary: it returns the report of what it
 // did and the error that stopped it; finish does the rest.
 type command func(ctx context.Context, d *deps, cfg *Config) (*notify.Report, error)
-
-// dispatch maps the command input to its command.
-var dispatch = map[string]command{
-	CmdValidate: runPromote,
-	CmdPromote:  runPromote,
-	CmdRollback: runRollback,
-	CmdRegister: runRegister,
-	CmdHistory:  runHistory,
-}
 
 // Main runs the binary and returns its exit status.
 func Main(ctx context.Context, env Env) int {

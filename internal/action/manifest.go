@@ -3,18 +3,17 @@ package action
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/fleet"
 	"github.com/mlreg/mlreg-action/internal/manifest"
 	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
@@ -33,9 +32,9 @@ func manifestInputs(c *Config, src *source) []error {
 	var errs []error
 	c.Manifest = src.get("manifest")
 	c.ExpectedPlanDigest = strings.ToLower(src.get("expected-plan-digest"))
-	n, err := strconv.Atoi(src.get("parallelism"))
-	if err != nil || n < 1 || n > fleet.MaxParallelism {
-		errs = append(errs, fmt.Errorf("input parallelism: want a whole number from 1 to %d, got %q", fleet.MaxParallelism, src.get("parallelism")))
+	n, err := fleet.ParseParallelism(src.get("parallelism"))
+	if err != nil {
+		errs = append(errs, err)
 	}
 	c.Parallelism = n
 	if c.ExpectedPlanDigest != "" && !digestRE.MatchString(c.ExpectedPlanDigest) {
@@ -48,11 +47,11 @@ func manifestInputs(c *Config, src *source) []error {
 		}
 		return errs
 	}
-	if c.Command != CmdValidate && c.Command != CmdPromote {
-		errs = append(errs, fmt.Errorf("input manifest: only validate and promote read a manifest, not %s", c.Command))
+	if !commandReads(c.Command, "manifest") {
+		errs = append(errs, fmt.Errorf("input manifest: only %s read a manifest, not %s", joinWords(readers("manifest"), "and"), c.Command))
 	}
-	if c.ExpectedPlanDigest != "" && c.Command != CmdPromote {
-		errs = append(errs, errors.New("input expected-plan-digest: only with promote"))
+	if c.ExpectedPlanDigest != "" && !commandReads(c.Command, "expected-plan-digest") {
+		errs = append(errs, fmt.Errorf("input expected-plan-digest: only with %s", joinWords(readers("expected-plan-digest"), "or")))
 	}
 	for _, name := range singleInputs {
 		if src.get(name) != "" {
@@ -68,7 +67,8 @@ func commandFor(cfg *Config) command {
 	if cfg.Manifest != "" {
 		return runManifest
 	}
-	return dispatch[cfg.Command]
+	cmd, _ := commandNamed(cfg.Command) // loadConfig refuses any other
+	return cmd.Run
 }
 
 // runManifest is validate and promote with manifest: plan every entry of
@@ -76,8 +76,8 @@ func commandFor(cfg *Config) command {
 // promote applies it (fleet.Apply: all or nothing at the policy level, then
 // entry by entry, up to parallelism at once).
 func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, error) {
-	rep := d.newReport(cfg)
-	rep.Fleet = &notify.Fleet{Manifest: cfg.Manifest, VersionURL: d.reg.VersionURL}
+	f := &notify.Fleet{Manifest: cfg.Manifest, VersionURL: d.reg.VersionURL, Moves: cfg.moves()}
+	rep := d.newReport(cfg, f)
 	d.phase("resolve")
 	m, err := manifest.LoadFile(d.path(cfg.Manifest), cfg.Manifest)
 	if err != nil {
@@ -104,20 +104,20 @@ func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 	if err != nil {
 		return rep, err
 	}
-	rep.Fleet.Plan, rep.PlanDigest = fp, fp.Digest
+	f.Plan, rep.PlanDigest = fp, fp.Digest
 	d.logFleetPlan(fp)
 	if err := fp.Err(); err != nil {
-		rep.Outcome = notify.OutcomeError
+		rep.Outcome = outcome.Failed
 		return rep, err
 	}
-	if cfg.Command == CmdValidate || cfg.DryRun {
+	if !cfg.moves() {
 		return rep, checkFleetPlan(d, cfg, rep, fp)
 	}
 	if fp.PolicyErr() == nil {
 		d.phase("apply")
 	}
 	res, err := fleet.Apply(ctx, svc, fp, fleet.ApplyOptions{Parallelism: cfg.Parallelism, ExpectedDigest: cfg.ExpectedPlanDigest})
-	rep.Fleet.Result, rep.Fleet.Reviewed = res, cfg.ExpectedPlanDigest
+	f.Result, f.Reviewed = res, cfg.ExpectedPlanDigest
 	rep.Outcome = fleetOutcome(res, err)
 	if res != nil {
 		for i, er := range res.Entries {
@@ -126,10 +126,10 @@ func runManifest(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 				d.out.Infof("%s %s: %s", e.Model, e.Label(), n)
 			}
 			if er.Changed && d.detail() {
-				d.out.Infof("%s %s: %s → v%s %s", e.Model, e.Label(), verOrNone(e.Holder), e.Desired, er.Outcome)
+				d.out.Infof("%s %s: %s → v%s %s", e.Model, e.Label(), promote.VersionLabel(e.Holder), e.Desired, er.Outcome)
 			}
 		}
-		d.out.Infof("apply of %s: %s; %d registry requests", fp.Manifest, rep.Fleet.Counts(), res.Requests)
+		d.out.Infof("apply of %s: %s; %d registry requests", fp.Manifest, f.Counts(), res.Requests)
 		if res.Resumed {
 			d.out.Infof("resumed the reviewed plan %s: its entries in place were applied by an earlier run", cfg.ExpectedPlanDigest)
 		}
@@ -174,19 +174,19 @@ func checkManifestForRegistry(m *manifest.Manifest, reg RegistryConfig) error {
 // scheduled check (fail-on-drift) reads the file as the registry's state,
 // so any difference fails it, each said to be drift or not applied yet.
 func checkFleetPlan(d *deps, cfg *Config, rep *notify.Report, fp *fleet.FleetPlan) error {
-	rep.Outcome = notify.OutcomeWould
+	rep.Outcome = outcome.WouldChange
 	if fp.ChangeCount() == 0 {
-		rep.Outcome = notify.OutcomeInPlace
+		rep.Outcome = outcome.InPlace
 	}
 	if err := fp.PolicyErr(); err != nil {
-		rep.Outcome = notify.OutcomeBlocked
+		rep.Outcome = outcome.Blocked
 		return err
 	}
 	if drifted := fp.Drifted(); len(drifted) > 0 {
 		names := make([]string, len(drifted))
 		for i, e := range drifted {
 			names[i] = fmt.Sprintf("%s %s is %s, but the last recorded promotion put %s there (%s says v%s)",
-				e.Model, e.Label(), verOrNone(e.Holder), verOrNone(e.Recorded()), fp.Manifest, e.Desired)
+				e.Model, e.Label(), promote.VersionLabel(e.Holder), promote.VersionLabel(e.Recorded()), fp.Manifest, e.Desired)
 		}
 		d.out.Warningf("drift: %d of %d entries differ from %s, moved outside mlreg-action: %s",
 			len(drifted), len(fp.Entries), fp.Manifest, strings.Join(names, "; "))
@@ -201,36 +201,28 @@ func checkFleetPlan(d *deps, cfg *Config, rep *notify.Report, fp *fleet.FleetPla
 		if e.Drifted() {
 			why = "moved outside mlreg-action"
 		}
-		names[i] = fmt.Sprintf("%s %s is %s, %s says v%s (%s)", e.Model, e.Label(), verOrNone(e.Holder), fp.Manifest, e.Desired, why)
+		names[i] = fmt.Sprintf("%s %s is %s, %s says v%s (%s)", e.Model, e.Label(), promote.VersionLabel(e.Holder), fp.Manifest, e.Desired, why)
 	}
-	rep.Outcome = notify.OutcomeDrift
+	rep.Outcome = outcome.Drift
 	return fmt.Errorf("%w: drift (fail-on-drift): %d of %d entries differ from %s: %s", promote.ErrPolicyFailed,
 		len(differ), len(fp.Entries), fp.Manifest, strings.Join(names, "; "))
 }
 
 // fleetOutcome is the outcome of promote with manifest.
-func fleetOutcome(res *fleet.Result, err error) string {
+func fleetOutcome(res *fleet.Result, err error) outcome.Outcome {
 	switch {
 	case errors.Is(err, promote.ErrPolicyFailed):
-		return notify.OutcomeBlocked
+		return outcome.Blocked
 	case err != nil && res != nil && res.Changed():
-		return notify.OutcomeError // some applied, some not: see the table
+		return outcome.Failed // some applied, some not: see the table
 	case errors.Is(err, promote.ErrConflict):
-		return notify.OutcomeConflict
+		return outcome.Conflict
 	case err != nil:
-		return notify.OutcomeError
+		return outcome.Failed
 	case res.Changed():
-		return notify.OutcomePromoted
+		return outcome.Promoted
 	}
-	return notify.OutcomeInPlace
-}
-
-// verOrNone is a holder as the log writes it: v15, or none.
-func verOrNone(v string) string {
-	if v == "" {
-		return "none"
-	}
-	return "v" + v
+	return outcome.InPlace
 }
 
 func (d *deps) logFleetPlan(fp *fleet.FleetPlan) {
@@ -244,37 +236,12 @@ func (d *deps) logFleetPlan(fp *fleet.FleetPlan) {
 		case fleet.StatusError:
 			d.out.Infof("error   %s %s: %v", e.Model, e.Label(), e.Err)
 		default:
-			d.out.Infof("%-7s %s %s: %s → v%s", e.Verdict, e.Model, e.Label(), verOrNone(e.Holder), e.Desired)
+			d.out.Infof("%-7s %s %s: %s → v%s", e.Verdict, e.Model, e.Label(), promote.VersionLabel(e.Holder), e.Desired)
 		}
 	}
 	d.out.Infof("plan of %s: %d %s, %d unchanged, %d %s; plan digest %s (%d registry requests)",
 		fp.Manifest, fp.ChangeCount(), notify.Plural(fp.ChangeCount(), "change", "changes"), fp.Unchanged(),
 		len(fp.Entries), notify.Plural(len(fp.Entries), "entry", "entries"), fp.Digest, fp.Requests)
-}
-
-// fleetOutputs are the outputs of a manifest run (SPEC "Outputs with
-// manifest"): verdict, changed, plan-digest and changes.
-func fleetOutputs(rep *notify.Report) [][2]string {
-	f := rep.Fleet
-	verdict, digest, changes := "", "", "[]"
-	if f.Plan != nil {
-		verdict, digest = f.Plan.Verdict(), f.Plan.Digest
-		list := f.Plan.Changes()
-		if f.Result != nil {
-			list = f.Result.Changes()
-		}
-		b, err := json.Marshal(list)
-		if err == nil {
-			changes = string(b)
-		}
-	}
-	changed := f.Result != nil && f.Result.Changed()
-	return [][2]string{
-		{"verdict", verdict},
-		{"changed", fmt.Sprint(changed)},
-		{"plan-digest", digest},
-		{"changes", changes},
-	}
 }
 
 // errModel is the model an error is about, for explain: model-name, or

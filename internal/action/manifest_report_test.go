@@ -116,7 +116,7 @@ func TestManifestProposedChangesArePlans(t *testing.T) {
 			t.Errorf("the %s calls the proposed change drift:\n%s", what, text)
 		}
 	}
-	if !strings.Contains(res.summary, "1 would promote, 3 unchanged") || !strings.Contains(res.summary, "| would promote |") {
+	if !strings.Contains(res.summary, "1 would promote, 3 already in place") || !strings.Contains(res.summary, "| would promote |") {
 		t.Errorf("the summary does not say the change would promote:\n%s", res.summary)
 	}
 	if e := reportEntries(t, reportJSON(t, res))[fx.models[0]+" @champion"]; e["outcome"] != "would-change" || e["drift"] != nil {

@@ -179,10 +179,10 @@ func TestManifestValidateCommentsThenPromoteApplies(t *testing.T) {
 	marker := "<!-- mlreg-action manifest=.github/mlreg-models.yml -->"
 	comments := gh.Comments(12)
 	if len(comments) != 1 || !strings.HasPrefix(comments[0].Body, marker+"\n### ✅ .github/mlreg-models.yml") ||
-		!strings.Contains(comments[0].Body, "20 unchanged") || !strings.Contains(comments[0].Body, "<details><summary>20 unchanged entries</summary>") {
+		!strings.Contains(comments[0].Body, "20 already in place") || !strings.Contains(comments[0].Body, "<details><summary>20 unchanged entries</summary>") {
 		t.Fatalf("comments = %+v", comments)
 	}
-	if !strings.Contains(validate.summary, "24 would promote, 20 unchanged") {
+	if !strings.Contains(validate.summary, "24 would promote, 20 already in place") {
 		t.Errorf("summary does not count the entries:\n%s", validate.summary)
 	}
 	// The handover of examples/workflows/registry-as-code.yml reads the digest from the comment.
@@ -250,7 +250,7 @@ func TestManifestValidateCommentsThenPromoteApplies(t *testing.T) {
 	if got := reviewedDigest(gh.Comments(12)[0].Body); got != digest {
 		t.Errorf("after promote the comment hands over %q, want the reviewed %s", got, digest)
 	}
-	if comments := gh.Comments(12); len(comments) != 1 || !strings.Contains(comments[0].Body, "24 promoted, 20 unchanged") {
+	if comments := gh.Comments(12); len(comments) != 1 || !strings.Contains(comments[0].Body, "24 promoted, 20 already in place") {
 		t.Errorf("the merged pull request's comment does not say what the merge did: %+v", comments)
 	}
 
@@ -328,7 +328,7 @@ func TestManifestPolicyFailureBlocksAll(t *testing.T) {
 		if o["blocked"] != 1 || o["would-change"] != 2 || res.outputs["verdict"] != "fail" {
 			t.Errorf("%s: changes %v, outputs %v", command, o, res.outputs)
 		}
-		if !strings.Contains(res.summary, "| "+mdName(fx.models[0])+" | &#64;champion | `v2 → v1` | ❌ fail | blocked | val\\_auc 0.86 \\(delta &gt;= 0\\) |") {
+		if !strings.Contains(res.summary, "| "+mdName(fx.models[0])+" | &#64;champion | `v2 → v1` | ❌ fail | blocked by policy | val\\_auc 0.86 \\(delta &gt;= 0\\) |") {
 			t.Errorf("%s: the summary's table does not show the blocked change and its check:\n%s", command, res.summary)
 		}
 		if diff := cmp.Diff(before, fx.state(t)); diff != "" {
@@ -455,6 +455,50 @@ func TestManifestRerunCompletesAPartialApply(t *testing.T) {
 	third := runAction(t, in, files)
 	if third.code != 0 || third.outputs["changed"] != "false" {
 		t.Errorf("third run: exit %d outputs %v", third.code, third.outputs)
+	}
+}
+
+// TestManifestRerunCompletesARecordOfTheSameSecond: an apply moves
+// @challenger in the same second as the promotion its history ends with
+// (fixedNow: every run here is in one second), and its history write fails
+// (exit 3). The rerun finds the target in place and completes the record,
+// by promote's rule of an unfinished record (a record as new as the
+// history's newest, moving the target from the version that entry put
+// there, is unfinished), as history and rollback read it.
+func TestManifestRerunCompletesARecordOfTheSameSecond(t *testing.T) {
+	t.Parallel()
+	mlflowtest.RequireServer(t, srv) // a fault proxy in front of the real server
+	fx := newFleetModels(t, 1, 0)
+	m := fx.models[0]
+	files := func(v string) map[string]string {
+		return fleetFiles(fmt.Sprintf("version: 1\nmodels:\n  %s:\n    aliases: {challenger: %s}\n", m, v))
+	}
+	if res := runAction(t, fleetRun("promote"), files("1")); res.code != 0 {
+		t.Fatalf("promote of challenger: 1: exit %d\n%s", res.code, res.stdout)
+	}
+	proxy := faultproxy.New(t, srv.URL)
+	proxy.Add(faultproxy.Rule{Method: http.MethodPost, Path: "/registered-models/set-tag", Contains: `"mlreg.history.alias.challenger"`,
+		Fault: faultproxy.Status(http.StatusForbidden)})
+	in := fleetRun("promote", "tracking-uri", proxy.URL, "MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+	if res := runAction(t, in, files("2")); res.code != 3 || aliasOf(t, fx.f, m, "challenger") != "2" {
+		t.Fatalf("promote of challenger: 2 with the history write refused: exit %d, @challenger v%s; want 3, moved\n%s",
+			res.code, aliasOf(t, fx.f, m, "challenger"), res.stdout)
+	}
+	if h := fx.history(t, m, "alias.challenger"); len(h) != 1 || h[0].Version != "1" {
+		t.Fatalf("history after the refused write = %+v, want the record of v1 alone", h)
+	}
+	proxy.Clear()
+	rerun := runAction(t, in, files("2"))
+	if rerun.code != 0 {
+		t.Fatalf("rerun: exit %d\n%s", rerun.code, rerun.stdout)
+	}
+	h := fx.history(t, m, "alias.challenger")
+	if len(h) != 2 || h[0].Version != "2" || h[0].PreviousVersion != "1" || h[0].At != h[1].At {
+		t.Errorf("history after the rerun = %+v, want v2 (from v1) on top of v1, in the same second", h)
+	}
+	hist := runAction(t, map[string]string{"command": "history", "model-name": m, "target-alias": "challenger"}, nil)
+	if hist.code != 0 || strings.Contains(hist.stdout, "did not write") || strings.Contains(hist.stdout, "drift") {
+		t.Errorf("history after the rerun: exit %d, still an unfinished record or drift:\n%s", hist.code, hist.stdout)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
@@ -15,12 +16,13 @@ import (
 // to the target under the policy, and, for promote without dry-run, apply
 // a passing plan.
 func runPromote(ctx context.Context, d *deps, cfg *Config) (*notify.Report, error) {
-	rep := d.newReport(cfg)
+	pm := &notify.Promotion{Moves: cfg.moves()}
+	rep := d.newReport(cfg, pm)
 	policy, err := d.loadPolicy(cfg)
 	if err != nil {
 		return rep, err
 	}
-	return planAndApply(ctx, d, cfg, rep, promote.Request{
+	return planAndApply(ctx, d, cfg, rep, pm, promote.Request{
 		Model:           cfg.ModelName,
 		Version:         cfg.Version,
 		Target:          cfg.Target,
@@ -34,30 +36,30 @@ func runPromote(ctx context.Context, d *deps, cfg *Config) (*notify.Report, erro
 	})
 }
 
-// planAndApply plans req into rep; a failing plan is status 1, a plan of
-// validate or a dry run is the report, and any other plan is applied. It is
-// the shared half of validate, promote and rollback.
-func planAndApply(ctx context.Context, d *deps, cfg *Config, rep *notify.Report, req promote.Request) (*notify.Report, error) {
+// planAndApply plans req into rep, whose body is pm; a failing plan is
+// status 1, a plan of validate or a dry run is the report, and any other
+// plan is applied. It is the shared half of validate, promote and rollback.
+func planAndApply(ctx context.Context, d *deps, cfg *Config, rep *notify.Report, pm *notify.Promotion, req promote.Request) (*notify.Report, error) {
 	rep.NoPolicy = req.Policy == nil
 	svc := d.service()
 	plan, err := svc.Plan(ctx, req)
 	if err != nil {
 		return rep, fmt.Errorf("%w; nothing was changed", err) // planning only reads
 	}
-	rep.Plan, rep.PlanDigest = plan, plan.Digest
+	pm.Plan, rep.PlanDigest = plan, plan.Digest
 	rep.Links.Version = d.reg.VersionURL(plan.Model, plan.Candidate.Version, plan.Prompt)
 	rep.Links.Run = notify.RunURL(rep.TrackingURI, plan.Candidate.RunID)
 	d.logPlan(plan)
 
 	if plan.Verdict == checks.VerdictFail {
-		rep.Outcome = notify.OutcomeBlocked
+		rep.Outcome = outcome.Blocked
 		return rep, fmt.Errorf("%w: %s v%s for %s: %s", promote.ErrPolicyFailed, plan.Model,
 			plan.Candidate.Version, rep.Target.Label(), failedSummary(plan))
 	}
-	if cfg.Command == CmdValidate || cfg.DryRun {
-		rep.Outcome = notify.OutcomeWould
+	if !cfg.moves() {
+		rep.Outcome = outcome.WouldChange
 		if plan.InPlace() {
-			rep.Outcome = notify.OutcomeInPlace
+			rep.Outcome = outcome.InPlace
 		}
 		return rep, nil
 	}
@@ -65,12 +67,12 @@ func planAndApply(ctx context.Context, d *deps, cfg *Config, rep *notify.Report,
 	if err != nil {
 		return rep, err
 	}
-	rep.Applied = applied
-	rep.Outcome = notify.OutcomeInPlace
+	pm.Applied = applied
+	rep.Outcome = outcome.InPlace
 	if applied.Changed {
-		rep.Outcome = notify.OutcomePromoted
+		rep.Outcome = outcome.Promoted
 		if req.Action == promote.ActionRollback {
-			rep.Outcome = notify.OutcomeRolledBack
+			rep.Outcome = outcome.RolledBack
 		}
 	}
 	for _, m := range applied.Moves {

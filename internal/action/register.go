@@ -6,6 +6,7 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
 	"github.com/mlreg/mlreg-action/internal/registry"
 )
@@ -14,7 +15,8 @@ import (
 // lineage tags, and waits until it is READY; a rerun of the same workflow
 // run reuses the version it registered.
 func runRegister(ctx context.Context, d *deps, cfg *Config) (*notify.Report, error) {
-	rep := d.newReport(cfg)
+	body := &notify.Register{}
+	rep := d.newReport(cfg, body)
 	rep.Target = checks.Target{} // a registration moves no target
 	base := d.tracking.BaseURL()
 	reg, ok := d.reg.(registry.Registrar)
@@ -49,11 +51,11 @@ func runRegister(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 	} else {
 		d.out.Infof("registered %s v%s from %s (%s)", mv.Name, mv.Version, mv.Source, mv.Status)
 	}
-	rep.Registered = &notify.Registration{Version: mv.Version, Source: mv.Source, Requested: res.Requested, Resolution: res.Resolution,
-		RunID: mv.RunID, Status: mv.Status, Reused: res.Reused}
-	rep.Outcome = notify.OutcomeRegistered
+	body.Registered = &notify.Registration{Version: mv.Version, Source: mv.Source, Requested: res.Requested,
+		Resolution: res.Resolution, RunID: mv.RunID, Status: mv.Status, Reused: res.Reused}
+	rep.Outcome = outcome.Registered
 	if res.Reused {
-		rep.Outcome = notify.OutcomeReused
+		rep.Outcome = outcome.Reused
 	}
 	rep.Links.Version = d.reg.VersionURL(mv.Name, mv.Version, false)
 	rep.Links.Run = notify.RunURL(base, mv.RunID)

@@ -15,7 +15,8 @@ import (
 // re-checking the policy unless force, as a compare-and-set against the
 // holder the history was read with.
 func runRollback(ctx context.Context, d *deps, cfg *Config) (*notify.Report, error) {
-	rep := d.newReport(cfg)
+	pm := &notify.Promotion{Moves: cfg.moves()}
+	rep := d.newReport(cfg, pm)
 	h, err := d.service().History(ctx, cfg.ModelName, cfg.Target.Primary())
 	if err != nil {
 		return rep, err
@@ -47,7 +48,7 @@ func runRollback(ctx context.Context, d *deps, cfg *Config) (*notify.Report, err
 	if cfg.Expected.Set {
 		expected = cfg.Expected
 	}
-	return planAndApply(ctx, d, cfg, rep, promote.Request{
+	return planAndApply(ctx, d, cfg, rep, pm, promote.Request{
 		Model:           cfg.ModelName,
 		Version:         promote.Version(version),
 		Target:          cfg.Target,

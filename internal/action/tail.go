@@ -12,6 +12,7 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
@@ -43,9 +44,9 @@ func (d *deps) finish(ctx context.Context, cfg *Config, rep *notify.Report, err 
 			}
 		}
 		d.phase("notify")
-		d.setOutputs(append(outputs(rep), d.reportFile(rep)...))
+		d.setOutputs(append(rep.Outputs(), d.reportFile(rep)...))
 		d.show(cfg, rep)
-		if notify.Notifies(rep.Command) {
+		if rep.Notifies() {
 			if failed := d.notify(ctx, cfg, rep); len(failed) > 0 && code == ExitOK && cfg.FailOnNotifyError {
 				notifyErr = "notification failed (fail-on-notify-error; the registry change stands): " + strings.Join(failed, "; ")
 				code = ExitNotify
@@ -63,7 +64,8 @@ func (d *deps) finish(ctx context.Context, cfg *Config, rep *notify.Report, err 
 	return code
 }
 
-// exitCode maps an error to the SPEC's exit status. finish is its only caller.
+// exitCode maps an error to its exit status (README, "Exit status"). finish
+// is its only caller.
 func exitCode(err error) int {
 	_, perr := errorsAs[checks.Errors](err)
 	_, single := errorsAs[*checks.Error](err)
@@ -82,17 +84,17 @@ func exitCode(err error) int {
 }
 
 // outcomeOf is the outcome of a report whose command did not say one.
-func outcomeOf(code int, err error) string {
+func outcomeOf(code int, err error) outcome.Outcome {
 	if _, partial := errorsAs[*promote.PartialError](err); partial {
-		return notify.OutcomeError
+		return outcome.Failed
 	}
 	switch code {
 	case ExitConflict:
-		return notify.OutcomeConflict
+		return outcome.Conflict
 	case ExitPolicy:
-		return notify.OutcomeBlocked
+		return outcome.Blocked
 	}
-	return notify.OutcomeError
+	return outcome.Failed
 }
 
 // explain adds what to do about an authorization failure, as the
@@ -138,51 +140,6 @@ func exitLabel(code int) string {
 	return "error"
 }
 
-// outputs are the outputs a report sets, by command (report-path and the
-// notification outputs are added by finish).
-func outputs(rep *notify.Report) [][2]string {
-	if rep.Fleet != nil {
-		return fleetOutputs(rep)
-	}
-	switch rep.Command {
-	case CmdRegister:
-		version, uri, changed := "", "", false
-		if g := rep.Registered; g != nil {
-			version, uri, changed = g.Version, fmt.Sprintf("models:/%s/%s", rep.Model, g.Version), !g.Reused
-		}
-		return [][2]string{
-			{"model-version", version},
-			{"model-uri", uri},
-			{"changed", fmt.Sprint(changed)},
-		}
-	case CmdHistory:
-		current, previous, drift := "", "", ""
-		if len(rep.History) > 0 {
-			first := rep.History[0]
-			current, drift = first.Current, fmt.Sprint(rep.Drift())
-			if len(first.Entries) > 0 {
-				previous = first.Entries[0].PreviousVersion
-			}
-		}
-		return [][2]string{{"model-version", current}, {"previous-version", previous}, {"drift", drift}}
-	}
-	verdict, version, digest, uri, aliasURI := "", "", "", "", ""
-	if p := rep.Plan; p != nil {
-		verdict, version, digest = p.Verdict, p.Candidate.Version, p.Digest
-		uri, aliasURI = notify.URIs(p.Model, version, rep.Target.Alias, p.Prompt)
-	}
-	changed := rep.Applied != nil && rep.Applied.Changed
-	return [][2]string{
-		{"verdict", verdict},
-		{"model-version", version},
-		{"previous-version", rep.PreviousVersion()},
-		{"changed", fmt.Sprint(changed)},
-		{"model-uri", uri},
-		{"alias-uri", aliasURI},
-		{"plan-digest", digest},
-	}
-}
-
 func (d *deps) setOutputs(outs [][2]string) {
 	for _, kv := range outs {
 		if err := d.out.SetOutput(kv[0], kv[1]); err != nil {
@@ -207,10 +164,7 @@ func (d *deps) reportFile(rep *notify.Report) [][2]string {
 // writeReport writes the JSON report under .mlreg/ in the working directory,
 // which is the workspace in a workflow, so later steps can read it.
 func (d *deps) writeReport(rep *notify.Report) (string, error) {
-	name := slugRE.ReplaceAllString(fmt.Sprintf("%s-%s-%s", rep.Command, rep.Model, rep.Target.Label()), "_")
-	if rep.Fleet != nil {
-		name = slugRE.ReplaceAllString(rep.Command+"-manifest-"+rep.Fleet.Manifest, "_")
-	}
+	name := slugRE.ReplaceAllString(rep.FileName(), "_")
 	rel := filepath.Join(".mlreg", strings.Trim(name, "_")+".json")
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
@@ -227,28 +181,20 @@ func (d *deps) writeReport(rep *notify.Report) (string, error) {
 }
 
 // show gives the report to its reader: the job summary in a workflow (in
-// Markdown), text on a terminal. history also writes its history to
-// standard output in the format input's form, in a workflow too, for the
-// steps or scripts that read it.
+// Markdown), text on a terminal. A report with a listing (history) also
+// writes it to standard output in the format input's form, in a workflow
+// too, for the steps or scripts that read it.
 func (d *deps) show(cfg *Config, rep *notify.Report) {
 	terminal := d.out.Terminal()
-	if rep.Command == CmdHistory && rep.History != nil {
-		switch cfg.Format {
-		case "json":
-			b, err := json.MarshalIndent(rep.History, "", "  ")
-			if err != nil {
-				d.out.Warningf("failed to encode the history: %v", err)
-			} else {
-				d.out.Print(string(b) + "\n")
-			}
-		case "markdown":
-			if terminal {
-				d.out.Print(rep.Markdown() + "\n")
-			}
-		default:
-			d.out.Print(rep.Text())
+	listing, listed, err := rep.Listing(cfg.Format, terminal)
+	switch {
+	case err != nil:
+		d.out.Warningf("%v", err)
+	case listed:
+		if listing != "" {
+			d.out.Print(listing)
 		}
-	} else if terminal {
+	case terminal:
 		// A terminal gets text, not Markdown, and the error once: in the
 		// error line that ends the run, not also in the report.
 		text := *rep

@@ -236,11 +236,6 @@ func (r *Resolver) proxyStore(loc string) (resolved, error) {
 	return resolved{store: &proxyStore{proxy: r.Proxy, root: dir, uri: "mlflow-artifacts:/" + dir}}, nil
 }
 
-// redact hides the password of a URI's user info, for messages.
-func redact(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
-	}
-	return u.Redacted()
-}
+// redact hides what in a source may be a secret (user info, query values,
+// the fragment), for messages: the tool's one URL redactor, mlflow.RedactURL.
+func redact(s string) string { return mlflow.RedactURL(s) }

@@ -2,13 +2,13 @@ package fleet
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
@@ -23,7 +23,9 @@ type ApplyOptions struct {
 
 // EntryResult is what Apply did with one entry.
 type EntryResult struct {
-	Outcome  string           // one of the Outcome constants
+	// Outcome is InPlace, WouldChange, Blocked, Promoted, Failed (a registry
+	// error, when planning or applying) or Conflict.
+	Outcome  outcome.Outcome
 	Changed  bool             // the registry was changed for this entry
 	Err      error            // failed or conflict: why
 	Promote  *promote.Outcome // changes applied, and records completed
@@ -148,16 +150,16 @@ func recordDigest(fp *FleetPlan, res *Result, applied string) string {
 }
 
 // planOutcome is an entry's outcome before anything is applied.
-func planOutcome(e *Entry) string {
+func planOutcome(e *Entry) outcome.Outcome {
 	switch {
 	case e.Status == StatusUnchanged:
-		return OutcomeUnchanged
+		return outcome.InPlace
 	case e.Status == StatusError:
-		return OutcomeFailed
+		return outcome.Failed
 	case e.Verdict == checks.VerdictFail:
-		return OutcomeBlocked
+		return outcome.Blocked
 	}
-	return OutcomeWouldChange
+	return outcome.WouldChange
 }
 
 type applier struct {
@@ -184,8 +186,9 @@ func (a *applier) total() {
 
 // unfinishedRecords returns, by entry index, the promotion record of each
 // unchanged entry whose history does not end with it while the desired
-// version carries a newer promotion record for the target: the move of an
-// earlier run that stopped before writing the history.
+// version carries a record of a move the history lacks (promote's rule,
+// promote.UnfinishedRecord): the move of an earlier run that stopped before
+// writing the history.
 func (a *applier) unfinishedRecords(ctx context.Context) map[int]*promote.Record {
 	var (
 		mu  sync.Mutex
@@ -203,16 +206,16 @@ func (a *applier) unfinishedRecords(ctx context.Context) map[int]*promote.Record
 					// Unreadable now: nothing to complete that this run can see.
 					return
 				}
-				v, ok := mv.Tag(promote.PromotionKey(a.svc.Reg, e.Target))
-				if !ok {
-					return // moved by hand: nothing of ours to complete
+				var newest []promote.Record
+				if e.newest != nil {
+					newest = []promote.Record{*e.newest}
 				}
-				var rec promote.Record
-				if json.Unmarshal([]byte(v), &rec) != nil || (e.newest != nil && rec.At <= e.newest.At) {
-					return // unreadable, or the record of an earlier promotion
+				rec := promote.UnfinishedRecord(a.svc.Reg, mv, e.Target, newest)
+				if rec == nil {
+					return // moved by hand, or the record of an earlier promotion: nothing of ours to complete
 				}
 				mu.Lock()
-				out[i] = &rec
+				out[i] = rec
 				mu.Unlock()
 			})
 		})
@@ -246,7 +249,7 @@ func (a *applier) applyEntry(ctx context.Context, i int, planDigest string) {
 	e, er := a.fp.Entries[i], &a.res.Entries[i]
 	svc := counted(a.svc, &a.counts[i])
 	if err := ctx.Err(); err != nil {
-		er.Outcome, er.Err = OutcomeFailed, a.entryErr(e, fmt.Errorf("not applied: %w", err))
+		er.Outcome, er.Err = outcome.Failed, a.entryErr(e, fmt.Errorf("not applied: %w", err))
 		return
 	}
 	plan := e.Plan
@@ -273,17 +276,17 @@ func (a *applier) applyEntry(ctx context.Context, i int, planDigest string) {
 	}
 	er.Changed, er.Notes = out.Changed, out.Notes
 	if out.Changed {
-		er.Outcome = OutcomePromoted
+		er.Outcome = outcome.Promoted
 	} else {
-		er.Outcome = OutcomeUnchanged
+		er.Outcome = outcome.InPlace
 	}
 }
 
-func outcomeOf(err error) string {
+func outcomeOf(err error) outcome.Outcome {
 	if errors.Is(err, promote.ErrConflict) {
-		return OutcomeConflict
+		return outcome.Conflict
 	}
-	return OutcomeFailed
+	return outcome.Failed
 }
 
 func (a *applier) entryErr(e *Entry, err error) error {
@@ -301,7 +304,7 @@ func (r *Result) err() error {
 			continue
 		}
 		bad, errs = append(bad, r.Plan.Entries[i]), append(errs, er.Err)
-		if first == nil && er.Outcome == OutcomeFailed {
+		if first == nil && er.Outcome == outcome.Failed {
 			first = er.Err
 		}
 	}
@@ -316,15 +319,15 @@ func (r *Result) err() error {
 		Entries: bad, errs: errs, first: first}
 }
 
-// Change is one element of the SPEC's changes output: an entry that differs
-// from the registry.
+// Change is one element of the changes output (README, "Outputs"): an entry
+// that differs from the registry.
 type Change struct {
-	Model   string  `json:"model"`
-	Target  string  `json:"target"` // @champion, stage Production
-	From    *string `json:"from"`   // null when unheld
-	To      string  `json:"to"`
-	Verdict string  `json:"verdict"` // pass, fail, skipped; error for an entry that could not be planned
-	Outcome string  `json:"outcome"`
+	Model   string          `json:"model"`
+	Target  string          `json:"target"` // @champion, stage Production
+	From    *string         `json:"from"`   // null when unheld
+	To      string          `json:"to"`
+	Verdict string          `json:"verdict"` // pass, fail, skipped; error for an entry that could not be planned
+	Outcome outcome.Outcome `json:"outcome"` // its code: would-change, blocked, promoted, failed, conflict
 }
 
 // Changes lists the entries of the plan that differ from the registry, with
@@ -351,8 +354,8 @@ func (r *Result) Changes() []Change {
 	return out
 }
 
-func changeOf(e *Entry, outcome string) Change {
-	c := Change{Model: e.Model, Target: e.Label(), To: e.Desired, Verdict: e.Verdict, Outcome: outcome}
+func changeOf(e *Entry, o outcome.Outcome) Change {
+	c := Change{Model: e.Model, Target: e.Label(), To: e.Desired, Verdict: e.Verdict, Outcome: o}
 	if e.Status == StatusError {
 		c.Verdict = "error"
 	}
@@ -364,5 +367,5 @@ func changeOf(e *Entry, outcome string) Change {
 }
 
 // PlanOutcome is the entry's outcome before anything is applied:
-// unchanged, would-change, blocked or failed.
-func (e *Entry) PlanOutcome() string { return planOutcome(e) }
+// InPlace, WouldChange, Blocked or Failed.
+func (e *Entry) PlanOutcome() outcome.Outcome { return planOutcome(e) }

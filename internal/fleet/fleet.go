@@ -1,6 +1,6 @@
-// Package fleet plans and applies a desired-state file (SPEC, "Desired
-// state (manifest), version 1"): for every (model, alias or stage) entry of
-// the manifest, the version that must hold the target.
+// Package fleet plans and applies a desired-state file (README, "Desired
+// state file"): for every (model, alias or stage) entry of the manifest,
+// the version that must hold the target.
 //
 // Plan reads the registry and sorts the entries: unchanged (the holder is
 // the desired version), change (planned exactly as a single promotion of the
@@ -40,6 +40,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,16 +56,6 @@ const (
 	StatusUnchanged = "unchanged" // the holder is the desired version
 	StatusChange    = "change"    // holder → desired, with the policy's verdict
 	StatusError     = "error"     // cannot be planned: nothing is applied
-)
-
-// Outcomes of an entry (the SPEC's changes output uses all but unchanged).
-const (
-	OutcomeUnchanged   = "unchanged"    // already in place
-	OutcomeWouldChange = "would-change" // a passing change not applied (validate, or apply refused the plan)
-	OutcomeBlocked     = "blocked"      // a change that fails the policy
-	OutcomePromoted    = "promoted"     // applied
-	OutcomeFailed      = "failed"       // a registry error, when planning or applying
-	OutcomeConflict    = "conflict"     // the target moved since the plan, or a concurrent promotion won
 )
 
 // Parallelism bounds.
@@ -255,7 +246,7 @@ func (fp *FleetPlan) PolicyErr() error {
 	}
 	lines := make([]string, len(bad))
 	for i, e := range bad {
-		lines[i] = fmt.Sprintf("%s %s: %s → v%s", e.Model, e.Label(), verLabel(e.Holder), e.Desired)
+		lines[i] = fmt.Sprintf("%s %s: %s → v%s", e.Model, e.Label(), promote.VersionLabel(e.Holder), e.Desired)
 		if fc := failingChecks(e.Plan); fc != "" {
 			lines[i] += " (" + fc + ")"
 		}
@@ -308,12 +299,24 @@ func isInvalid(err error) bool {
 	return errors.Is(err, promote.ErrInvalid) || errors.As(err, &perr) || errors.As(err, &single)
 }
 
+// ParseParallelism reads the parallelism input: a whole number from 1 to
+// MaxParallelism. It is the one rule of it, for the input and for Options.
+func ParseParallelism(v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > MaxParallelism {
+		return 0, fmt.Errorf("input parallelism: want a whole number from 1 to %d, got %q", MaxParallelism, v)
+	}
+	return n, nil
+}
+
+// parallelism is Options.Parallelism or ApplyOptions.Parallelism: 0 for
+// DefaultParallelism, else what ParseParallelism takes.
 func parallelism(n int) (int, error) {
-	switch {
-	case n == 0:
+	if n == 0 {
 		return DefaultParallelism, nil
-	case n < 1 || n > MaxParallelism:
-		return 0, fmt.Errorf("%w: input parallelism: want 1 to %d, got %d", promote.ErrInvalid, MaxParallelism, n)
+	}
+	if _, err := ParseParallelism(strconv.Itoa(n)); err != nil {
+		return 0, fmt.Errorf("%w: %w", promote.ErrInvalid, err)
 	}
 	return n, nil
 }
@@ -529,11 +532,4 @@ func counted(svc *promote.Service, n *atomic.Int64) *promote.Service {
 	}
 	c.OnPhase = nil
 	return &c
-}
-
-func verLabel(v string) string {
-	if v == "" {
-		return "none"
-	}
-	return "v" + v
 }

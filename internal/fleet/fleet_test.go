@@ -18,6 +18,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/fleet"
 	"github.com/mlreg/mlreg-action/internal/manifest"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
+	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
@@ -584,7 +585,7 @@ func TestApplyRerunCompletesAPartialApply(t *testing.T) {
 	}
 	var outcomes []string
 	for _, er := range res.Entries {
-		outcomes = append(outcomes, er.Outcome)
+		outcomes = append(outcomes, string(er.Outcome))
 	}
 	want := []string{"promoted", "promoted", "promoted", "failed", "promoted", "promoted"}
 	if diff := cmp.Diff(want, outcomes); diff != "" {
@@ -637,7 +638,7 @@ func TestApplyRerunCompletesAnUnfinishedRecord(t *testing.T) {
 	f.fail = failOnce("SetRegisteredModelTag", "m01", errDenied)
 	res, err := fleet.Apply(t.Context(), svc, reviewed, fleet.ApplyOptions{ExpectedDigest: reviewed.Digest})
 	var partial *promote.PartialError
-	if !errors.As(err, &partial) || res.Entries[1].Outcome != fleet.OutcomeFailed {
+	if !errors.As(err, &partial) || res.Entries[1].Outcome != outcome.Failed {
 		t.Fatalf("Apply error = %v (outcome %s), want a partial apply of m01", err, res.Entries[1].Outcome)
 	}
 	target := checks.AliasTarget("champion")
@@ -656,7 +657,7 @@ func TestApplyRerunCompletesAnUnfinishedRecord(t *testing.T) {
 	if err != nil {
 		t.Fatalf("rerun Apply: %v", err)
 	}
-	if !res.Resumed || res.Entries[1].Outcome != fleet.OutcomeUnchanged || len(res.Entries[1].Notes) == 0 {
+	if !res.Resumed || res.Entries[1].Outcome != outcome.InPlace || len(res.Entries[1].Notes) == 0 {
 		t.Errorf("rerun: resumed %v, m01 %+v; want the record completed", res.Resumed, res.Entries[1])
 	}
 	h := f.history("m01", target)
@@ -713,7 +714,7 @@ func TestApplyConflictsAndRegistryErrorsAreIndependent(t *testing.T) {
 			res, err := fleet.Apply(t.Context(), svc, fp, fleet.ApplyOptions{Parallelism: 2})
 			var outcomes []string
 			for _, er := range res.Entries {
-				outcomes = append(outcomes, er.Outcome)
+				outcomes = append(outcomes, string(er.Outcome))
 			}
 			want := []string{"promoted", "conflict", "promoted", "promoted"}
 			if withRegistryError {

@@ -14,6 +14,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/fleet"
 	"github.com/mlreg/mlreg-action/internal/manifest"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
+	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
 	"github.com/mlreg/mlreg-action/internal/testing/faultproxy"
 	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
@@ -150,7 +151,7 @@ func TestIntegrationManifestOf44Entries(t *testing.T) {
 	}
 	promoted := 0
 	for _, er := range res.Entries {
-		if er.Outcome == fleet.OutcomePromoted {
+		if er.Outcome == outcome.Promoted {
 			promoted++
 		}
 	}
@@ -324,7 +325,7 @@ func TestIntegrationRerunCompletesAPartialApply(t *testing.T) {
 	for i, er := range res.Entries {
 		e := reviewed.Entries[i]
 		wantFailed := e.Status == fleet.StatusChange && (e.Model == fx.models[2] || e.Model == fx.models[4])
-		if (er.Outcome == fleet.OutcomeFailed) != wantFailed {
+		if (er.Outcome == outcome.Failed) != wantFailed {
 			t.Errorf("%s %s: outcome %s", e.Model, e.Label(), er.Outcome)
 		}
 	}

@@ -1,6 +1,6 @@
-// Package manifest reads the desired-state file (SPEC, "Desired state
-// (manifest), version 1"): for each registered model or prompt, the version
-// that each alias, or legacy stage, must point to.
+// Package manifest reads the desired-state file (README, "Desired state
+// file"): for each registered model or prompt, the version that each alias,
+// or legacy stage, must point to.
 //
 // Parse is as strict as the policy parser (internal/checks): unknown keys,
 // wrong types, duplicate keys and entries, YAML aliases and invalid names

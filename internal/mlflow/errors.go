@@ -185,10 +185,11 @@ func newError(method, path string, status int, header http.Header, body []byte, 
 		e.RetryAfter = d
 	}
 	if code, msg, partial, ok := errorJSON(body, cut); ok {
-		e.Code, e.Message = code, truncate(strings.TrimSpace(msg), maxServerMessageLen)
-		if partial && !strings.HasSuffix(e.Message, "…") {
-			e.Message += "…"
+		msg = strings.TrimSpace(msg)
+		if partial && !strings.HasSuffix(msg, "…") {
+			msg += "…" // the start of a longer message, cut below if it is long
 		}
+		e.Code, e.Message = code, truncate(msg, maxServerMessageLen)
 	} else {
 		e.Message = textMessage(body, header.Get("Content-Type"))
 	}
@@ -323,8 +324,9 @@ func stripTags(s string) string {
 	return b.String()
 }
 
-// truncate caps s at n runes, marking the cut with an ellipsis.
-func truncate(s string, n int) string { return registry.Truncate(s, n) }
+// truncate keeps n runes of s, marking a cut with an ellipsis after them:
+// registry.Truncate to n+1.
+func truncate(s string, n int) string { return registry.Truncate(s, n+1) }
 
 // IsPermissionDenied reports whether err is (or wraps) a 403 or PERMISSION_DENIED answer.
 func IsPermissionDenied(err error) bool {

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
 // maxCharts bounds the charts in one report.
@@ -64,17 +65,17 @@ func chartData(checksList []checks.Check) []chartMetric {
 // chart renders candidate vs champion, one Mermaid bar chart per metric
 // (GitHub draws Mermaid in Markdown; nothing is uploaded). Each chart shows
 // the champion, the candidate and the policy's bounds as bars.
-func (r *Report) chart() string {
-	if r.Plan == nil {
+func chart(p *promote.Plan) string {
+	if p == nil {
 		return ""
 	}
-	metrics := chartData(r.Plan.Checks)
+	metrics := chartData(p.Checks)
 	if len(metrics) == 0 {
 		return ""
 	}
 	var b strings.Builder
 	title := "Candidate vs champion"
-	if r.Plan.Champion == nil {
+	if p.Champion == nil {
 		title = "Candidate vs policy bounds"
 	}
 	fmt.Fprintf(&b, "<details open><summary>%s</summary>\n\n", title)
@@ -85,11 +86,11 @@ func (r *Report) chart() string {
 		}
 		var labels []string
 		var values []float64
-		if m.champ != nil && r.Plan.Champion != nil {
-			labels = append(labels, "champion v"+mermaidText(r.Plan.Champion.Version, 20))
+		if m.champ != nil && p.Champion != nil {
+			labels = append(labels, "champion v"+mermaidText(p.Champion.Version, 20))
 			values = append(values, *m.champ)
 		}
-		labels = append(labels, "candidate v"+mermaidText(r.Plan.Candidate.Version, 20))
+		labels = append(labels, "candidate v"+mermaidText(p.Candidate.Version, 20))
 		values = append(values, *m.cand)
 		if m.min != nil {
 			labels = append(labels, "min")

@@ -6,6 +6,8 @@ import (
 	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // clean makes text from the registry or the repository safe to lay out: line
@@ -132,22 +134,10 @@ func writeEscape(b *strings.Builder, r rune) {
 	}
 }
 
-// truncate shortens s to at most n runes, marking the cut with "…".
-func truncate(s string, n int) string {
-	if n <= 0 {
-		return ""
-	}
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	return string(r[:n-1]) + "…"
-}
-
 // plainText readies text for a Slack plain_text object or a GitHub deployment
 // description: one line, at most n characters. Neither format parses
 // mentions, links or markup.
-func plainText(s string, n int) string { return truncate(clean(s), n) }
+func plainText(s string, n int) string { return registry.Truncate(clean(s), n) }
 
 const (
 	zwsp       = "\u200b" // zero-width space: keeps Slack from pairing formatting characters
@@ -170,7 +160,7 @@ var mentionWords = []string{"channel", "here", "everyone"}
 // (val_auc stays as is): a name holds one often, and a * or ~ seldom, so
 // those get the space wherever they are (v*bold*0 must not turn bold).
 func Mrkdwn(s string, n int) string {
-	s = breakMentions(mrkdwnReplacer.Replace(truncate(clean(s), n)))
+	s = breakMentions(mrkdwnReplacer.Replace(registry.Truncate(clean(s), n)))
 	rs := []rune(s)
 	var b strings.Builder
 	b.Grow(len(s))
@@ -218,7 +208,7 @@ func breakMentions(s string) string {
 
 // headerText readies text for Slack's header, a plain_text object: plain
 // text parses no mentions or links, and the breaks make sure of it.
-func headerText(s string, n int) string { return truncate(breakMentions(clean(s)), n) }
+func headerText(s string, n int) string { return registry.Truncate(breakMentions(clean(s)), n) }
 
 // slackURL makes a URL safe inside Slack's <url|text>.
 func slackURL(u string) string {
@@ -255,7 +245,7 @@ func mermaidText(s string, n int) string {
 			b.WriteByte(' ')
 		}
 	}
-	return truncate(strings.Join(strings.Fields(b.String()), " "), n)
+	return registry.Truncate(strings.Join(strings.Fields(b.String()), " "), n)
 }
 
 // redact replaces every secret in s.

@@ -71,14 +71,14 @@ func TestMarker(t *testing.T) {
 		{"модель", checks.Target{Alias: "чемпион"}, "<!-- mlreg-action model=%D0%BC%D0%BE%D0%B4%D0%B5%D0%BB%D1%8C target=@%D1%87%D0%B5%D0%BC%D0%BF%D0%B8%D0%BE%D0%BD -->", "модель@чемпион", "alias.чемпион"},
 	}
 	for _, tc := range cases {
-		r := &notify.Report{Command: "promote", Model: tc.model, Target: tc.target}
+		r := &notify.Report{Command: "promote", Model: tc.model, Target: tc.target, Body: &notify.Promotion{}}
 		got := []string{r.Marker(), tc.target.Environment(tc.model), tc.target.TagSuffix()}
 		if diff := cmp.Diff([]string{tc.marker, tc.env, tc.suffix}, got); diff != "" {
 			t.Errorf("%s %+v (-want +got):\n%s", tc.model, tc.target, diff)
 		}
 	}
 	// A registration has a comment of its own per model, whatever the target.
-	r := &notify.Report{Command: "register", Model: "fraud --> model"}
+	r := &notify.Report{Command: "register", Model: "fraud --> model", Body: &notify.Register{}}
 	if got, want := r.Marker(), "<!-- mlreg-action model=fraud%20--%3E%20model command=register -->"; got != want {
 		t.Errorf("register marker = %q, want %q", got, want)
 	}

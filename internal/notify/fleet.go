@@ -2,6 +2,7 @@ package notify
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,13 +12,16 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/fleet"
+	"github.com/mlreg/mlreg-action/internal/outcome"
+	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
-// Fleet is the part of a report about a desired-state file (validate and
+// Fleet is the body of the report of a desired-state file (validate and
 // promote with manifest): the plan of every entry and, for promote, what
 // was applied. One report covers the whole file: one PR comment, one job
 // summary, one Slack message, and a deployment per changed entry.
 type Fleet struct {
+	quiet
 	Manifest string           // the file, as the user named it
 	Plan     *fleet.FleetPlan // nil when the file or the policy could not be read
 	Result   *fleet.Result    // promote: what Apply did; nil for validate
@@ -29,12 +33,55 @@ type Fleet struct {
 	// VersionURL links a version to its registry's page
 	// (registry.Rules.VersionURL); nil: no links to versions.
 	VersionURL func(model, version string, prompt bool) string
+	// Moves: the run applies the plan when it passes (promote, not a dry
+	// run); only such a report has deployments and a Slack message that a
+	// rerun of the same apply edits.
+	Moves bool
+}
+
+func (*Fleet) version() string { return "" } // each entry has its own
+
+func (f *Fleet) fileName(r *Report) string { return r.Command + "-manifest-" + f.Manifest }
+
+// outputs are the outputs of a manifest run (README, "Outputs"): verdict,
+// changed, plan-digest and changes.
+func (f *Fleet) outputs(*Report) [][2]string {
+	verdict, digest, changes := "", "", "[]"
+	if f.Plan != nil {
+		verdict, digest = f.Plan.Verdict(), f.Plan.Digest
+		list := f.Plan.Changes()
+		if f.Result != nil {
+			list = f.Result.Changes()
+		}
+		if b, err := json.Marshal(list); err == nil {
+			changes = string(b)
+		}
+	}
+	changed := f.Result != nil && f.Result.Changed()
+	return [][2]string{
+		{"verdict", verdict},
+		{"changed", fmt.Sprint(changed)},
+		{"plan-digest", digest},
+		{"changes", changes},
+	}
+}
+
+// slackThread: one message per apply of the file, kept in the tag
+// SlackManifestTag of its first entry's desired version. The same apply is
+// the one its entries' records name (fleet.Result.RecordDigest).
+func (f *Fleet) slackThread(*Report) (slackThread, bool) {
+	if !f.Moves || f.Result == nil || f.Result.RecordDigest == "" || f.Plan == nil || len(f.Plan.Entries) == 0 {
+		return slackThread{}, false
+	}
+	first := f.Plan.Entries[0]
+	return slackThread{tag: SlackManifestTag(f.Manifest), model: first.Model, version: first.Desired, noun: "promotion",
+		digest: func(map[string]string, Settings) string { return f.Result.RecordDigest }}, true
 }
 
 // fleetRow is one entry as the reports show it.
 type fleetRow struct {
 	e       *fleet.Entry
-	outcome string
+	outcome outcome.Outcome
 	err     error // planning or applying
 }
 
@@ -60,7 +107,7 @@ func (f *Fleet) rows() []fleetRow {
 // planned), and unchanged the rest.
 func (f *Fleet) split() (changes, unchanged []fleetRow) {
 	for _, r := range f.rows() {
-		if r.e.Differs() || r.e.Status == fleet.StatusError || r.outcome != fleet.OutcomeUnchanged {
+		if r.e.Differs() || r.e.Status == fleet.StatusError || r.outcome != outcome.InPlace {
 			changes = append(changes, r)
 		} else {
 			unchanged = append(unchanged, r)
@@ -69,30 +116,18 @@ func (f *Fleet) split() (changes, unchanged []fleetRow) {
 	return changes, unchanged
 }
 
-// outcomeText is how an entry's outcome reads in a report.
-func outcomeText(o string) string {
-	switch o {
-	case fleet.OutcomeWouldChange:
-		return OutcomeWould // a single promotion's validate says so
-	case fleet.OutcomeBlocked:
-		return "blocked"
-	case fleet.OutcomeFailed:
-		return "failed"
-	}
-	return o
-}
-
-// Counts is "2 promoted, 1 blocked, 40 unchanged": the entries by outcome.
+// Counts is "2 promoted, 1 blocked by policy, 40 already in place": the
+// entries by outcome, in the words of a single promotion's report.
 func (f *Fleet) Counts() string {
-	n := map[string]int{}
+	n := map[outcome.Outcome]int{}
 	for _, r := range f.rows() {
 		n[r.outcome]++
 	}
 	var parts []string
-	for _, o := range []string{fleet.OutcomePromoted, fleet.OutcomeWouldChange, fleet.OutcomeBlocked,
-		fleet.OutcomeFailed, fleet.OutcomeConflict, fleet.OutcomeUnchanged} {
+	for _, o := range []outcome.Outcome{outcome.Promoted, outcome.WouldChange, outcome.Blocked,
+		outcome.Failed, outcome.Conflict, outcome.InPlace} {
 		if n[o] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", n[o], outcomeText(o)))
+			parts = append(parts, fmt.Sprintf("%d %s", n[o], o.Label()))
 		}
 	}
 	if len(parts) == 0 {
@@ -101,8 +136,7 @@ func (f *Fleet) Counts() string {
 	return strings.Join(parts, ", ")
 }
 
-func (r *Report) fleetHeadline() string {
-	f := r.Fleet
+func (f *Fleet) headline(r *Report) string {
 	name := f.Manifest
 	if f.Plan == nil {
 		return fmt.Sprintf("⚠️ %s: %s failed", name, r.Command)
@@ -113,28 +147,26 @@ func (r *Report) fleetHeadline() string {
 		dry = " (dry run)"
 	}
 	switch r.Outcome {
-	case OutcomePromoted:
+	case outcome.Promoted, outcome.InPlace: // the counts say "already in place"
 		return fmt.Sprintf("✅ %s: %s%s", name, counts, dry)
-	case OutcomeInPlace:
-		return fmt.Sprintf("✅ %s: already in place: %s%s", name, counts, dry)
-	case OutcomeWould:
+	case outcome.WouldChange:
 		return fmt.Sprintf("✅ %s: every change passes the policy: %s%s", name, counts, dry)
-	case OutcomeBlocked:
-		if r.Command == "validate" || r.DryRun {
+	case outcome.Blocked:
+		if !f.Moves || r.DryRun {
 			return fmt.Sprintf("❌ %s: a change fails the policy, promote would apply nothing: %s%s", name, counts, dry)
 		}
 		return fmt.Sprintf("❌ %s: a change fails the policy, nothing is applied: %s", name, counts)
-	case OutcomeDrift:
+	case outcome.Drift:
 		return fmt.Sprintf("⚠️ %s: drift, the registry differs from the file: %s", name, counts)
-	case OutcomeConflict:
+	case outcome.Conflict:
 		return fmt.Sprintf("⚠️ %s: conflict: %s%s", name, counts, dry)
 	}
 	return fmt.Sprintf("⚠️ %s: %s failed: %s%s", name, r.Command, counts, dry)
 }
 
-// fleetMarker is the hidden first line of the manifest's PR comment.
-func (r *Report) fleetMarker() string {
-	return fmt.Sprintf("<!-- mlreg-action manifest=%s -->", markerEscape(r.Fleet.Manifest))
+// marker is the hidden first line of the manifest's PR comment.
+func (f *Fleet) marker(*Report) string {
+	return fmt.Sprintf("<!-- mlreg-action manifest=%s -->", markerEscape(f.Manifest))
 }
 
 func rowModel(e *fleet.Entry) string {
@@ -145,7 +177,7 @@ func rowModel(e *fleet.Entry) string {
 }
 
 func rowChange(e *fleet.Entry) string {
-	return fmt.Sprintf("%s → v%s", verOrNone(e.Holder), e.Desired)
+	return fmt.Sprintf("%s → v%s", promote.VersionLabel(e.Holder), e.Desired)
 }
 
 func rowVerdict(e *fleet.Entry) string {
@@ -173,9 +205,9 @@ func rowDetail(row fleetRow) string {
 	return strings.Join(names, "; ")
 }
 
-func (r *Report) rowLinks(e *fleet.Entry) (version, run string) {
-	if r.Fleet.VersionURL != nil {
-		version = r.Fleet.VersionURL(e.Model, e.Desired, e.Kind == "prompt")
+func (f *Fleet) rowLinks(r *Report, e *fleet.Entry) (version, run string) {
+	if f.VersionURL != nil {
+		version = f.VersionURL(e.Model, e.Desired, e.Kind == "prompt")
 	}
 	if e.Plan != nil {
 		run = RunURL(r.TrackingURI, e.Plan.Candidate.RunID)
@@ -195,11 +227,10 @@ func verdictIcon(v string) string {
 	return "➖"
 }
 
-// fleetMarkdown is the report of a manifest run: the summary, the table of
+// markdown is the report of a manifest run: the summary, the table of
 // changes, each change's checks, the unchanged entries folded.
-func (r *Report) fleetMarkdown() string {
+func (f *Fleet) markdown(r *Report) string {
 	var b strings.Builder
-	f := r.Fleet
 	fmt.Fprintf(&b, "### %s\n\n", MD(r.Headline()))
 	if r.NoPolicy {
 		b.WriteString("> [!WARNING]\n> `policy: none`: no checks were run.\n\n")
@@ -235,7 +266,7 @@ func (r *Report) fleetMarkdown() string {
 			}
 			e := row.e
 			fmt.Fprintf(&b, "| %s | %s | %s | %s %s | %s | %s |\n", MD(rowModel(e)), MD(e.Label()), codeSpan(rowChange(e)),
-				verdictIcon(rowVerdict(e)), MD(rowVerdict(e)), MD(outcomeText(row.outcome)), mdN(rowDetail(row), 300))
+				verdictIcon(rowVerdict(e)), MD(rowVerdict(e)), MD(row.outcome.Label()), mdN(rowDetail(row), 300))
 		}
 		b.WriteString("\n")
 		for i, row := range changes {
@@ -249,7 +280,7 @@ func (r *Report) fleetMarkdown() string {
 			}
 			fmt.Fprintf(&b, "#### %s %s: %s\n\n", MD(rowModel(e)), MD(e.Label()), codeSpan(rowChange(e)))
 			var links []string
-			ver, run := r.rowLinks(e)
+			ver, run := f.rowLinks(r, e)
 			if ver != "" {
 				links = append(links, fmt.Sprintf("[MLflow v%s](%s)", MD(e.Desired), linkURL(ver)))
 			}
@@ -295,10 +326,9 @@ func Plural(n int, one, many string) string {
 	return many
 }
 
-// fleetText is the report of a manifest run for a terminal.
-func (r *Report) fleetText() string {
+// text is the report of a manifest run for a terminal.
+func (f *Fleet) text(r *Report) string {
 	var b strings.Builder
-	f := r.Fleet
 	r.textHead(&b)
 	kv := &textTable{indent: "  "}
 	kv.add("manifest", Plain(f.Manifest))
@@ -317,7 +347,7 @@ func (r *Report) fleetText() string {
 			value: map[int]bool{2: true, 3: true, 4: true}}
 		for _, row := range changes {
 			e := row.e
-			t.add(Plain(rowModel(e)), Plain(e.Label()), Plain(rowChange(e)), rowVerdict(e), outcomeText(row.outcome),
+			t.add(Plain(rowModel(e)), Plain(e.Label()), Plain(rowChange(e)), rowVerdict(e), row.outcome.Label(),
 				dash(plainN(rowDetail(row), maxWrapped)))
 		}
 		t.write(&b)
@@ -342,25 +372,23 @@ func (r *Report) fleetText() string {
 	return b.String()
 }
 
-// fleetBlocks is the one Slack message of a manifest run: the headline, a
+// blocks is the one Slack message of a manifest run: the headline, a
 // line per change, the unchanged count, the links.
-func (r *Report) fleetBlocks() []slack.Block {
-	blocks := []slack.Block{
-		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, headerText(r.Headline(), slackMaxHeader), true, false)),
-	}
+func (f *Fleet) blocks(r *Report) []slack.Block {
+	blocks := []slack.Block{headerBlock(r)}
 	if r.NoPolicy {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(":warning: `policy: none`: no checks were run."), nil, nil))
 	}
 	if r.Error != "" {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(":x: "+Mrkdwn(r.Error, 1500)), nil, nil))
 	}
-	changes, unchanged := r.Fleet.split()
+	changes, unchanged := f.split()
 	var cur []string
 	curLen, omitted := 0, 0
 	for i, row := range changes {
 		e := row.e
 		line := fmt.Sprintf("%s *%s* `%s` %s: %s, %s", slackIcon(checkStatusOf(rowVerdict(e))), Mrkdwn(rowModel(e), 100),
-			Mrkdwn(e.Label(), 60), Mrkdwn(rowChange(e), 40), Mrkdwn(rowVerdict(e), 10), Mrkdwn(outcomeText(row.outcome), 20))
+			Mrkdwn(e.Label(), 60), Mrkdwn(rowChange(e), 40), Mrkdwn(rowVerdict(e), 10), Mrkdwn(row.outcome.Label(), 20))
 		if d := rowDetail(row); d != "" {
 			line += " (" + Mrkdwn(d, 200) + ")"
 		}
@@ -405,29 +433,30 @@ func checkStatusOf(verdict string) string {
 
 // entryReport is the single-promotion report of one applied entry, for its
 // deployment.
-func (r *Report) entryReport(row fleetRow, applied *fleet.EntryResult) *Report {
+func (f *Fleet) entryReport(r *Report, row fleetRow, applied *fleet.EntryResult) (*Report, *Promotion) {
 	e := row.e
-	sub := &Report{Command: r.Command, Model: e.Model, Target: e.Target, Plan: e.Plan, Applied: applied.Promote,
+	body := &Promotion{Plan: e.Plan, Applied: applied.Promote, Moves: true}
+	sub := &Report{Command: r.Command, Model: e.Model, Target: e.Target, Body: body,
 		PlanDigest: r.PlanDigest, TrackingURI: r.TrackingURI, Links: Links{WorkflowRun: r.Links.WorkflowRun}}
-	sub.Links.Version, sub.Links.Run = r.rowLinks(e)
+	sub.Links.Version, sub.Links.Run = f.rowLinks(r, e)
 	switch row.outcome {
-	case fleet.OutcomePromoted:
-		sub.Outcome = OutcomePromoted
-	case fleet.OutcomeConflict:
-		sub.Outcome = OutcomeConflict
+	case outcome.Promoted, outcome.Conflict:
+		sub.Outcome = row.outcome
 	default:
-		sub.Outcome = OutcomeError
+		sub.Outcome = outcome.Failed
 	}
 	if row.err != nil {
 		sub.Error = row.err.Error()
 	}
-	return sub
+	return sub, body
 }
 
-// sendFleetDeployments creates a deployment per entry that promote applied
-// or tried to apply (an entry in place, or not reached, has none).
-func sendFleetDeployments(ctx context.Context, r *Report, s Settings, res *Result) error {
-	f := r.Fleet
+// deploy creates a deployment per entry that promote applied or tried to
+// apply (an entry in place, or not reached, has none).
+func (f *Fleet) deploy(ctx context.Context, r *Report, s Settings, res *Result) error {
+	if !f.Moves {
+		return nil
+	}
 	if f.Result == nil {
 		res.skipf("deployment: none (%s)", r.Outcome)
 		return nil
@@ -439,7 +468,8 @@ func sendFleetDeployments(ctx context.Context, r *Report, s Settings, res *Resul
 		if !er.Changed && er.Err == nil {
 			continue
 		}
-		if err := deployReport(ctx, r.entryReport(row, er), s, res); err != nil {
+		sub, body := f.entryReport(r, row, er)
+		if err := deployReport(ctx, sub, body, s, res); err != nil {
 			errs = append(errs, fmt.Errorf("%s %s: %w", row.e.Model, row.e.Label(), err))
 		}
 	}
@@ -457,14 +487,14 @@ type fleetJSON struct {
 }
 
 type entryJSON struct {
-	Model   string `json:"model"`
-	Kind    string `json:"kind"`
-	Target  string `json:"target"`
-	From    string `json:"from"`
-	To      string `json:"to"`
-	Status  string `json:"status"`
-	Verdict string `json:"verdict,omitempty"`
-	Outcome string `json:"outcome"`
+	Model   string          `json:"model"`
+	Kind    string          `json:"kind"`
+	Target  string          `json:"target"`
+	From    string          `json:"from"`
+	To      string          `json:"to"`
+	Status  string          `json:"status"`
+	Verdict string          `json:"verdict,omitempty"`
+	Outcome outcome.Outcome `json:"outcome"`
 	// Drift: the target was moved outside mlreg-action (its holder is not
 	// the last recorded one), rather than changed by the file.
 	Drift bool   `json:"drift,omitempty"`
@@ -478,10 +508,10 @@ type entryJSON struct {
 	Checks   []checks.Check `json:"checks,omitempty"`
 }
 
-// fleetJSON is the plan of every entry and its outcome, for the report
-// file (Report.MarshalJSON).
-func (r *Report) fleetJSON() *fleetJSON {
-	f := r.Fleet
+// encode writes the plan of every entry and its outcome into the report
+// file, in place of the top-level model and target.
+func (f *Fleet) encode(r *Report, j *reportJSON) {
+	j.Model, j.Target = nil, nil
 	v := &fleetJSON{Manifest: f.Manifest, Entries: []entryJSON{}}
 	if p := f.Plan; p != nil {
 		v.Verdict, v.PlanDigest, v.Unchanged, v.Requests = p.Verdict(), p.Digest, p.Unchanged(), p.Requests
@@ -494,7 +524,7 @@ func (r *Report) fleetJSON() *fleetJSON {
 		ej := entryJSON{Model: e.Model, Kind: e.Kind, Target: e.Label(), From: e.Holder, To: e.Desired,
 			Status: e.Status, Verdict: e.Verdict, Outcome: row.outcome, Drift: e.Drifted(), Line: e.Pos.Line}
 		ej.ModelURI, ej.AliasURI = URIs(e.Model, e.Desired, e.Target.Alias, e.Kind == "prompt")
-		ej.Links.Version, ej.Links.Run = r.rowLinks(e)
+		ej.Links.Version, ej.Links.Run = f.rowLinks(r, e)
 		if row.err != nil {
 			ej.Error = row.err.Error()
 		}
@@ -503,5 +533,5 @@ func (r *Report) fleetJSON() *fleetJSON {
 		}
 		v.Entries = append(v.Entries, ej)
 	}
-	return v
+	j.Manifest = v
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/manifest"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
@@ -65,16 +66,17 @@ func fleetPlan(hostileName bool) *fleet.FleetPlan {
 		Entries: es, Digest: digest}
 }
 
-func fleetReport(command, outcome string, fp *fleet.FleetPlan, res *fleet.Result) *notify.Report {
-	return &notify.Report{Command: command, Outcome: outcome, PlanDigest: fp.Digest, TrackingURI: tracking,
-		Links: notify.Links{WorkflowRun: runURL}, Fleet: &notify.Fleet{Manifest: fp.Manifest, Plan: fp, Result: res, VersionURL: mlflow.Rules{UI: tracking}.VersionURL}}
+func fleetReport(command string, o outcome.Outcome, fp *fleet.FleetPlan, res *fleet.Result) *notify.Report {
+	return &notify.Report{Command: command, Outcome: o, PlanDigest: fp.Digest, TrackingURI: tracking,
+		Links: notify.Links{WorkflowRun: runURL}, Body: &notify.Fleet{Manifest: fp.Manifest, Plan: fp, Result: res,
+			VersionURL: mlflow.Rules{UI: tracking}.VersionURL, Moves: command == "promote"}}
 }
 
 // fleetReports are the manifest reports every rendering is checked on.
 func fleetReports() map[string]*notify.Report {
 	out := map[string]*notify.Report{}
 	fp := fleetPlan(false)
-	validate := fleetReport("validate", notify.OutcomeBlocked, fp, nil)
+	validate := fleetReport("validate", outcome.Blocked, fp, nil)
 	validate.Error = "policy not met: 1 of 3 changes of .github/mlreg-models.yml fail the policy, nothing is applied"
 	out["manifest-validate"] = validate
 
@@ -86,16 +88,16 @@ func fleetReports() map[string]*notify.Report {
 	for i, e := range fp.Entries {
 		res.Entries[i].Outcome = e.PlanOutcome()
 	}
-	res.Entries[0] = fleet.EntryResult{Outcome: fleet.OutcomePromoted, Changed: true,
+	res.Entries[0] = fleet.EntryResult{Outcome: outcome.Promoted, Changed: true,
 		Promote: &promote.Outcome{Changed: true, Moves: []string{"@champion: v15 → v16"}, Previous: map[string]string{"@champion": "15"}}}
-	res.Entries[2] = fleet.EntryResult{Outcome: fleet.OutcomeConflict,
+	res.Entries[2] = fleet.EntryResult{Outcome: outcome.Conflict,
 		Err: fmt.Errorf("%w: @production is v2, plan expected none", promote.ErrConflict)}
-	promoted := fleetReport("promote", notify.OutcomeError, fp, res)
-	promoted.Fleet.Reviewed = "sha256:" + strings.Repeat("0ddba11c", 8)
+	promoted := fleetReport("promote", outcome.Failed, fp, res)
+	promoted.Body.(*notify.Fleet).Reviewed = "sha256:" + strings.Repeat("0ddba11c", 8)
 	promoted.Error = "failed to apply 1 of 7 entries of .github/mlreg-models.yml; the other entries are in place, and a rerun completes what is left"
 	out["manifest-promote"] = promoted
 
-	out["manifest-hostile"] = fleetReport("validate", notify.OutcomeBlocked, fleetPlan(true), nil)
+	out["manifest-hostile"] = fleetReport("validate", outcome.Blocked, fleetPlan(true), nil)
 	return out
 }
 
@@ -147,9 +149,9 @@ func TestFleetMarkdownOrder(t *testing.T) {
 		t.Errorf("order: changes table at %d, first checks at %d, unchanged at %d\n%s", table, checksAt, folded, md)
 	}
 	for _, want := range []string{
-		"| fraud-model | stage Production | `v14 → v16` | ❌ fail | blocked | val\\_auc 0.871 \\(&gt;= 0.9\\) |",
+		"| fraud-model | stage Production | `v14 → v16` | ❌ fail | blocked by policy | val\\_auc 0.871 \\(&gt;= 0.9\\) |",
 		"| prompt support-prompt | &#64;production | `none → v4` | ✅ pass | would promote |  |",
-		"| churn | &#64;champion | `none → v9` | ⚠️ error | failed | .github/mlreg-models.yml:18:17: churn v9 does not exist",
+		"| churn | &#64;champion | `none → v9` | ⚠️ error | error | .github/mlreg-models.yml:18:17: churn v9 does not exist",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the table lacks %q:\n%s", want, md)
@@ -170,7 +172,7 @@ func TestFleetManyEntries(t *testing.T) {
 		es = append(es, fleetEntry(fmt.Sprintf("kept-%03d", i), manifest.KindModel, checks.AliasTarget("champion"), "1", "1", i+3, ""))
 	}
 	fp := &fleet.FleetPlan{Manifest: "m.yml", Entries: es, Digest: digest}
-	r := fleetReport("validate", notify.OutcomeWould, fp, nil)
+	r := fleetReport("validate", outcome.WouldChange, fp, nil)
 	md := r.CommentBody()
 	checkMarkdownSafe(t, md)
 	if !strings.Contains(md, "more changes") || !strings.Contains(md, "400 unchanged entries") {

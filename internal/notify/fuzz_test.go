@@ -16,6 +16,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/fleet"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
@@ -23,9 +24,9 @@ import (
 // arbitrary: the model name, rule names, metric names, tag values, the
 // version strings, the error text and a metric value.
 
-var fuzzOutcomes = []string{
-	notify.OutcomePromoted, notify.OutcomeInPlace, notify.OutcomeWould, notify.OutcomeBlocked,
-	notify.OutcomeConflict, notify.OutcomeError, notify.OutcomeRolledBack,
+var fuzzOutcomes = []outcome.Outcome{
+	outcome.Promoted, outcome.InPlace, outcome.WouldChange, outcome.Blocked,
+	outcome.Conflict, outcome.Failed, outcome.RolledBack,
 }
 
 // fuzzReport builds a report from fuzzed text; shape picks the outcome,
@@ -53,16 +54,17 @@ func fuzzReport(model, rule, metric, value, errText, version string, num float64
 		p.Targets = append(p.Targets, promote.TargetPlan{Target: checks.StageTarget("Production"), Current: version})
 	}
 	r := report(p, fuzzOutcomes[int(shape)%len(fuzzOutcomes)])
+	pm := promotion(r)
 	if shape&32 != 0 {
-		r.Plan, r.Target = nil, checks.AliasTarget("champion")
+		pm.Plan, r.Target = nil, checks.AliasTarget("champion")
 		r.Links.Version, r.Links.Run = "", ""
 	}
 	r.Model = model
 	r.DryRun = shape&64 != 0
 	r.NoPolicy = shape&128 != 0
 	r.Error = errText
-	if r.Outcome == notify.OutcomePromoted && r.Plan != nil {
-		r.Applied = &promote.Outcome{Changed: true, Notes: []string{errText}, Moves: r.Plan.Moves()}
+	if r.Outcome == outcome.Promoted && pm.Plan != nil {
+		pm.Applied = &promote.Outcome{Changed: true, Notes: []string{errText}, Moves: pm.Plan.Moves()}
 	}
 	return r
 }
@@ -192,7 +194,7 @@ func FuzzFleetMarkdown(f *testing.F) {
 	fuzzSeeds(f)
 	f.Fuzz(func(t *testing.T, model, rule, metric, value, errText, version string, num float64, shape uint8) {
 		single := fuzzReport(model, rule, metric, value, errText, version, num, shape)
-		p := single.Plan
+		p := promotion(single).Plan
 		if p == nil {
 			p = basePlan()
 		}
@@ -207,7 +209,8 @@ func FuzzFleetMarkdown(f *testing.F) {
 			Status: fleet.StatusUnchanged}
 		fp := &fleet.FleetPlan{Manifest: model + ".yml", PolicyFile: rule, Entries: []*fleet.Entry{e, bad, kept}, Digest: digest}
 		r := &notify.Report{Command: single.Command, Outcome: single.Outcome, Error: single.Error, DryRun: single.DryRun,
-			NoPolicy: single.NoPolicy, TrackingURI: tracking, Links: single.Links, Fleet: &notify.Fleet{Manifest: fp.Manifest, Plan: fp, VersionURL: mlflow.Rules{UI: tracking}.VersionURL}}
+			NoPolicy: single.NoPolicy, TrackingURI: tracking, Links: single.Links,
+			Body: &notify.Fleet{Manifest: fp.Manifest, Plan: fp, VersionURL: mlflow.Rules{UI: tracking}.VersionURL}}
 		checkComment(t, r, "<!-- mlreg-action manifest=")
 		checkSlackSafe(t, r.SlackText(), r.SlackBlocks())
 	})
@@ -331,7 +334,7 @@ func FuzzStatusLine(f *testing.F) {
 		r := fuzzReport(model, rule, metric, value, errText, version, num, shape)
 		final, _ := r.DeploymentState()
 		for _, st := range []string{notify.StateInProgress, notify.StateSuccess, notify.StateFailure, notify.StateError, final} {
-			line := r.StatusLine(st)
+			line := promotion(r).StatusLine(r, st)
 			if n := utf8.RuneCountInString(line); n == 0 || n > notify.MaxStatusLine {
 				t.Errorf("%s: %d characters, GitHub allows 140: %q", st, n, line)
 			}

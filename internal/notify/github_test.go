@@ -11,6 +11,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/github"
 	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
 	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
 )
@@ -50,8 +51,8 @@ func at(r *notify.Report, t checks.Target) *notify.Report {
 }
 
 func validated() *notify.Report {
-	r := report(basePlan(), notify.OutcomeWould)
-	r.Command = "validate"
+	r := report(basePlan(), outcome.WouldChange)
+	r.Command, promotion(r).Moves = "validate", false
 	return r
 }
 
@@ -77,7 +78,7 @@ func TestCommentFirstThenEditedInPlace(t *testing.T) {
 	first := res.Comment.ID
 
 	// The merge run promotes: the same comment says so.
-	promoted := report(basePlan(), notify.OutcomePromoted)
+	promoted := report(basePlan(), outcome.Promoted)
 	res = notify.Send(ctx, promoted, settings(gh, prEvent(7, false)))
 	if len(res.Errors) != 0 || res.Comment == nil || res.Comment.Action != "updated" || res.Comment.ID != first {
 		t.Fatalf("rerun: errors %v, comment %+v, want comment %d updated", res.Errors, res.Comment, first)
@@ -238,8 +239,8 @@ func TestDeploymentLifecycle(t *testing.T) {
 	})
 	gh := newGitHub(t, f)
 	ev := github.Event{Name: "push", SHA: mergeSHA}
-	promoted := report(basePlan(), notify.OutcomePromoted)
-	promoted.Applied = &promote.Outcome{Changed: true, Previous: map[string]string{"@champion": "12"}}
+	promoted := report(basePlan(), outcome.Promoted)
+	promotion(promoted).Applied = &promote.Outcome{Changed: true, Previous: map[string]string{"@champion": "12"}}
 	res := notify.Send(t.Context(), promoted, settings(gh, ev))
 	if len(res.Errors) != 0 || res.Deployment == nil {
 		t.Fatalf("errors %v, deployment %+v", res.Errors, res.Deployment)
@@ -282,7 +283,7 @@ func TestDeploymentLifecycle(t *testing.T) {
 	}
 
 	// A no-op rerun (a new process, so a new client) creates no second deployment.
-	inPlace := report(basePlan(), notify.OutcomeInPlace)
+	inPlace := report(basePlan(), outcome.InPlace)
 	res = notify.Send(t.Context(), inPlace, settings(newGitHub(t, f), ev))
 	if res.Deployment != nil || len(res.Errors) != 0 || len(f.Deployments()) != 2 {
 		t.Errorf("rerun: deployment %+v errors %v, %d deployments", res.Deployment, res.Errors, len(f.Deployments()))
@@ -296,15 +297,15 @@ func TestDeploymentLifecycle(t *testing.T) {
 
 func TestDeploymentStates(t *testing.T) {
 	t.Parallel()
-	blocked := report(basePlan(), notify.OutcomeBlocked)
-	conflict := report(basePlan(), notify.OutcomeConflict)
-	failed := report(basePlan(), notify.OutcomeError)
+	blocked := report(basePlan(), outcome.Blocked)
+	conflict := report(basePlan(), outcome.Conflict)
+	failed := report(basePlan(), outcome.Failed)
 	failed.Error = "failed to set alias: 503"
-	dry := report(basePlan(), notify.OutcomeWould)
+	dry := report(basePlan(), outcome.WouldChange)
 	dry.DryRun = true
-	rolled := report(basePlan(), notify.OutcomeRolledBack)
+	rolled := report(basePlan(), outcome.RolledBack)
 	rolled.Command = "rollback"
-	noPlan := report(nil, notify.OutcomeError)
+	noPlan := report(nil, outcome.Failed)
 	staging, champion := checks.StageTarget("Staging"), checks.AliasTarget("champion")
 	cases := []struct {
 		name string
@@ -317,10 +318,10 @@ func TestDeploymentStates(t *testing.T) {
 		{"conflict", conflict, champion, "", []string{"fraud-model@champion", "true", "error"}},
 		{"registry error", failed, champion, "", []string{"fraud-model@champion", "true", "error"}},
 		{"rollback", rolled, champion, "", []string{"fraud-model@champion", "true", "success"}},
-		{"stage Staging is not production", report(basePlan(), notify.OutcomePromoted), staging, "", []string{"fraud-model/Staging", "false", "success"}},
-		{"deployment-environment", report(basePlan(), notify.OutcomePromoted), staging, "ml-staging", []string{"ml-staging", "false", "success"}},
-		{"an environment named production", report(basePlan(), notify.OutcomePromoted), checks.AliasTarget("canary"), "production", []string{"production", "true", "success"}},
-		{"an alias that is not production", report(basePlan(), notify.OutcomePromoted), checks.AliasTarget("canary"), "", []string{"fraud-model@canary", "false", "success"}},
+		{"stage Staging is not production", report(basePlan(), outcome.Promoted), staging, "", []string{"fraud-model/Staging", "false", "success"}},
+		{"deployment-environment", report(basePlan(), outcome.Promoted), staging, "ml-staging", []string{"ml-staging", "false", "success"}},
+		{"an environment named production", report(basePlan(), outcome.Promoted), checks.AliasTarget("canary"), "production", []string{"production", "true", "success"}},
+		{"an alias that is not production", report(basePlan(), outcome.Promoted), checks.AliasTarget("canary"), "", []string{"fraud-model@canary", "false", "success"}},
 		{"dry run", dry, champion, "", nil},
 		{"validate", validated(), champion, "", nil},
 		{"nothing resolved", noPlan, champion, "", nil},
@@ -362,7 +363,7 @@ func TestMissingDeploymentPermission(t *testing.T) {
 	f.Fail("repos/create-deployment", githubfake.NotAccessible("https://docs.github.com/rest/deployments/deployments#create-a-deployment"))
 	s := settings(newGitHub(t, f), github.Event{Name: "push", SHA: mergeSHA})
 	s.Comment = "never"
-	res := notify.Send(t.Context(), report(basePlan(), notify.OutcomePromoted), s)
+	res := notify.Send(t.Context(), report(basePlan(), outcome.Promoted), s)
 	want := []string{"deployment: failed to create a deployment to fraud-model@champion: 403 Resource not accessible by integration; grant the job `permissions: deployments: write`, or set deployment: never"}
 	if diff := cmp.Diff(want, res.Errors); diff != "" {
 		t.Errorf("errors (-want +got):\n%s", diff)
@@ -372,12 +373,12 @@ func TestMissingDeploymentPermission(t *testing.T) {
 func TestNoTokenNoGitHub(t *testing.T) {
 	t.Parallel()
 	s := notify.Settings{Event: prEvent(7, false), Comment: "auto", Deployment: "auto"}
-	res := notify.Send(t.Context(), report(basePlan(), notify.OutcomePromoted), s)
+	res := notify.Send(t.Context(), report(basePlan(), outcome.Promoted), s)
 	if len(res.Errors) != 0 {
 		t.Errorf("errors = %v", res.Errors)
 	}
 	s.Comment = "always"
-	res = notify.Send(t.Context(), report(basePlan(), notify.OutcomePromoted), s)
+	res = notify.Send(t.Context(), report(basePlan(), outcome.Promoted), s)
 	if len(res.Errors) != 1 || !strings.Contains(res.Errors[0], "no github-token") {
 		t.Errorf("errors = %v", res.Errors)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
 	"github.com/mlreg/mlreg-action/internal/testing/githubfake"
 )
@@ -21,14 +22,15 @@ const regRun = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 
 func registered(reused bool) *notify.Report {
 	r := &notify.Report{
-		Command: "register", Outcome: notify.OutcomeRegistered, Model: "fraud-model", TrackingURI: tracking,
-		Registered: &notify.Registration{Version: "16", Source: "models:/m-0123456789abcdef", RunID: regRun, Status: "READY", Reused: reused},
+		Command: "register", Outcome: outcome.Registered, Model: "fraud-model", TrackingURI: tracking,
+		Body: &notify.Register{Registered: &notify.Registration{Version: "16", Source: "models:/m-0123456789abcdef", RunID: regRun,
+			Status: "READY", Reused: reused}},
 		Links: notify.Links{
 			Version: mlflow.Rules{UI: tracking}.VersionURL("fraud-model", "16", false), Run: notify.RunURL(tracking, regRun), WorkflowRun: runURL,
 		},
 	}
 	if reused {
-		r.Outcome = notify.OutcomeReused
+		r.Outcome = outcome.Reused
 	}
 	return r
 }
@@ -44,9 +46,9 @@ func history(drift bool) *notify.Report {
 	}
 	stage := &promote.TargetHistory{Target: checks.StageTarget("Production"), Entries: []promote.Record{}}
 	r := &notify.Report{Command: "history", Model: "fraud-model", Target: checks.Target{Alias: "champion", Stage: "Production"},
-		History: []*promote.TargetHistory{alias, stage}, Outcome: notify.OutcomeHistory, Links: notify.Links{WorkflowRun: runURL}}
+		Body: &notify.History{Targets: []*promote.TargetHistory{alias, stage}}, Outcome: outcome.Recorded, Links: notify.Links{WorkflowRun: runURL}}
 	if drift {
-		r.Outcome = notify.OutcomeDrift
+		r.Outcome = outcome.Drift
 	}
 	return r
 }
@@ -70,11 +72,18 @@ func TestRegisterAndHistoryGolden(t *testing.T) {
 	}
 }
 
+// failed is the report of a register or history run that failed before it
+// had a version or a history to show.
+func failed(cmd string) *notify.Report {
+	body := map[string]notify.Body{"register": &notify.Register{}, "history": &notify.History{}}[cmd]
+	return &notify.Report{Command: cmd, Outcome: outcome.Failed, Model: "fraud-model", Error: "403 PERMISSION_DENIED", Body: body}
+}
+
 // A failed register or history reports its error the way a promotion does.
 func TestRegisterAndHistoryErrors(t *testing.T) {
 	t.Parallel()
 	for _, cmd := range []string{"register", "history"} {
-		r := &notify.Report{Command: cmd, Outcome: notify.OutcomeError, Model: "fraud-model", Error: "403 PERMISSION_DENIED"}
+		r := failed(cmd)
 		for _, got := range []string{r.Markdown(), r.Text()} {
 			if !strings.Contains(got, "fraud-model: "+cmd+" failed") || !strings.Contains(got, "403 PERMISSION\\_DENIED") && !strings.Contains(got, "403 PERMISSION_DENIED") {
 				t.Errorf("%s error report:\n%s", cmd, got)
@@ -89,13 +98,14 @@ func TestRegisterAndHistoryHostile(t *testing.T) {
 	t.Parallel()
 	reg := registered(false)
 	reg.Model = "fraud" + hostile
-	reg.Registered.Source = hostile
-	reg.Registered.Status = hostile
+	reg.Body.(*notify.Register).Registered.Source = hostile
+	reg.Body.(*notify.Register).Registered.Status = hostile
 	h := history(true)
 	h.Model = "fraud" + hostile
-	h.History[0].Entries[0].By = hostile
-	h.History[0].Entries[0].Action = hostile
-	h.History[0].Entries[0].RunURL = "https://evil.example/x) [click](https://evil.example"
+	first := h.Body.(*notify.History).Targets[0]
+	first.Entries[0].By = hostile
+	first.Entries[0].Action = hostile
+	first.Entries[0].RunURL = "https://evil.example/x) [click](https://evil.example"
 	for _, r := range []*notify.Report{reg, h} {
 		checkMarkdownSafe(t, r.CommentBody())
 		checkSlackSafe(t, r.SlackText(), r.SlackBlocks())

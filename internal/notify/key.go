@@ -28,18 +28,12 @@ func markerTarget(t checks.Target, esc func(string) string) string {
 
 func same(s string) string { return s }
 
-// Marker is the hidden first line of the report's PR comment:
-// <!-- mlreg-action model=<name> target=<target> --> for a promotion (one
-// comment per model and target), <!-- mlreg-action model=<name>
-// command=register --> for a registration. Names are percent-encoded so
-// that no name can end the HTML comment or forge another key's marker.
-func (r *Report) Marker() string {
-	if r.Fleet != nil {
-		return r.fleetMarker()
-	}
-	if r.Command == "register" {
-		return fmt.Sprintf("<!-- mlreg-action model=%s command=register -->", markerEscape(r.Model))
-	}
+// targetMarker is the hidden first line of a promotion's PR comment, one
+// comment per model and target: <!-- mlreg-action model=<name>
+// target=<target> --> (a registration's and a manifest's have their own:
+// Register.marker, Fleet.marker). Names are percent-encoded so that no
+// name can end the HTML comment or forge another key's marker.
+func targetMarker(r *Report) string {
 	return fmt.Sprintf("<!-- mlreg-action model=%s target=%s -->", markerEscape(r.Model), markerTarget(r.Target, markerEscape))
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/promote"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // maxCell bounds text from the registry in one table cell.
@@ -30,7 +31,7 @@ var mdReplacer = strings.NewReplacer(
 // as plain text in GitHub Markdown: no HTML, links, mentions, emphasis or table breaks.
 func MD(s string) string { return mdN(s, maxCell) }
 
-func mdN(s string, n int) string { return mdReplacer.Replace(truncate(clean(s), n)) }
+func mdN(s string, n int) string { return mdReplacer.Replace(registry.Truncate(clean(s), n)) }
 
 func statusIcon(status string) string {
 	switch status {
@@ -43,17 +44,9 @@ func statusIcon(status string) string {
 	}
 }
 
-// Markdown renders the report for the job summary and the PR comment: the
-// verdict, the plan, every check, the chart, and the links.
-func (r *Report) Markdown() string {
-	switch {
-	case r.Fleet != nil:
-		return r.fleetMarkdown()
-	case r.History != nil:
-		return r.historyMarkdown()
-	case r.Registered != nil:
-		return r.registerMarkdown()
-	}
+// mdHead is the heading of a report: the headline, then the warning of
+// policy: none and the error, if any.
+func mdHead(r *Report) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "### %s\n\n", MD(r.Headline()))
 	if r.NoPolicy {
@@ -62,7 +55,19 @@ func (r *Report) Markdown() string {
 	if r.Error != "" {
 		fmt.Fprintf(&b, "> [!CAUTION]\n> %s\n\n", mdN(r.Error, 1000))
 	}
-	p := r.Plan
+	return b.String()
+}
+
+// bareMarkdown is the report of a run that stopped before its body had
+// anything to show: the heading and the links.
+func bareMarkdown(r *Report) string { return mdHead(r) + r.markdownLinks() }
+
+// markdown renders a promotion for the job summary and the PR comment: the
+// verdict, the plan, every check, the chart, and the links.
+func (pm *Promotion) markdown(r *Report) string {
+	var b strings.Builder
+	b.WriteString(mdHead(r))
+	p := pm.Plan
 	if p != nil {
 		b.WriteString("| | |\n|---|---|\n")
 		moves := p.Moves()
@@ -78,8 +83,8 @@ func (r *Report) Markdown() string {
 		if p.Champion != nil {
 			fmt.Fprintf(&b, "| Champion | v%s |\n", MD(p.Champion.Version))
 		}
-		if r.Applied != nil && len(r.Applied.Notes) > 0 {
-			fmt.Fprintf(&b, "| Notes | %s |\n", MD(strings.Join(r.Applied.Notes, "; ")))
+		if pm.Applied != nil && len(pm.Applied.Notes) > 0 {
+			fmt.Fprintf(&b, "| Notes | %s |\n", MD(strings.Join(pm.Applied.Notes, "; ")))
 		}
 		if p.PolicyFile != "" {
 			fmt.Fprintf(&b, "| Policy | %s (`%s`) |\n", MD(p.PolicyFile), short(p.PolicyDigest))
@@ -91,14 +96,14 @@ func (r *Report) Markdown() string {
 			}
 			fmt.Fprintf(&b, "| Rules | %s |\n", strings.Join(rules, ", "))
 		}
-		pass, fail, skip := r.counts()
+		pass, fail, skip := pm.counts()
 		fmt.Fprintf(&b, "| Verdict | **%s**: %d passed, %d failed, %d skipped |\n", MD(p.Verdict), pass, fail, skip)
 		if r.PlanDigest != "" {
 			fmt.Fprintf(&b, "| Plan digest | `%s` |\n", short(r.PlanDigest))
 		}
 		b.WriteString("\n")
 		checkTable(&b, p, maxMarkdown-8000)
-		b.WriteString(r.chart())
+		b.WriteString(chart(p))
 	}
 	b.WriteString(r.markdownLinks())
 	return b.String()

@@ -1,10 +1,14 @@
 // Package notify renders the one report of every command (validate,
 // promote, rollback, register, history) and delivers it.
 //
-// A Report is what a command did and why. It renders as Markdown (the pull
-// request comment and the job summary), text (a terminal), JSON (the report
-// file), Slack Block Kit (a message kept per promotion or registration) and
-// a plain line for a GitHub deployment status. Send delivers it to each
+// A Report is what a command did and why: what every report has (command,
+// outcome, error, links) and a Body of the command's kind (Promotion,
+// Register, History, Fleet), which renders itself. It renders as Markdown
+// (the pull request comment and the job summary), text (a terminal), JSON
+// (the report file), Slack Block Kit (a message kept per promotion or
+// registration) and a plain line for a GitHub deployment status. Its
+// outcome is one of internal/outcome's, the same words for a single
+// promotion and for each entry of a manifest. Send delivers it to each
 // surface the command reports to (the comment and the deployment through
 // internal/github, Slack through slack-go), each independently: a failure is
 // reported and never undoes or blocks what the command did.
@@ -22,7 +26,6 @@ import (
 	"strings"
 
 	"github.com/mlreg/mlreg-action/internal/github"
-	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
 // Modes of the pr-comment and deployment inputs.
@@ -67,6 +70,14 @@ type Settings struct {
 	TagKey func(key string) string
 	// Secrets never leave in a report, a message or an error.
 	Secrets []string
+}
+
+// storedKey is key as Store's tags hold it (Settings.TagKey).
+func (s Settings) storedKey(key string) string {
+	if s.TagKey == nil {
+		return key
+	}
+	return s.TagKey(key)
 }
 
 // Result is what Send did.
@@ -177,17 +188,6 @@ func redacted(rep *Report, secrets []string) *Report {
 	return &r
 }
 
-// Notifies reports whether a command's report goes to pull requests and
-// Slack (and, for promote and rollback, a deployment): every command but
-// history, which only reads.
-func Notifies(command string) bool {
-	switch command {
-	case "validate", "promote", "rollback", "register":
-		return true
-	}
-	return false
-}
-
 // CommentBody is the PR comment: the marker line, then the Markdown report.
 func (r *Report) CommentBody() string {
 	return r.Marker() + "\n" + r.Markdown()
@@ -195,7 +195,7 @@ func (r *Report) CommentBody() string {
 
 func sendComment(ctx context.Context, r *Report, s Settings, res *Result) error {
 	mode := cmp.Or(s.Comment, ModeAuto)
-	if mode == ModeNever || !Notifies(r.Command) {
+	if mode == ModeNever || !r.Notifies() {
 		return nil
 	}
 	if s.GitHub == nil {
@@ -241,20 +241,18 @@ func sendComment(ctx context.Context, r *Report, s Settings, res *Result) error 
 }
 
 func sendDeployment(ctx context.Context, r *Report, s Settings, res *Result) error {
-	if cmp.Or(s.Deployment, ModeAuto) == ModeNever || (r.Command != "promote" && r.Command != "rollback") || r.DryRun {
+	if cmp.Or(s.Deployment, ModeAuto) == ModeNever || r.DryRun {
 		return nil
 	}
-	if r.Fleet != nil {
-		return sendFleetDeployments(ctx, r, s, res)
-	}
-	return deployReport(ctx, r, s, res)
+	return r.Body.deploy(ctx, r, s, res)
 }
 
-// deployReport creates the deployment of a single promotion's report.
-func deployReport(ctx context.Context, r *Report, s Settings, res *Result) error {
+// deployReport creates the deployment of a single promotion's report r,
+// whose body is pm.
+func deployReport(ctx context.Context, r *Report, pm *Promotion, s Settings, res *Result) error {
 	state, ok := r.DeploymentState()
-	if !ok || r.Plan == nil {
-		res.skipf("deployment: none (%s)", cmp.Or(r.Outcome, "nothing resolved"))
+	if !ok || pm.Plan == nil {
+		res.skipf("deployment: none (%s)", cmp.Or(r.Outcome.Label(), "nothing resolved"))
 		return nil
 	}
 	if s.GitHub == nil || s.Event.SHA == "" {
@@ -262,15 +260,15 @@ func deployReport(ctx context.Context, r *Report, s Settings, res *Result) error
 		return nil
 	}
 	env := cmp.Or(s.Environment, r.Target.Environment(r.Model))
-	p := r.Plan
-	prev := r.PreviousVersion()
+	p := pm.Plan
+	prev := pm.PreviousVersion()
 	payload := map[string]any{
 		"tool":             "mlreg-action",
 		"model":            p.Model,
 		"version":          p.Candidate.Version,
 		"previous_version": prev,
 		"target":           markerTarget(r.Target, same),
-		"outcome":          r.Outcome,
+		"outcome":          r.Outcome.Label(),
 		"plan_digest":      r.PlanDigest,
 	}
 	if p.Prompt {
@@ -279,13 +277,13 @@ func deployReport(ctx context.Context, r *Report, s Settings, res *Result) error
 	if r.Links.Version != "" {
 		payload["model_version_url"] = r.Links.Version
 	}
-	final := redact(r.StatusLine(state), s.Secrets)
+	final := redact(pm.StatusLine(r, state), s.Secrets)
 	d, err := s.GitHub.Deploy(ctx, github.Deployment{
 		Ref:            s.Event.SHA,
 		Environment:    env,
 		Production:     productionLike(r.Target, env),
 		Payload:        payload,
-		InProgress:     redact(r.StatusLine(StateInProgress), s.Secrets),
+		InProgress:     redact(pm.StatusLine(r, StateInProgress), s.Secrets),
 		Final:          final,
 		State:          state,
 		LogURL:         r.Links.WorkflowRun,
@@ -321,65 +319,37 @@ func SlackManifestTag(path string) string {
 	return SlackTagPrefix + "manifest." + hex.EncodeToString(sum[:4])
 }
 
-// slackKey is the version tag that keeps the report's Slack message, and
-// the version that holds it: a promotion that applied or found itself in
-// place, an apply of a manifest (on its first entry's desired version), or
-// a registration. It is "" for every other report.
-func slackKey(r *Report) (tag, model, version string) {
-	switch {
-	case r.DryRun:
-		return "", "", ""
-	case r.Fleet != nil:
-		f := r.Fleet
-		if r.Command != "promote" || f.Result == nil || f.Result.RecordDigest == "" || len(f.Plan.Entries) == 0 {
-			return "", "", ""
-		}
-		first := f.Plan.Entries[0]
-		return SlackManifestTag(f.Manifest), first.Model, first.Desired
-	case r.Command == "register" && r.Registered != nil:
-		return SlackRegisterTag, r.Model, r.Registered.Version
-	case (r.Command == "promote" || r.Command == "rollback") && r.Plan != nil:
-		switch r.Outcome {
-		case OutcomePromoted, OutcomeInPlace, OutcomeRolledBack:
-			return SlackTagPrefix + r.Target.TagSuffix(), r.Plan.Model, r.Plan.Candidate.Version
-		}
-	}
-	return "", "", ""
+// slackThread is where a report's Slack message is kept, so that a rerun
+// edits it: the version tag tag (in the registry's form of the key, see
+// Settings.TagKey) of model's version, which holds {"channel", "ts",
+// "plan_digest"}. The message found there is this report's when its
+// plan_digest is digest's: the plan digest that names the promotion (or
+// the apply of a manifest) the report is about, read from the version's
+// tags.
+type slackThread struct {
+	tag, model, version string
+	noun                string // what the message is about, for the log: promotion, registration
+	digest              func(tags map[string]string, s Settings) string
 }
 
 func sendSlack(ctx context.Context, r *Report, s Settings, res *Result) error {
-	if s.Slack == nil || !Notifies(r.Command) {
+	if s.Slack == nil || !r.Notifies() {
 		return nil
 	}
 	var prev *SlackRef
 	var digest string
-	tagKey, model, version := slackKey(r)
-	stored := func(key string) string { return key }
-	if s.TagKey != nil {
-		stored = s.TagKey
-	}
-	tagKey = stored(tagKey) // "" stays ""
-	if s.Store == nil {
+	thread, kept := r.Body.slackThread(r)
+	tagKey := s.storedKey(thread.tag) // "" stays ""
+	if !kept || r.DryRun || s.Store == nil {
 		tagKey = ""
 	}
 	if tagKey != "" {
-		tags, err := s.Store.VersionTags(ctx, model, version)
+		tags, err := s.Store.VersionTags(ctx, thread.model, thread.version)
 		if err != nil {
 			// Post anyway: a second message is better than none.
-			res.logf("slack: cannot tell whether this %s was posted already: %v", slackWhat(r), redact(err.Error(), s.Secrets))
+			res.logf("slack: cannot tell whether this %s was posted already: %v", thread.noun, redact(err.Error(), s.Secrets))
 		}
-		// The same promotion is the one the audit record names: its plan
-		// digest is the promoting run's, and stays so on no-op reruns. A
-		// registration is its version's: the tag lives on it. The same
-		// apply of a manifest is the one its entries' records name.
-		digest = r.PlanDigest
-		var rec promote.Record
-		switch v := tags[stored(promote.PromotionTagKey(r.Target))]; {
-		case r.Fleet != nil:
-			digest = r.Fleet.Result.RecordDigest
-		case r.Plan != nil && v != "" && json.Unmarshal([]byte(v), &rec) == nil && rec.PlanDigest != "":
-			digest = rec.PlanDigest
-		}
+		digest = thread.digest(tags, s)
 		var ref SlackRef
 		if v := tags[tagKey]; v != "" && json.Unmarshal([]byte(v), &ref) == nil && ref.PlanDigest == digest {
 			prev = &ref
@@ -401,16 +371,9 @@ func sendSlack(ctx context.Context, r *Report, s Settings, res *Result) error {
 		if err != nil {
 			return fmt.Errorf("failed to encode the Slack message key: %w", err)
 		}
-		if err := s.Store.SetVersionTag(ctx, model, version, tagKey, string(b)); err != nil {
+		if err := s.Store.SetVersionTag(ctx, thread.model, thread.version, tagKey, string(b)); err != nil {
 			return fmt.Errorf("failed to record the Slack message in tag %s (a rerun will post again): %w", tagKey, err)
 		}
 	}
 	return nil
-}
-
-func slackWhat(r *Report) string {
-	if r.Command == "register" {
-		return "registration"
-	}
-	return "promotion"
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/mlflow"
 	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
 	"github.com/mlreg/mlreg-action/internal/testing/testutil"
 )
@@ -59,10 +60,12 @@ func basePlan() *promote.Plan {
 	}
 }
 
-func report(p *promote.Plan, outcome string) *notify.Report {
+// report is the report of a promote run (with a Promotion body, see
+// promotion) whose plan is p, nil when it stopped before planning.
+func report(p *promote.Plan, o outcome.Outcome) *notify.Report {
 	r := &notify.Report{
-		Command: "promote", Outcome: outcome, Plan: p, Model: "fraud-model", Target: checks.AliasTarget("champion"), TrackingURI: tracking,
-		Links: notify.Links{WorkflowRun: runURL},
+		Command: "promote", Outcome: o, Body: &notify.Promotion{Plan: p, Moves: true}, Model: "fraud-model",
+		Target: checks.AliasTarget("champion"), TrackingURI: tracking, Links: notify.Links{WorkflowRun: runURL},
 	}
 	if p != nil {
 		r.PlanDigest = p.Digest
@@ -73,6 +76,9 @@ func report(p *promote.Plan, outcome string) *notify.Report {
 	}
 	return r
 }
+
+// promotion is the body of a report made by report.
+func promotion(r *notify.Report) *notify.Promotion { return r.Body.(*notify.Promotion) }
 
 // targetOf is the target of a plan's targets together, as the action's
 // inputs give it.
@@ -89,8 +95,8 @@ func targetOf(p *promote.Plan) checks.Target {
 func reports() map[string]*notify.Report {
 	out := map[string]*notify.Report{}
 
-	promoted := report(basePlan(), notify.OutcomePromoted)
-	promoted.Applied = &promote.Outcome{Changed: true, Moves: []string{"@champion: v12 → v15"}, Previous: map[string]string{"@champion": "12"}}
+	promoted := report(basePlan(), outcome.Promoted)
+	promotion(promoted).Applied = &promote.Outcome{Changed: true, Moves: []string{"@champion: v12 → v15"}, Previous: map[string]string{"@champion": "12"}}
 	out["promoted"] = promoted
 
 	p := basePlan()
@@ -100,7 +106,7 @@ func reports() map[string]*notify.Report {
 		p.Checks[0],
 		{Rule: "production gate", Kind: checks.KindVsChampion, Name: "val_auc", Value: "0.951", Bound: "delta >= +0.002", Status: checks.StatusPass, Reason: "first deploy: no version holds @champion", CandidateNum: f(0.951)},
 	}
-	out["first-deploy"] = report(p, notify.OutcomePromoted)
+	out["first-deploy"] = report(p, outcome.Promoted)
 
 	p = basePlan()
 	p.Verdict = checks.VerdictFail
@@ -108,7 +114,7 @@ func reports() map[string]*notify.Report {
 	p.Checks[1] = checks.Check{Rule: "production gate", Kind: checks.KindVsChampion, Name: "val_auc", Value: "0.871", Bound: "delta >= +0.002", Champion: "0.931", Delta: "-0.06", Status: checks.StatusFail, Reason: "regressed by 0.06", CandidateNum: f(0.871), ChampionNum: f(0.931)}
 	p.Checks[4] = checks.Check{Rule: "production gate", Kind: checks.KindTag, Name: "dataset_version", Bound: "present", Status: checks.StatusFail, Reason: "tag not set"}
 	p.Checks = append(p.Checks, checks.Check{Rule: "production gate", Kind: checks.KindMetric, Name: "f1", Value: "missing", Bound: ">= 0.5", Status: checks.StatusSkip, Reason: "candidate has no metric f1 (on-missing-metric: skip)"})
-	blocked := report(p, notify.OutcomeBlocked)
+	blocked := report(p, outcome.Blocked)
 	blocked.Error = "policy not met: fraud-model v15 for @champion: val_auc 0.871 >= 0.9 (0.871 < min 0.9)"
 	out["blocked"] = blocked
 
@@ -125,7 +131,7 @@ func reports() map[string]*notify.Report {
 		{Rule: "production gate", Kind: checks.KindVsChampion, Name: "val_loss", Value: "0.21", Bound: "delta <= +0.001", Champion: "-Inf", Status: checks.StatusFail,
 			Reason: "champion v12 val_loss is -Inf", CandidateNum: f(0.21)},
 	}
-	nonFinite := report(p, notify.OutcomeBlocked)
+	nonFinite := report(p, outcome.Blocked)
 	nonFinite.Error = "policy not met: fraud-model v15 for @champion: val_auc NaN >= 0.9 (val_auc is NaN)"
 	out["non-finite"] = nonFinite
 
@@ -137,19 +143,20 @@ func reports() map[string]*notify.Report {
 			p.Checks[i].Status, p.Checks[i].Reason, p.Checks[i].Champion, p.Checks[i].Delta, p.Checks[i].ChampionNum = checks.StatusSkip, "the candidate already holds the target", "", "", nil
 		}
 	}
-	inPlace := report(p, notify.OutcomeInPlace)
-	inPlace.Applied = &promote.Outcome{Previous: map[string]string{"@champion": "15"}}
+	inPlace := report(p, outcome.InPlace)
+	promotion(inPlace).Applied = &promote.Outcome{Previous: map[string]string{"@champion": "15"}}
 	out["in-place"] = inPlace
 
-	errRep := report(nil, notify.OutcomeError)
+	errRep := report(nil, outcome.Failed)
 	errRep.Error = "failed to resolve latest version of \"fraud-model\": 403 PERMISSION_DENIED"
 	out["registry-error"] = errRep
 
 	p = basePlan()
 	p.Targets = append(p.Targets, promote.TargetPlan{Target: checks.StageTarget("Production"), Current: "11"})
 	out["alias-and-stage-dry-run"] = func() *notify.Report {
-		r := report(p, notify.OutcomeWould)
+		r := report(p, outcome.WouldChange)
 		r.DryRun = true
+		promotion(r).Moves = false
 		return r
 	}()
 
@@ -164,7 +171,7 @@ func reports() map[string]*notify.Report {
 		checks.Check{Rule: "gate", Kind: checks.KindMetric, Name: "métrique_名前 \"x\"", Value: "0.5", Bound: ">= 0.1", Status: checks.StatusPass, CandidateNum: f(0.5)},
 	)
 	p.Verdict = checks.VerdictFail
-	h := report(p, notify.OutcomeBlocked)
+	h := report(p, outcome.Blocked)
 	h.Error = "error " + hostile + " " + long
 	out["hostile"] = h
 
@@ -185,9 +192,9 @@ func reports() map[string]*notify.Report {
 		PolicyDigest: polDig,
 		Digest:       digest,
 	}
-	prompt := report(p, notify.OutcomePromoted)
+	prompt := report(p, outcome.Promoted)
 	prompt.Links.Version = mlflow.Rules{UI: tracking}.VersionURL(p.Model, p.Candidate.Version, true)
-	prompt.Applied = &promote.Outcome{Changed: true, Moves: []string{"@production: v3 → v4"}, Previous: map[string]string{"@production": "3"}}
+	promotion(prompt).Applied = &promote.Outcome{Changed: true, Moves: []string{"@production: v3 → v4"}, Previous: map[string]string{"@production": "3"}}
 	out["prompt-promoted"] = prompt
 
 	// Many checks: the Slack message must stay within 50 blocks.
@@ -197,7 +204,7 @@ func reports() map[string]*notify.Report {
 		p.Checks = append(p.Checks, checks.Check{Rule: "r", Kind: checks.KindTag, Name: "tag_" + strings.Repeat("x", 40) + string(rune('a'+i%26)),
 			Value: strings.Repeat("v&", 30), Bound: "present", Status: checks.StatusPass, Reason: strings.Repeat("<&>", 60)})
 	}
-	out["many-checks"] = report(p, notify.OutcomePromoted)
+	out["many-checks"] = report(p, outcome.Promoted)
 	return out
 }
 
@@ -355,7 +362,7 @@ func TestStatusLineGolden(t *testing.T) {
 			if st == "" {
 				continue
 			}
-			line := r.StatusLine(st)
+			line := promotion(r).StatusLine(r, st)
 			if n := utf8.RuneCountInString(line); n > notify.MaxStatusLine {
 				t.Errorf("%s %s: %d characters, GitHub allows 140: %q", name, st, n, line)
 			}
@@ -416,12 +423,12 @@ func TestNonFiniteValuesInEveryReport(t *testing.T) {
 		}
 	}
 	// The status line names what failed, within GitHub's 140 characters.
-	line := r.StatusLine(state)
+	line := promotion(r).StatusLine(r, state)
 	if want := ": 4 of 5 checks failed (val_auc is NaN, latency_p95_ms (dataset holdo… is +Inf, champion"; !strings.Contains(line, want) {
 		t.Errorf("status line %q does not contain %q", line, want)
 	}
-	r.Plan.Checks = r.Plan.Checks[3:]
-	if line, want := r.StatusLine(state), ": 1 of 2 checks failed (champion val_loss is -Inf)"; !strings.HasSuffix(line, want) {
+	promotion(r).Plan.Checks = promotion(r).Plan.Checks[3:]
+	if line, want := promotion(r).StatusLine(r, state), ": 1 of 2 checks failed (champion val_loss is -Inf)"; !strings.HasSuffix(line, want) {
 		t.Errorf("status line %q does not end with %q", line, want)
 	}
 	var back struct {

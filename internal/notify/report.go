@@ -1,56 +1,131 @@
 package notify
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/url"
 
+	"github.com/slack-go/slack"
+
 	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
-// Outcomes of a report, as users read them.
-const (
-	OutcomePromoted   = "promoted"
-	OutcomeInPlace    = "already in place"
-	OutcomeWould      = "would promote" // validate or dry-run with a passing verdict
-	OutcomeBlocked    = "blocked by policy"
-	OutcomeConflict   = "conflict"
-	OutcomeError      = "error"
-	OutcomeRolledBack = "rolled back"
-	OutcomeRegistered = "registered"         // register: a new version
-	OutcomeReused     = "already registered" // register: this workflow run registered it before
-	OutcomeHistory    = "recorded"           // history: the holder is the last recorded one
-	OutcomeDrift      = "drift"              // history: a target was moved outside mlreg-action
-)
-
-// Report is everything a reviewer needs to judge what a command did: the
-// plan and its evidence for validate, promote and rollback, the new version
-// for register, the recorded history for history.
+// Report is everything a reviewer needs to judge what a command did: what
+// every report has (the command, its outcome, the error that stopped it,
+// the links), and a Body by the kind of command: a *Promotion (validate,
+// promote, rollback), a *Register, a *History, or a *Fleet (validate and
+// promote with manifest). Each body renders itself in every format through
+// the one Body interface, so a new kind of report is a new body type.
 type Report struct {
-	Command    string           `json:"command"`
-	Outcome    string           `json:"outcome"`
-	DryRun     bool             `json:"dry_run"`
-	Plan       *promote.Plan    `json:"plan,omitempty"`
-	PlanDigest string           `json:"plan_digest,omitempty"`
-	Applied    *promote.Outcome `json:"applied,omitempty"`
-	// Registered is the version register created or found.
-	Registered *Registration `json:"registered,omitempty"`
-	// History is each single target's recorded history, for history.
-	History []*promote.TargetHistory `json:"history,omitempty"`
-	Error   string                   `json:"error,omitempty"`
-	Links   Links                    `json:"links"`
-	Model   string                   `json:"model"`
+	Command    string
+	Outcome    outcome.Outcome
+	DryRun     bool
+	PlanDigest string
+	Error      string
+	Links      Links
+	Model      string
 	// Target is what the command moves or reads; zero for register. The
 	// JSON holds its label: "@champion", "stage Production", or both
 	// joined by " + ".
-	Target   checks.Target `json:"target"`
-	NoPolicy bool          `json:"no_policy,omitempty"`
-	// Fleet is set for validate and promote with manifest (fleet.go); the
-	// report file holds its fleetJSON (MarshalJSON).
-	Fleet       *Fleet `json:"-"`
-	TrackingURI string `json:"-"`
+	Target      checks.Target
+	NoPolicy    bool
+	TrackingURI string
+	Body        Body
 }
+
+// Body is the part of a report that differs by kind of command. Its
+// methods take the whole report, whose common fields they render too. A
+// body that has nothing to show yet (the command stopped before it had a
+// plan, a version or a history) renders the report as a failure.
+type Body interface {
+	headline(r *Report) string
+	markdown(r *Report) string
+	text(r *Report) string
+	blocks(r *Report) []slack.Block
+	// marker is the hidden first line of the report's PR comment.
+	marker(r *Report) string
+	// version is the model version the report is about, "" when none.
+	version() string
+	// prompt reports whether the report is about a prompt.
+	prompt() bool
+	// encode puts the body into the report file.
+	encode(r *Report, j *reportJSON)
+	// outputs are the action outputs of the report (report-path and the
+	// notification outputs aside).
+	outputs(r *Report) [][2]string
+	// notifies reports whether the report goes to pull requests and Slack.
+	notifies() bool
+	// slackThread says where the report's Slack message is kept, if
+	// anywhere (the caller leaves dry runs out).
+	slackThread(r *Report) (slackThread, bool)
+	// deploy creates the GitHub deployments of the report, if any.
+	deploy(ctx context.Context, r *Report, s Settings, res *Result) error
+	// listing is what the report prints on standard output in the format
+	// the format input asks, in a workflow too; ok is false for a report
+	// that has none, which a terminal shows as text.
+	listing(r *Report, format string, terminal bool) (out string, ok bool, err error)
+	// fileName is the report file's name before it is made safe for a path.
+	fileName(r *Report) string
+}
+
+// quiet is what a body does unless it says otherwise: a PR comment per
+// model and target, Slack messages that keep no thread, no deployment, no
+// listing, a report file per command, model and target.
+type quiet struct{}
+
+func (quiet) marker(r *Report) string                                  { return targetMarker(r) }
+func (quiet) prompt() bool                                             { return false }
+func (quiet) notifies() bool                                           { return true }
+func (quiet) slackThread(*Report) (slackThread, bool)                  { return slackThread{}, false }
+func (quiet) deploy(context.Context, *Report, Settings, *Result) error { return nil }
+func (quiet) listing(*Report, string, bool) (string, bool, error)      { return "", false, nil }
+func (quiet) fileName(r *Report) string {
+	return fmt.Sprintf("%s-%s-%s", r.Command, r.Model, r.Target.Label())
+}
+
+// Version is the model version the report is about: the candidate, the
+// registered version, or the current holder of a history's first target.
+func (r *Report) Version() string { return r.Body.version() }
+
+// Headline is the one-line verdict, e.g. "✅ fraud-model v15 promoted to
+// @champion", or "✅ prompt support v4 promoted to @production".
+func (r *Report) Headline() string { return r.Body.headline(r) }
+
+// Markdown renders the report for the job summary and the PR comment.
+func (r *Report) Markdown() string { return r.Body.markdown(r) }
+
+// Text renders the report for a terminal.
+func (r *Report) Text() string { return r.Body.text(r) }
+
+// SlackBlocks renders the report as Block Kit blocks within Slack's limits.
+func (r *Report) SlackBlocks() []slack.Block { return r.Body.blocks(r) }
+
+// Marker is the hidden first line of the report's PR comment, by which a
+// later run finds the comment and edits it.
+func (r *Report) Marker() string { return r.Body.marker(r) }
+
+// Outputs are the action outputs the report sets (report-path and the
+// notification outputs are set by their writers).
+func (r *Report) Outputs() [][2]string { return r.Body.outputs(r) }
+
+// Notifies reports whether the report goes to pull requests and Slack (and
+// to a deployment when it moved a target): every report but a history's,
+// which only reads.
+func (r *Report) Notifies() bool { return r.Body.notifies() }
+
+// Listing is what the report prints on standard output besides the report
+// itself: a history in the format asked for (the format input), on a
+// terminal and in a workflow. ok is false for every other report.
+func (r *Report) Listing(format string, terminal bool) (out string, ok bool, err error) {
+	return r.Body.listing(r, format, terminal)
+}
+
+// FileName is the report file's name before it is made safe for a path:
+// <command>-<model>-<target>, or <command>-manifest-<path>.
+func (r *Report) FileName() string { return r.Body.fileName(r) }
 
 // Registration is the model version a register run created (or found, when
 // the same workflow run had registered it before).
@@ -64,34 +139,6 @@ type Registration struct {
 	RunID      string `json:"run_id,omitempty"`
 	Status     string `json:"status"`
 	Reused     bool   `json:"reused,omitempty"`
-}
-
-// PreviousVersion is the version the promotion replaced at its first
-// target ("" when none); see promote.PreviousVersion.
-func (r *Report) PreviousVersion() string { return promote.PreviousVersion(r.Plan, r.Applied) }
-
-// Drift reports whether any target of a history report drifted.
-func (r *Report) Drift() bool {
-	for _, h := range r.History {
-		if h.Drift {
-			return true
-		}
-	}
-	return false
-}
-
-// Version is the model version the report is about: the candidate, the
-// registered version, or the current holder of a history's first target.
-func (r *Report) Version() string {
-	switch {
-	case r.Plan != nil:
-		return r.Plan.Candidate.Version
-	case r.Registered != nil:
-		return r.Registered.Version
-	case len(r.History) > 0:
-		return r.History[0].Current
-	}
-	return ""
 }
 
 // Links point to where the evidence lives.
@@ -119,20 +166,38 @@ func URIs(name, version, alias string, prompt bool) (modelURI, aliasURI string) 
 	return modelURI, aliasURI
 }
 
-// MarshalJSON writes the report file. With a manifest the report is about
-// many models and targets, each in its entry: the top-level model and
-// target, which would be empty, are left out.
+// reportJSON is the report file: the same fields, in the same order, for
+// every kind of report; a body fills in its own (Body.encode).
+type reportJSON struct {
+	Command    string                   `json:"command"`
+	Outcome    string                   `json:"outcome"`
+	DryRun     bool                     `json:"dry_run"`
+	Plan       *promote.Plan            `json:"plan,omitempty"`
+	PlanDigest string                   `json:"plan_digest,omitempty"`
+	Applied    *promote.Outcome         `json:"applied,omitempty"`
+	Registered *Registration            `json:"registered,omitempty"`
+	History    []*promote.TargetHistory `json:"history,omitempty"`
+	Error      string                   `json:"error,omitempty"`
+	Links      Links                    `json:"links"`
+	// Model and Target are left out of a manifest's report, which is
+	// about many models and targets, each in its entry.
+	Model    *string        `json:"model,omitempty"`
+	Target   *checks.Target `json:"target,omitempty"`
+	NoPolicy bool           `json:"no_policy,omitempty"`
+	Manifest *fleetJSON     `json:"manifest,omitempty"`
+}
+
+// MarshalJSON writes the report file. Its outcome is the label of the
+// report's Outcome ("would promote", "blocked by policy").
 func (r *Report) MarshalJSON() ([]byte, error) {
-	type plain Report // without this method
-	if r.Fleet == nil {
-		return json.Marshal((*plain)(r))
+	j := reportJSON{Command: r.Command, Outcome: r.Outcome.Label(), DryRun: r.DryRun, PlanDigest: r.PlanDigest,
+		Error: r.Error, Links: r.Links, Model: &r.Model, Target: &r.Target, NoPolicy: r.NoPolicy}
+	r.Body.encode(r, &j)
+	b, err := json.Marshal(j)
+	if err != nil {
+		return nil, fmt.Errorf("failed to encode the report: %w", err)
 	}
-	return json.Marshal(struct {
-		*plain
-		Model  string     `json:"model,omitempty"`
-		Target string     `json:"target,omitempty"`
-		Fleet  *fleetJSON `json:"manifest"`
-	}{plain: (*plain)(r), Fleet: r.fleetJSON()})
+	return b, nil
 }
 
 // RunURL is MLflow's UI page of a run (the experiment id is not needed by the UI's redirect).
@@ -144,7 +209,7 @@ func RunURL(trackingURI, runID string) string {
 }
 
 // prompt reports whether the report is about a prompt of MLflow's Prompt Registry.
-func (r *Report) prompt() bool { return r.Plan != nil && r.Plan.Prompt }
+func (r *Report) prompt() bool { return r.Body.prompt() }
 
 // subject names what the report is about: the model's name, or "prompt"
 // and the prompt's name. n bounds the name.
@@ -163,73 +228,20 @@ func (r *Report) versionLabel() string {
 	return "MLflow version"
 }
 
-// Headline is the one-line verdict, e.g. "✅ fraud-model v15 promoted to
-// @champion", or "✅ prompt support v4 promoted to @production".
-func (r *Report) Headline() string {
-	if r.Fleet != nil {
-		return r.fleetHeadline()
-	}
-	v := ""
-	if ver := r.Version(); ver != "" && r.Command != "history" {
-		v = " v" + ver
-	}
-	target := r.Target.Label()
-	switch r.Outcome {
-	case OutcomeRegistered, OutcomeReused:
-		from := ""
-		if g := r.Registered; g != nil && g.RunID != "" {
-			from = " from run " + g.RunID
-		} else if g != nil {
-			from = " from " + g.Source
-		}
-		if r.Outcome == OutcomeReused {
-			return fmt.Sprintf("📦 %s%s already registered%s by this workflow run", r.Model, v, from)
-		}
-		return fmt.Sprintf("📦 %s%s registered%s", r.Model, v, from)
-	case OutcomeHistory:
-		return fmt.Sprintf("📜 %s %s: held by %s, as recorded", r.Model, target, verOrNone(r.Version()))
-	case OutcomeDrift:
-		return fmt.Sprintf("⚠️ %s %s: drift, moved outside mlreg-action", r.Model, target)
-	}
+// failedHeadline is the headline of a run that stopped before its body had
+// anything to say: "⚠️ fraud-model v15: promote failed".
+func (r *Report) failedHeadline(v string) string {
 	model := r.Model
 	if r.prompt() {
 		model = "prompt " + model
 	}
-	switch r.Outcome {
-	case OutcomePromoted:
-		return fmt.Sprintf("✅ %s%s promoted to %s", model, v, target)
-	case OutcomeRolledBack:
-		return fmt.Sprintf("↩️ %s %s rolled back to%s", model, target, v)
-	case OutcomeInPlace:
-		return fmt.Sprintf("✅ %s%s already in place at %s", model, v, target)
-	case OutcomeWould:
-		if r.DryRun {
-			return fmt.Sprintf("🧪 %s%s would be promoted to %s (dry run)", model, v, target)
-		}
-		return fmt.Sprintf("✅ %s%s passes the policy for %s", model, v, target)
-	case OutcomeBlocked:
-		return fmt.Sprintf("❌ %s%s does not meet the policy for %s", model, v, target)
-	case OutcomeConflict:
-		return fmt.Sprintf("⚠️ %s%s: %s moved since the plan", model, v, target)
-	default:
-		return fmt.Sprintf("⚠️ %s%s: %s failed", model, v, r.Command)
-	}
+	return fmt.Sprintf("⚠️ %s%s: %s failed", model, versionSuffix(v), r.Command)
 }
 
-// failed counts failing checks.
-func (r *Report) counts() (pass, fail, skip int) {
-	if r.Plan == nil {
-		return
+// versionSuffix is " v15", or "" without a version.
+func versionSuffix(v string) string {
+	if v == "" {
+		return ""
 	}
-	for _, c := range r.Plan.Checks {
-		switch c.Status {
-		case checks.StatusPass:
-			pass++
-		case checks.StatusFail:
-			fail++
-		default:
-			skip++
-		}
-	}
-	return
+	return " v" + v
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/slack-go/slack/slacktest"
 
 	"github.com/mlreg/mlreg-action/internal/notify"
+	"github.com/mlreg/mlreg-action/internal/outcome"
 	"github.com/mlreg/mlreg-action/internal/promote"
 )
 
@@ -163,7 +164,7 @@ func TestSlackPostThenUpdateOnRerun(t *testing.T) {
 	promotionTag(store, digest)
 	s := slackSettings(srv.client(t), store)
 
-	res := notify.Send(t.Context(), report(basePlan(), notify.OutcomePromoted), s)
+	res := notify.Send(t.Context(), report(basePlan(), outcome.Promoted), s)
 	if len(res.Errors) != 0 || res.SlackAction != notify.SlackPosted {
 		t.Fatalf("errors %v, action %q", res.Errors, res.SlackAction)
 	}
@@ -181,7 +182,7 @@ func TestSlackPostThenUpdateOnRerun(t *testing.T) {
 	p := basePlan()
 	p.Targets[0].Current, p.Targets[0].InPlace = "15", true
 	p.Digest = "sha256:" + strings.Repeat("f", 64)
-	rerun := report(p, notify.OutcomeInPlace)
+	rerun := report(p, outcome.InPlace)
 	res = notify.Send(t.Context(), rerun, s)
 	if len(res.Errors) != 0 || res.SlackAction != notify.SlackUpdated || outputs(res)["slack-ts"] != ts {
 		t.Fatalf("rerun: errors %v, action %q, ts %q want %q", res.Errors, res.SlackAction, outputs(res)["slack-ts"], ts)
@@ -214,7 +215,7 @@ func TestSlackNewPromotionPostsAgain(t *testing.T) {
 	// An earlier promotion of v15 to @champion (say, before a rollback) has its message.
 	_ = store.SetVersionTag(context.Background(), "fraud-model", "15", "mlreg.slack.alias.champion", `{"channel":"C0MLREG","ts":"1.000001","plan_digest":"sha256:old"}`)
 	promotionTag(store, digest)
-	res := notify.Send(t.Context(), report(basePlan(), notify.OutcomePromoted), slackSettings(srv.client(t), store))
+	res := notify.Send(t.Context(), report(basePlan(), outcome.Promoted), slackSettings(srv.client(t), store))
 	if len(res.Errors) != 0 || res.SlackAction != notify.SlackPosted {
 		t.Fatalf("errors %v, action %q", res.Errors, res.SlackAction)
 	}
@@ -230,7 +231,7 @@ func TestSlackUpdateOfAVanishedMessagePostsAgain(t *testing.T) {
 	store := &memStore{}
 	_ = store.SetVersionTag(context.Background(), "fraud-model", "15", "mlreg.slack.alias.champion", `{"channel":"C0MLREG","ts":"1.000001","plan_digest":"`+digest+`"}`)
 	promotionTag(store, digest)
-	res := notify.Send(t.Context(), report(basePlan(), notify.OutcomeInPlace), slackSettings(srv.client(t), store))
+	res := notify.Send(t.Context(), report(basePlan(), outcome.InPlace), slackSettings(srv.client(t), store))
 	if len(res.Errors) != 0 || res.SlackAction != notify.SlackPosted {
 		t.Fatalf("errors %v, action %q", res.Errors, res.SlackAction)
 	}
@@ -248,10 +249,10 @@ func TestSlackUpdateOfAVanishedMessagePostsAgain(t *testing.T) {
 
 func TestSlackWithoutAKeptPromotion(t *testing.T) {
 	t.Parallel()
-	dry := report(basePlan(), notify.OutcomeWould)
+	dry := report(basePlan(), outcome.WouldChange)
 	dry.DryRun = true
 	cases := map[string]*notify.Report{
-		"blocked":  report(basePlan(), notify.OutcomeBlocked),
+		"blocked":  report(basePlan(), outcome.Blocked),
 		"validate": validated(),
 		"dry run":  dry,
 	}
@@ -339,7 +340,7 @@ func TestSlackWebhook(t *testing.T) {
 	promotionTag(store, digest)
 	s := notify.Settings{Slack: sl, Store: store, Secrets: []string{wh.url()}}
 	rep := reports()["hostile"]
-	rep.Outcome = notify.OutcomePromoted
+	rep.Outcome = outcome.Promoted
 	res := notify.Send(t.Context(), rep, s)
 	if len(res.Errors) != 0 || res.SlackAction != notify.SlackPosted || outputs(res)["slack-ts"] != "" {
 		t.Fatalf("errors %v, action %q, outputs %v", res.Errors, res.SlackAction, outputs(res))

@@ -27,29 +27,31 @@ func mrkdwn(text string) *slack.TextBlockObject {
 // SlackText is the message's fallback text (notifications, screen readers).
 func (r *Report) SlackText() string { return Mrkdwn(r.Headline(), 300) }
 
-// SlackBlocks renders the report as Block Kit blocks within Slack's limits:
-// a header with the verdict, the plan, one line per check, and the links.
-func (r *Report) SlackBlocks() []slack.Block {
-	switch {
-	case r.Fleet != nil:
-		return r.fleetBlocks()
-	case r.Registered != nil:
-		return r.registerBlocks()
-	}
-	blocks := []slack.Block{
-		slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, headerText(r.Headline(), slackMaxHeader), true, false)),
-	}
+// headerBlock is a message's first block: the headline.
+func headerBlock(r *Report) slack.Block {
+	return slack.NewHeaderBlock(slack.NewTextBlockObject(slack.PlainTextType, headerText(r.Headline(), slackMaxHeader), true, false))
+}
+
+// bareBlocks is the message of a run that stopped before its body had
+// anything to show: the headline, the warning of policy: none, the error,
+// the links.
+func bareBlocks(r *Report) []slack.Block { return (&Promotion{}).blocks(r) }
+
+// blocks renders a promotion as Block Kit blocks within Slack's limits: a
+// header with the verdict, the plan, one line per check, and the links.
+func (pm *Promotion) blocks(r *Report) []slack.Block {
+	blocks := []slack.Block{headerBlock(r)}
 	var summary []string
 	if r.NoPolicy {
 		summary = append(summary, ":warning: Promoted with `policy: none`: no checks were run.")
 	}
-	if p := r.Plan; p != nil {
+	if p := pm.Plan; p != nil {
 		moves := p.Moves()
 		for i := range moves {
 			moves[i] = "`" + Mrkdwn(moves[i], 200) + "`"
 		}
 		summary = append(summary, "*Plan* "+strings.Join(moves, "  "))
-		pass, fail, skip := r.counts()
+		pass, fail, skip := pm.counts()
 		summary = append(summary, fmt.Sprintf("*Verdict* %s: %d passed, %d failed, %d skipped", Mrkdwn(p.Verdict, 20), pass, fail, skip))
 		if p.PolicyFile != "" {
 			pol := "*Policy* " + Mrkdwn(p.PolicyFile, 200)
@@ -70,7 +72,7 @@ func (r *Report) SlackBlocks() []slack.Block {
 		blocks = append(blocks, slack.NewSectionBlock(mrkdwn(":x: "+Mrkdwn(r.Error, 1500)), nil, nil))
 	}
 
-	if p := r.Plan; p != nil && len(p.Checks) > 0 {
+	if p := pm.Plan; p != nil && len(p.Checks) > 0 {
 		blocks = append(blocks, slack.NewDividerBlock())
 		// Room for check sections, keeping one block for a "more checks"
 		// note and one for the links.

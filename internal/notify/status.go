@@ -7,6 +7,7 @@ import (
 
 	"github.com/mlreg/mlreg-action/internal/checks"
 	"github.com/mlreg/mlreg-action/internal/github"
+	"github.com/mlreg/mlreg-action/internal/outcome"
 )
 
 // MaxStatusLine is GitHub's limit for a deployment status description.
@@ -24,25 +25,26 @@ const (
 // false when the outcome creates no deployment (validate, dry run, no-op).
 func (r *Report) DeploymentState() (string, bool) {
 	switch r.Outcome {
-	case OutcomePromoted, OutcomeRolledBack:
+	case outcome.Promoted, outcome.RolledBack:
 		return StateSuccess, true
-	case OutcomeBlocked:
+	case outcome.Blocked:
 		return StateFailure, true
-	case OutcomeConflict, OutcomeError:
+	case outcome.Conflict, outcome.Failed:
 		return StateError, true
 	}
 	return "", false
 }
 
-// StatusLine renders the report as a deployment status description: one
-// plain line of at most 140 characters. state is the status it describes.
-func (r *Report) StatusLine(state string) string {
+// StatusLine renders the promotion's report r as a deployment status
+// description: one plain line of at most 140 characters. state is the
+// status it describes.
+func (pm *Promotion) StatusLine(r *Report, state string) string {
 	model := r.subject(40)
 	target := plainText(r.Target.Label(), 40)
 	v, prev := "", ""
-	if r.Plan != nil {
-		v = "v" + plainText(r.Plan.Candidate.Version, 12)
-		if p := r.PreviousVersion(); p != "" {
+	if pm.Plan != nil {
+		v = "v" + plainText(pm.Plan.Candidate.Version, 12)
+		if p := pm.PreviousVersion(); p != "" {
 			prev = "v" + plainText(p, 12)
 		}
 	}
@@ -50,23 +52,23 @@ func (r *Report) StatusLine(state string) string {
 	switch {
 	case state == StateInProgress:
 		s = fmt.Sprintf("Promoting %s %s to %s", model, v, target)
-		if r.Outcome == OutcomeRolledBack {
+		if r.Outcome == outcome.RolledBack {
 			s = fmt.Sprintf("Rolling back %s %s to %s", model, target, v)
 		}
-	case r.Outcome == OutcomePromoted:
+	case r.Outcome == outcome.Promoted:
 		s = fmt.Sprintf("%s %s promoted to %s", model, v, target)
 		if prev != "" {
 			s += " (was " + prev + ")"
 		}
-		s += r.checkSummary()
-	case r.Outcome == OutcomeRolledBack:
+		s += pm.checkSummary()
+	case r.Outcome == outcome.RolledBack:
 		s = fmt.Sprintf("%s %s rolled back to %s", model, target, v)
 		if prev != "" {
 			s += " (was " + prev + ")"
 		}
-	case r.Outcome == OutcomeBlocked:
-		s = fmt.Sprintf("%s %s blocked for %s", model, v, target) + r.checkSummary()
-	case r.Outcome == OutcomeConflict:
+	case r.Outcome == outcome.Blocked:
+		s = fmt.Sprintf("%s %s blocked for %s", model, v, target) + pm.checkSummary()
+	case r.Outcome == outcome.Conflict:
 		s = fmt.Sprintf("%s %s: %s moved since the plan; nothing changed", model, v, target)
 	default:
 		s = fmt.Sprintf("%s %s to %s failed", model, v, target)
@@ -79,17 +81,17 @@ func (r *Report) StatusLine(state string) string {
 
 // checkSummary is ": 3/3 checks passed" or ": 1 of 3 checks failed (val_auc)";
 // a check that failed on a NaN or infinite value says so: "(val_auc is NaN)".
-func (r *Report) checkSummary() string {
-	if r.Plan == nil || len(r.Plan.Checks) == 0 {
+func (pm *Promotion) checkSummary() string {
+	if pm.Plan == nil || len(pm.Plan.Checks) == 0 {
 		return ""
 	}
-	pass, fail, _ := r.counts()
-	n := len(r.Plan.Checks)
+	pass, fail, _ := pm.counts()
+	n := len(pm.Plan.Checks)
 	if fail == 0 {
 		return fmt.Sprintf(": %d/%d checks passed", pass, n)
 	}
 	var names []string
-	for _, c := range r.Plan.Checks {
+	for _, c := range pm.Plan.Checks {
 		if c.Status != checks.StatusFail {
 			continue
 		}

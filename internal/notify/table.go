@@ -3,6 +3,8 @@ package notify
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // TextWidth is the width a report's tables fit on a terminal.
@@ -161,7 +163,7 @@ func (t *textTable) write(b *strings.Builder) {
 				line.WriteString(tail[0])
 				break
 			}
-			c = truncate(c, w[i])
+			c = registry.Truncate(c, w[i])
 			line.WriteString(c)
 			line.WriteString(strings.Repeat(" ", w[i]-runes(c)+colGap))
 		}

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/mlreg/mlreg-action/internal/checks"
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // Plain makes registry text safe for a terminal as the other formats make
@@ -14,30 +15,31 @@ func Plain(s string) string { return plainN(s, maxCell) }
 
 // plainN is Plain, bounded to n runes: for a cell that wraps rather than
 // being cut (an error, a reason), a table's last column.
-func plainN(s string, n int) string { return truncate(clean(s), n) }
+func plainN(s string, n int) string { return registry.Truncate(clean(s), n) }
 
 // maxWrapped bounds the text of a cell that wraps.
 const maxWrapped = 1000
 
-// Text renders the report for a terminal.
-func (r *Report) Text() string {
-	switch {
-	case r.Fleet != nil:
-		return r.fleetText()
-	case r.History != nil:
-		return r.historyText()
-	case r.Registered != nil:
-		return r.registerText()
-	}
+// bareText is the report of a run that stopped before its body had
+// anything to show: the head and the links.
+func bareText(r *Report) string {
+	var b strings.Builder
+	r.textHead(&b)
+	b.WriteString(r.textLinks())
+	return b.String()
+}
+
+// text renders a promotion for a terminal.
+func (pm *Promotion) text(r *Report) string {
 	var b strings.Builder
 	r.textHead(&b)
 	kv := &textTable{indent: "  "}
-	if p := r.Plan; p != nil {
+	if p := pm.Plan; p != nil {
 		for _, m := range p.Moves() {
 			kv.add("plan", Plain(m))
 		}
-		if r.Applied != nil {
-			for _, n := range r.Applied.Notes {
+		if pm.Applied != nil {
+			for _, n := range pm.Applied.Notes {
 				kv.add("note", Plain(n))
 			}
 		}
@@ -47,14 +49,14 @@ func (r *Report) Text() string {
 		if rule, ok := oneRule(p.Checks); ok {
 			kv.add("rule", Plain(rule))
 		}
-		pass, fail, skip := r.counts()
+		pass, fail, skip := pm.counts()
 		kv.add("verdict", fmt.Sprintf("%s: %d passed, %d failed, %d skipped", p.Verdict, pass, fail, skip))
 		if r.PlanDigest != "" {
 			kv.add("digest", r.PlanDigest)
 		}
 	}
 	kv.write(&b)
-	if p := r.Plan; p != nil && len(p.Checks) > 0 {
+	if p := pm.Plan; p != nil && len(p.Checks) > 0 {
 		b.WriteString("\n")
 		checksText(&b, "  ", p.Checks)
 	}

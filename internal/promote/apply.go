@@ -65,7 +65,7 @@ func (s *Service) applyLocked(ctx context.Context, plan *Plan, out *Outcome) err
 		}
 		if cur != want && cur != plan.Candidate.Version {
 			return fmt.Errorf("%w: %s of %q is held by %s, the plan expected %s; nothing was changed",
-				ErrConflict, t.Label(), plan.Model, verLabel(cur), verLabel(want))
+				ErrConflict, t.Label(), plan.Model, VersionLabel(cur), VersionLabel(want))
 		}
 		out.Previous[t.Label()] = cur
 	}
@@ -91,7 +91,7 @@ func (s *Service) applyLocked(ctx context.Context, plan *Plan, out *Outcome) err
 			}
 			return moveError(t.Target, plan.Candidate.Version, err)
 		}
-		moved = append(moved, fmt.Sprintf("%s: %s → v%s", t.Label(), verLabel(holders[i]), plan.Candidate.Version))
+		moved = append(moved, fmt.Sprintf("%s: %s → v%s", t.Label(), VersionLabel(holders[i]), plan.Candidate.Version))
 	}
 	out.Moves, out.Changed = moved, len(moved) > 0
 
@@ -108,7 +108,7 @@ func (s *Service) applyLocked(ctx context.Context, plan *Plan, out *Outcome) err
 		}
 		if got := rm.AliasVersion(t.Alias); got != plan.Candidate.Version {
 			return fmt.Errorf("%w: lost a concurrent promotion: %s of %q now points to %s, not v%s",
-				ErrConflict, t.Label(), plan.Model, verLabel(got), plan.Candidate.Version)
+				ErrConflict, t.Label(), plan.Model, VersionLabel(got), plan.Candidate.Version)
 		}
 	}
 
@@ -236,10 +236,12 @@ func (s *Service) record(plan *Plan, prev string, now time.Time) Record {
 	}
 }
 
-// verLabel names a version in a message: "v7", "none" for "", and a value
-// that is not a version number (registry text, from a history tag written
-// by hand) quoted, so that it can break no line.
-func verLabel(v string) string {
+// VersionLabel names a version in a message or a report: "v7", "none" for
+// "" (an unheld target), and a value that is not a version number
+// (registry text, from a history tag written by hand) quoted, so that it
+// can break no line. It is the one spelling of a holder, "v15" or "none",
+// for every package.
+func VersionLabel(v string) string {
 	switch {
 	case v == "":
 		return "none"

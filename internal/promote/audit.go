@@ -10,7 +10,7 @@ import (
 	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
-// Audit tag key prefixes (SPEC "Audit record, in MLflow"), as written; the
+// Audit tag key prefixes (README, "Audit record, in MLflow"), as written; the
 // registry stores each key in its own form (registry.Rules.TagKey).
 const (
 	PromotionTagPrefix = "mlreg.promotion." // on the promoted version
@@ -75,10 +75,13 @@ func isUnfinished(rec Record, h []Record) bool {
 	return rec.At == h[0].At && rec.PreviousVersion == h[0].Version
 }
 
-// unfinishedRecord returns the promotion record of t on mv, which holds t,
-// when the history h lacks it (isUnfinished), with its version set; nil
-// otherwise (no record, an unreadable one, or a stale one).
-func unfinishedRecord(r registry.Rules, mv *registry.ModelVersion, t checks.Target, h []Record) *Record {
+// UnfinishedRecord returns the promotion record of t on mv, which holds t,
+// when the history h (newest first; its newest entry is all it reads) lacks
+// it (isUnfinished), with its version set; nil otherwise (no record, an
+// unreadable one, or a stale one). It is the one rule of an unfinished
+// record: history reports it, rollback and a promotion complete it, and so
+// does the apply of a manifest.
+func UnfinishedRecord(r registry.Rules, mv *registry.ModelVersion, t checks.Target, h []Record) *Record {
 	v, ok := mv.Tag(PromotionKey(r, t))
 	if !ok {
 		return nil
@@ -102,7 +105,7 @@ func (s *Service) completeRecord(ctx context.Context, plan *Plan, t TargetPlan, 
 		// marking the previous holder.
 		return s.completeReplaced(ctx, plan, t, h[0], now)
 	}
-	u := unfinishedRecord(s.Reg, plan.candidate, t.Target, h)
+	u := UnfinishedRecord(s.Reg, plan.candidate, t.Target, h)
 	if u == nil {
 		// Moved outside this tool (history reports it as drift), or a stale
 		// record of an earlier promotion: nothing of ours to complete.

@@ -69,7 +69,7 @@ func (h *TargetHistory) DriftMessage(model string) string {
 		return ""
 	}
 	return fmt.Sprintf("%s of %q is held by %s, but the last recorded promotion put %s there: it was moved outside mlreg-action",
-		h.Target.Label(), model, verLabel(h.Current), verLabel(h.Recorded))
+		h.Target.Label(), model, VersionLabel(h.Current), VersionLabel(h.Recorded))
 }
 
 // UnfinishedMessage says in one sentence that the holder got there by a move
@@ -79,7 +79,7 @@ func (h *TargetHistory) UnfinishedMessage(model string) string {
 		return ""
 	}
 	return fmt.Sprintf("%s of %q is held by %s by %s, whose history entry the run that made it did not write: rerun that run to complete the record",
-		h.Target.Label(), model, verLabel(h.Current), describe(h.Unfinished))
+		h.Target.Label(), model, VersionLabel(h.Current), describe(h.Unfinished))
 }
 
 // History reads the recorded history of the single target t and its
@@ -118,7 +118,7 @@ func (s *Service) History(ctx context.Context, model string, t checks.Target) (*
 			return nil, fmt.Errorf("failed to read v%s of %q for its audit record: %w", h.Current, model, err)
 		}
 		if err == nil {
-			h.Unfinished = unfinishedRecord(s.Reg, mv, t, entries)
+			h.Unfinished = UnfinishedRecord(s.Reg, mv, t, entries)
 		}
 	}
 	h.settle()
@@ -229,12 +229,12 @@ func (h *TargetHistory) Rollback(model string, run RerunOf) (RollbackChoice, err
 	if u := h.Unfinished; u != nil {
 		return RollbackChoice{Version: h.Current, InPlace: true, Reason: fmt.Sprintf(
 			"%s holds %s by %s, whose history entry an earlier run did not write: this run completes the record and moves nothing; run rollback again to go further back",
-			verLabel(h.Current), label, describe(u))}, nil
+			VersionLabel(h.Current), label, describe(u))}, nil
 	}
 	if n := h.Entries; run.Rerun && run.RunURL != "" && !h.Drift && len(n) > 0 && n[0].Action == ActionRollback && n[0].RunURL == run.RunURL {
 		return RollbackChoice{Version: h.Current, InPlace: true, Reason: fmt.Sprintf(
 			"this workflow run rolled %s back to %s already (%s): a re-run changes nothing; start a new run to go further back",
-			label, verLabel(h.Current), describe(&n[0]))}, nil
+			label, VersionLabel(h.Current), describe(&n[0]))}, nil
 	}
 	recorded := holders(h.Entries)
 	c := recorded
@@ -254,25 +254,25 @@ func (h *TargetHistory) Rollback(model string, run RerunOf) (RollbackChoice, err
 		c = outsideMove(slices.Clone(c), h.Current)
 	}
 	if len(c) < 2 {
-		return choice, none("the history has no version before " + verLabel(h.Current))
+		return choice, none("the history has no version before " + VersionLabel(h.Current))
 	}
 	to, top := c[len(c)-2], c[len(c)-1]
 	if to.version == "" {
 		return choice, none(fmt.Sprintf("the history has no version before %s: %s was put there when nothing held %s",
-			verLabel(h.Current), verLabel(top.version), label))
+			VersionLabel(h.Current), VersionLabel(top.version), label))
 	}
 	if !digits.MatchString(to.version) {
-		return choice, none(fmt.Sprintf("the history names %s before %s, which is not a version number", verLabel(to.version), verLabel(h.Current)))
+		return choice, none(fmt.Sprintf("the history names %s before %s, which is not a version number", VersionLabel(to.version), VersionLabel(h.Current)))
 	}
 	choice.Version = to.version
 	if top.rec == nil {
 		choice.Reason = fmt.Sprintf("%s held %s before it was moved to %s outside mlreg-action",
-			verLabel(to.version), label, verLabel(top.version))
+			VersionLabel(to.version), label, VersionLabel(top.version))
 	} else {
-		choice.Reason = fmt.Sprintf("%s held %s before %s", verLabel(to.version), label, describe(top.rec))
+		choice.Reason = fmt.Sprintf("%s held %s before %s", VersionLabel(to.version), label, describe(top.rec))
 		if m := top.rec.Manifest; m != "" {
 			choice.Manifest = fmt.Sprintf("%s was put on %s by the desired-state file %q: change it there too, or its next apply moves %s back to %s",
-				label, verLabel(top.version), m, label, verLabel(top.version))
+				label, VersionLabel(top.version), m, label, VersionLabel(top.version))
 		}
 	}
 	return choice, nil
@@ -290,9 +290,9 @@ func (h *TargetHistory) refuse(model string, c []holding, why string) error {
 	hint := "set rollback-to to the version to restore"
 	switch len(options) {
 	case 1:
-		hint += fmt.Sprintf(" (%s held it last in the history)", verLabel(options[0]))
+		hint += fmt.Sprintf(" (%s held it last in the history)", VersionLabel(options[0]))
 	case 2:
-		hint += fmt.Sprintf(" (%s held it last in the history, %s before it)", verLabel(options[0]), verLabel(options[1]))
+		hint += fmt.Sprintf(" (%s held it last in the history, %s before it)", VersionLabel(options[0]), VersionLabel(options[1]))
 	}
 	return &driftRefusal{fmt.Sprintf("drift: %s; %s: %s", h.DriftMessage(model), why, hint)}
 }
@@ -314,7 +314,7 @@ func describe(r *Record) string {
 	if r.Action == ActionRollback {
 		what = "the rollback to "
 	}
-	s := what + verLabel(r.Version)
+	s := what + VersionLabel(r.Version)
 	if at, err := time.Parse(time.RFC3339, r.At); err == nil {
 		s += " at " + at.UTC().Format(time.RFC3339)
 	}

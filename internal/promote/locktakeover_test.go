@@ -17,7 +17,8 @@ import (
 // Unit tests of the lock's expiry, heartbeat and takeover, on the in-memory
 // registry: interleavings forced by hooks, never by timing. The same
 // takeover runs against a real server in internal/action
-// (concurrency_test.go) and main_test.go (a killed binary).
+// (concurrency_test.go) and in the repository root's lock_e2e_test.go (a
+// killed binary).
 
 const lockM = "mlreg-lock.m"
 

@@ -154,11 +154,7 @@ func (p *Plan) Moves() []string {
 			out = append(out, fmt.Sprintf("%s: v%s (already in place)", t.Label(), p.Candidate.Version))
 			continue
 		}
-		from := "none"
-		if t.Current != "" {
-			from = "v" + t.Current
-		}
-		out = append(out, fmt.Sprintf("%s: %s → v%s", t.Label(), from, p.Candidate.Version))
+		out = append(out, fmt.Sprintf("%s: %s → v%s", t.Label(), VersionLabel(t.Current), p.Candidate.Version))
 	}
 	return out
 }

@@ -65,12 +65,20 @@ func TestEncodeBoundedAndParseRecords(t *testing.T) {
 	}
 }
 
+// TestTruncate: at most n runes, the ellipsis included.
 func TestTruncate(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]string{"abc": "abc", "abcd": "abc…", "ééé": "ééé", "éééé": "ééé…"} {
+	for in, want := range map[string]string{"": "", "abc": "abc", "abcd": "ab…", "ééé": "ééé", "éééé": "éé…", "a\xffb": "a\xffb",
+		"a\xffbc": "a\xff…"} {
 		if got := registry.Truncate(in, 3); got != want {
 			t.Errorf("Truncate(%q, 3) = %q, want %q", in, got, want)
 		}
+	}
+	if got := registry.Truncate("abc", 0); got != "" {
+		t.Errorf("Truncate(%q, 0) = %q, want none", "abc", got)
+	}
+	if got := registry.Truncate("abc", 1); got != "…" {
+		t.Errorf("Truncate(%q, 1) = %q, want the ellipsis", "abc", got)
 	}
 }
 

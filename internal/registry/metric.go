@@ -66,10 +66,10 @@ func parseMetricValue(b []byte) (float64, error) {
 	case len(b) > 0 && b[0] == '"':
 		f, err = parseQuoted(b)
 	default:
-		return 0, fmt.Errorf("metric value %s is not a number", Truncate(string(b), 40))
+		return 0, fmt.Errorf("metric value %s is not a number", Truncate(string(b), 41))
 	}
 	if err != nil && !math.IsInf(f, 0) { // a number out of range is ±Inf, as the SQL store means it
-		return 0, fmt.Errorf("metric value %s is not a number, \"NaN\", \"Infinity\" or \"-Infinity\"", Truncate(string(b), 40))
+		return 0, fmt.Errorf("metric value %s is not a number, \"NaN\", \"Infinity\" or \"-Infinity\"", Truncate(string(b), 41))
 	}
 	if math.Abs(f) == math.MaxFloat64 {
 		f = math.Inf(int(math.Copysign(1, f)))

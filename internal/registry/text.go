@@ -6,11 +6,17 @@ import (
 	"unicode/utf8"
 )
 
-// Truncate caps s at n runes, marking the cut with an ellipsis. It walks n
-// runes only: s may be a body of many megabytes.
+// Truncate cuts s to at most n runes, the ellipsis that marks a cut
+// included: s itself when it has n runes or fewer, else its first n-1
+// runes and "…" ("" for n <= 0). It is the one cut of text for a limit, in
+// messages and in every report. It walks n runes only: s may be a body of
+// many megabytes.
 func Truncate(s string, n int) string {
-	i := 0
-	for range n {
+	if n <= 0 {
+		return ""
+	}
+	i := 0 // the end of the first n-1 runes
+	for range n - 1 {
 		if i >= len(s) {
 			return s
 		}
@@ -19,6 +25,9 @@ func Truncate(s string, n int) string {
 	}
 	if i >= len(s) {
 		return s
+	}
+	if _, size := utf8.DecodeRuneInString(s[i:]); i+size >= len(s) {
+		return s // exactly n runes
 	}
 	return s[:i] + "…"
 }

@@ -126,7 +126,7 @@ func runApply(ctx context.Context, args []string) error {
 		PlanRequests: fp.Requests, ApplyRequests: res.Requests, Digest: fp.Digest, Outcomes: map[string]int{},
 	}
 	for _, er := range res.Entries {
-		out.Outcomes[er.Outcome]++
+		out.Outcomes[string(er.Outcome)]++
 	}
 	return json.NewEncoder(os.Stdout).Encode(out)
 }

@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mlreg/mlreg-action/internal/registry"
 )
 
 // Fixtures creates and reads MLflow entities through the REST API (never the database). It is a small
@@ -113,7 +115,7 @@ func (f *Fixtures) Do(ctx context.Context, method, path string, query url.Values
 		if json.Unmarshal(data, &eb) == nil && eb.ErrorCode != "" {
 			apiErr.ErrorCode, apiErr.Message = eb.ErrorCode, eb.Message
 		} else {
-			apiErr.Message = truncate(strings.TrimSpace(string(data)), 500)
+			apiErr.Message = registry.Truncate(strings.TrimSpace(string(data)), 501)
 		}
 		return apiErr
 	}
@@ -724,11 +726,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	return s[:n] + "…"
 }

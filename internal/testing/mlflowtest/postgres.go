@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mlreg/mlreg-action/internal/testing/testutil"
 )
 
 // EnvPostgresBin names the environment variable that overrides the directory holding initdb, pg_ctl and
@@ -53,7 +55,7 @@ type Postgres struct {
 // StartPostgres creates a cluster with initdb in a new temporary directory and starts it with pg_ctl on a free
 // 127.0.0.1 port. PostgreSQL refuses to run as root, so as root both run as the "postgres" user (through
 // runuser) in a directory that user owns. The caller must call Stop. A missing installation gives an error
-// wrapping ErrNoPostgres.
+// wrapping ErrNoPostgres, and so does -short, which starts no service.
 func StartPostgres(ctx context.Context) (*Postgres, error) {
 	binDir, err := postgresBinDir()
 	if err != nil {
@@ -235,6 +237,9 @@ func chownToPostgres(dir string) error {
 // postgresBinDir finds the directory holding initdb and pg_ctl: $MLREG_POSTGRES_BIN, then `pg_config
 // --bindir`, then the newest /usr/lib/postgresql/<major>/bin, then PATH.
 func postgresBinDir() (string, error) {
+	if testutil.Short() {
+		return "", fmt.Errorf("%w: go test -short starts no PostgreSQL", ErrNoPostgres)
+	}
 	has := func(dir string) bool {
 		for _, b := range []string{"initdb", "pg_ctl", "createdb"} {
 			if info, err := os.Stat(filepath.Join(dir, b)); err != nil || info.IsDir() {

@@ -2,11 +2,11 @@ package mlflowtest_test
 
 import (
 	"errors"
-	"os"
 	"strings"
 	"testing"
 
 	"github.com/mlreg/mlreg-action/internal/testing/mlflowtest"
+	"github.com/mlreg/mlreg-action/internal/testing/testutil"
 )
 
 // TestPostgresBackend starts a throwaway PostgreSQL cluster and an MLflow server on it, and checks that the
@@ -19,7 +19,7 @@ func TestPostgresBackend(t *testing.T) {
 	}
 	ctx := t.Context()
 	pg, err := mlflowtest.StartPostgres(ctx)
-	if errors.Is(err, mlflowtest.ErrNoPostgres) && os.Getenv("CI") != "true" {
+	if errors.Is(err, mlflowtest.ErrNoPostgres) && !testutil.Required() {
 		t.Skipf("no PostgreSQL: %v", err)
 	}
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mlreg/mlreg-action/internal/testing/testutil"
 )
 
 // RunPython runs script with the Python interpreter of the virtual environment that holds the mlflow binary
@@ -15,12 +17,13 @@ import (
 // holds extra KEY=VALUE entries, which win over the test's environment; pass
 // "MLFLOW_TRACKING_URI="+srv.URL to reach a harness server. It returns the script's standard output and
 // fails the test, with the script's standard error, when the script does not exit 0. It skips the test
-// like RequireServer when there is no mlflow binary and CI is not true. MLflow's telemetry is off.
+// like RequireServer when there is no mlflow binary and CI is not true, and under -short. MLflow's
+// telemetry is off.
 func RunPython(ctx context.Context, t testing.TB, script string, env ...string) string {
 	t.Helper()
 	bin, err := mlflowBinary()
 	if err != nil {
-		if os.Getenv("CI") != "true" {
+		if !testutil.Required() {
 			t.Skipf("%s: %v", SkipMessage, err)
 		}
 		t.Fatalf("RunPython: %v", err)

@@ -46,6 +46,9 @@ const (
 	// because the mlflow binary is missing.
 	SkipMessage = "integration tests skipped: no MLflow server (run `make venv` or set MLREG_MLFLOW)"
 
+	// shortSkip is SkipMessage under -short.
+	shortSkip = "integration tests skipped: go test -short starts no MLflow server"
+
 	healthPoll   = 500 * time.Millisecond
 	stopGrace    = 10 * time.Second
 	logTailLines = 40
@@ -60,7 +63,8 @@ const (
 // limit would fail tests because the machine is busy.
 const StartLimit = 15 * time.Minute
 
-// ErrNoMLflow is returned (wrapped) by Start when the mlflow binary does not exist.
+// ErrNoMLflow is returned (wrapped) by Start when the mlflow binary does not exist, and under go test -short,
+// which starts no server.
 var ErrNoMLflow = errors.New("mlflow binary not found")
 
 // Options configures Start. The zero value is a SQLite store and an artifact root in a fresh temporary directory.
@@ -292,15 +296,16 @@ func (s *Server) kill() error {
 //
 //	func TestMain(m *testing.M) { os.Exit(mlflowtest.Main(m, &srv)) }
 //
-// With -short (go test -short, make unit) it starts no server, even when the venv exists: *srv stays nil
-// and the integration tests skip through RequireServer, CI or not. When the mlflow binary is missing, it
-// fails (returns 1) if CI=true; otherwise it prints SkipMessage, leaves *srv nil and runs the tests, which
-// skip through RequireServer. Any other start failure returns 1.
+// With -short (go test -short, make unit) it starts no server, even when the venv exists: *srv stays nil and
+// the integration tests skip through RequireServer, on CI too. When the mlflow binary is missing, it fails
+// (returns 1) if CI=true; otherwise it prints SkipMessage, leaves *srv nil and runs the tests, which skip
+// through RequireServer. Any other start failure returns 1.
 func Main(m *testing.M, srv **Server) int {
 	if !flag.Parsed() {
-		flag.Parse()
+		flag.Parse() // for -short; m.Run parses the flags again, to the same values
 	}
-	if testing.Short() {
+	if testutil.Short() {
+		fmt.Fprintf(os.Stderr, "mlflowtest: %s\n", shortSkip)
 		*srv = nil
 		return m.Run()
 	}
@@ -309,7 +314,7 @@ func Main(m *testing.M, srv **Server) int {
 	cancel()
 	switch {
 	case errors.Is(err, ErrNoMLflow):
-		if os.Getenv("CI") == "true" {
+		if testutil.Required() {
 			fmt.Fprintf(os.Stderr, "mlflowtest: %v\nmlflowtest: CI=true, so a missing MLflow server is a failure "+
 				"(run `make venv` or set %s)\n", err, EnvMLflow)
 			return 1
@@ -335,17 +340,25 @@ func Main(m *testing.M, srv **Server) int {
 	return code
 }
 
-// RequireServer returns s, or skips the test with SkipMessage when s is nil (no mlflow binary, not on CI).
+// RequireServer returns s, or skips the test with SkipMessage when s is nil (no mlflow binary and not on CI,
+// or -short).
 func RequireServer(t testing.TB, s *Server) *Server {
 	t.Helper()
-	if s == nil {
+	switch {
+	case s == nil && testutil.Short():
+		t.Skip(shortSkip)
+	case s == nil:
 		t.Skip(SkipMessage)
 	}
 	return s
 }
 
-// mlflowBinary returns $MLREG_MLFLOW, or <repo>/.venv/bin/mlflow, failing with ErrNoMLflow if it is missing.
+// mlflowBinary returns $MLREG_MLFLOW, or <repo>/.venv/bin/mlflow, failing with ErrNoMLflow if it is missing,
+// and under -short, which starts no server.
 func mlflowBinary() (string, error) {
+	if testutil.Short() {
+		return "", fmt.Errorf("%w: go test -short starts no MLflow server", ErrNoMLflow)
+	}
 	bin := os.Getenv(EnvMLflow)
 	if bin == "" {
 		root, err := testutil.RepoRoot()

